@@ -1,0 +1,1 @@
+"""Copernicus Reference System on-demand processing as Temporal durable workflows."""

@@ -1,0 +1,1 @@
+"""CADIP / AUXIP / PRIP station simulator: a test means, never imported by product code."""
