@@ -1,1 +1,1 @@
-"""models."""
+"""Pydantic contracts shared by workflows, activities, the starter and the tests."""

@@ -1,0 +1,180 @@
+"""Catalog side effects: collections, existing-item checks and publication of verified items (STAC API)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pystac
+import pystac_client
+from pystac_client.exceptions import APIError
+from temporalio import activity
+
+from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, staged_key
+from rs_ondemand.checksums import md5_from_checksum, md5_multihash
+from rs_ondemand.config import CatalogSettings
+from rs_ondemand.errors import CatalogError, CatalogRejectedError, OnDemandError, cap
+from rs_ondemand.models.staging import (
+    PrepareStagingInput,
+    PrepareStagingResult,
+    PublishItemInput,
+    PublishItemResult,
+)
+
+FILE_EXTENSION = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
+ID_BATCH = 200
+"""Item ids per existence query: keeps the search body small for requests of thousands of items."""
+
+
+class UnverifiedAssetError(OnDemandError):
+    """An asset is missing from S3 or does not carry the verified checksum: the item must not be published."""
+
+    non_retryable = True
+
+
+def _collection_document(collection_id: str) -> dict[str, Any]:
+    # What the RS staging service creates for a missing collection (rs-reference.md §5.2 step 3).
+    return {
+        "type": "Collection",
+        "id": collection_id,
+        "stac_version": "1.1.0",
+        "description": f"Collection {collection_id} automatically created by rs-ondemand staging",
+        "license": "proprietary",
+        "extent": {
+            "spatial": {"bbox": [[-180.0, -90.0, 180.0, 90.0]]},
+            "temporal": {"interval": [["2000-01-01T00:00:00Z", None]]},
+        },
+        "links": [],
+    }
+
+
+class CatalogClient:
+    """The one seam to the STAC catalog: pystac-client for searches, the transaction extension for writes."""
+
+    def __init__(self, settings: CatalogSettings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.url = settings.url.rstrip("/")
+        self._http = http
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, f"{self.url}{path}", timeout=self.settings.timeout_s, **kwargs)
+        except httpx.HTTPError as err:
+            raise CatalogError(f"catalog unreachable ({method} {path}): {err!r}") from err
+        if response.status_code >= 500:
+            raise CatalogError(f"catalog answered {response.status_code} to {method} {path}: {cap(response.text)}")
+        return response
+
+    async def ensure_collection(self, collection_id: str) -> bool:
+        """Create the collection if it is missing; returns True if it was created now."""
+        path = f"/collections/{quote(collection_id, safe='')}"
+        response = await self._send("GET", path)
+        if response.status_code == 200:
+            return False
+        if response.status_code != 404:
+            raise CatalogRejectedError(f"checking collection {collection_id!r} answered {response.status_code}")
+        response = await self._send("POST", "/collections", json=_collection_document(collection_id))
+        if response.status_code in (200, 201, 409):  # 409: a concurrent request created it first
+            return response.status_code != 409
+        raise CatalogRejectedError(
+            f"creating collection {collection_id!r} was refused ({response.status_code}): {cap(response.text)}"
+        )
+
+    def _existing_ids_blocking(self, collection_id: str, item_ids: list[str]) -> set[str]:
+        client = pystac_client.Client.open(self.url, timeout=self.settings.timeout_s)
+        found: set[str] = set()
+        for start in range(0, len(item_ids), ID_BATCH):
+            batch = item_ids[start : start + ID_BATCH]
+            search = client.search(collections=[collection_id], ids=batch, limit=len(batch), method="POST")
+            found.update(item["id"] for item in search.items_as_dicts())
+        return found
+
+    async def existing_item_ids(self, collection_id: str, item_ids: list[str]) -> set[str]:
+        if not item_ids:
+            return set()
+        try:
+            return await asyncio.to_thread(self._existing_ids_blocking, collection_id, item_ids)
+        except (APIError, OSError) as err:
+            raise CatalogError(f"catalog search in {collection_id!r} failed: {cap(str(err))}") from err
+
+    async def create_item(self, collection_id: str, item: dict[str, Any]) -> bool:
+        """Insert an item; False if it already exists (a concurrent request published it: that is done)."""
+        path = f"/collections/{quote(collection_id, safe='')}/items"
+        response = await self._send("POST", path, json=item)
+        if response.status_code in (200, 201):
+            return True
+        if response.status_code == 409:
+            return False
+        raise CatalogRejectedError(
+            f"catalog refused item {item.get('id')!r} ({response.status_code}): {cap(response.text)}"
+        )
+
+
+def staged_item(
+    station_item: dict[str, Any],
+    owner_id: str,
+    collection: str,
+    bucket: str,
+    verified: dict[str, tuple[int, str]],
+) -> dict[str, Any]:
+    """The catalog version of a station item: assets at their `s3://` location with size and checksum."""
+    item = pystac.Item.from_dict(station_item, preserve_dict=True)
+    item.clear_links()
+    item.collection_id = collection
+    item.properties["owner"] = owner_id
+    for name, asset in item.assets.items():
+        size, md5 = verified[name]
+        asset.href = f"s3://{bucket}/{staged_key(owner_id, collection, item.id, name)}"
+        asset.extra_fields["file:size"] = size
+        asset.extra_fields["file:checksum"] = md5_multihash(md5)
+        asset.extra_fields.pop("alternate", None)
+    if FILE_EXTENSION not in item.stac_extensions:
+        item.stac_extensions.append(FILE_EXTENSION)
+    return item.to_dict(include_self_link=False, transform_hrefs=False)
+
+
+class CatalogActivities:
+    """Activities whose outside system is the STAC catalog (reading S3 only to verify what they publish)."""
+
+    def __init__(self, catalog: CatalogClient, store: ObjectStore) -> None:
+        self.catalog = catalog
+        self.store = store
+
+    @activity.defn
+    async def prepare_staging(self, request: PrepareStagingInput) -> PrepareStagingResult:
+        """Create the collection if missing and tell which items are already in it (the original's
+        idempotence: an item present in the target collection is not downloaded again)."""
+        await self.catalog.ensure_collection(request.collection)
+        existing = await self.catalog.existing_item_ids(request.collection, request.item_ids)
+        return PrepareStagingResult(existing=sorted(existing))
+
+    async def _verified_assets(self, request: PublishItemInput, assets: dict[str, Any]) -> dict[str, tuple[int, str]]:
+        """Size and MD5 of every staged asset, read back from S3: no item goes out with an unverified asset."""
+        verified = {}
+        for name, asset in assets.items():
+            key = staged_key(request.owner_id, request.collection, request.item.item_id, name)
+            head = await self.store.head(self.store.settings.rs_bucket, key)
+            md5 = head and head["metadata"].get(MD5_METADATA)
+            if not head or not md5:
+                raise UnverifiedAssetError(f"asset {name!r} of {request.item.item_id!r} is not verified in S3")
+            expected_size, expected_md5 = (
+                asset.get("file:size"),
+                md5_from_checksum(asset.get("file:checksum")),
+            )
+            if (isinstance(expected_size, int) and head["size"] != expected_size) or (
+                expected_md5 and expected_md5 != md5
+            ):
+                raise UnverifiedAssetError(f"asset {name!r} of {request.item.item_id!r} differs from the station's")
+            verified[name] = (head["size"], md5)
+        return verified
+
+    @activity.defn
+    async def publish_staged_item(self, request: PublishItemInput) -> PublishItemResult:
+        """Insert the staged item in the catalog once every asset is in S3 and verified; 409 counts as done."""
+        station_item = await self.store.get_json(self.store.settings.rs_work_bucket, request.item.manifest_key)
+        verified = await self._verified_assets(request, station_item.get("assets", {}))
+        item = staged_item(station_item, request.owner_id, request.collection, self.store.settings.rs_bucket, verified)
+        created = await self.catalog.create_item(request.collection, item)
+        return PublishItemResult(item_id=request.item.item_id, created=created)

@@ -1,0 +1,271 @@
+"""Station side effects: OAuth2 tokens, STAC searches and authenticated downloads streamed into S3."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+import pystac_client
+from pystac_client.exceptions import APIError
+from temporalio import activity
+
+from rs_ondemand.activities._heartbeat import Heartbeater
+from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, manifest_prefix
+from rs_ondemand.config import StationSettings
+from rs_ondemand.errors import (
+    ChecksumMismatchError,
+    ConfigurationError,
+    InvalidInputError,
+    NotFoundError,
+    StationAuthError,
+    StationUnavailableError,
+    TransferError,
+    UntrustedLocationError,
+    cap,
+)
+from rs_ondemand.models.common import check_safe_name
+from rs_ondemand.models.staging import (
+    AssetTransfer,
+    ItemRef,
+    SearchResult,
+    SessionSearchInput,
+    TransferResult,
+)
+
+CHECKSUM_ATTEMPTS = 3
+"""Attempts after which a checksum mismatch is final: the station's copy itself is corrupt."""
+TOKEN_MARGIN_S = 60
+"""Refresh a token this long before it expires, so a download never starts with a token about to lapse."""
+MAX_REDIRECTS = 3
+
+
+class StationClient:
+    """One station: its OAuth2 token (password grant, refresh grant, re-login) and its downloads."""
+
+    def __init__(self, settings: StationSettings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.kind = settings.kind
+        self._http = http
+        self._root = (settings.odata_url or "").rstrip("/") + "/"
+        self._lock = asyncio.Lock()
+        self._access: str | None = None
+        self._access_expiry = 0.0
+        self._refresh: str | None = None
+        self._refresh_expiry = 0.0
+
+    def owns(self, url: str) -> bool:
+        """Whether `url` lies below this station's download root (the only place its token may go)."""
+        return bool(self.settings.odata_url) and url.startswith(self._root)
+
+    async def token(self, *, renew: bool = False) -> str:
+        async with self._lock:
+            now = time.monotonic()
+            if renew:
+                self._access = None
+            if self._access and now < self._access_expiry - TOKEN_MARGIN_S:
+                return self._access
+            if self._refresh and now < self._refresh_expiry - TOKEN_MARGIN_S:
+                grant = {"grant_type": "refresh_token", "refresh_token": self._refresh}
+                if await self._request_token(grant, now):
+                    return self._access  # type: ignore[return-value]
+            await self._request_token(self._password_grant(), now, required=True)
+            return self._access  # type: ignore[return-value]
+
+    def _password_grant(self) -> dict[str, str]:
+        s = self.settings
+        if not (s.token_url and s.username and s.password):
+            raise ConfigurationError(f"no OAuth2 credentials configured for station {self.kind!r}")
+        return {
+            "grant_type": "password",
+            "client_id": s.client_id or "",
+            "client_secret": s.client_secret.get_secret_value() if s.client_secret else "",
+            "username": s.username,
+            "password": s.password.get_secret_value(),
+        }
+
+    async def _request_token(self, form: dict[str, str], now: float, *, required: bool = False) -> bool:
+        assert self.settings.token_url
+        try:
+            response = await self._http.post(self.settings.token_url, data=form, timeout=self.settings.timeout_s)
+        except httpx.HTTPError as err:
+            raise StationUnavailableError(f"{self.kind} token endpoint unreachable: {err!r}") from err
+        if response.status_code >= 500:
+            raise StationUnavailableError(f"{self.kind} token endpoint answered {response.status_code}")
+        if response.status_code != 200:
+            if required:
+                raise StationAuthError(
+                    f"{self.kind} refused our credentials ({response.status_code}): {cap(response.text, 300)}"
+                )
+            return False
+        body = response.json()
+        self._access = body["access_token"]
+        self._access_expiry = now + float(body.get("expires_in", 300))
+        self._refresh = body.get("refresh_token")
+        self._refresh_expiry = now + float(body.get("refresh_expires_in", 0))
+        return True
+
+    @asynccontextmanager
+    async def download(self, url: str, *, offset: int = 0) -> AsyncIterator[httpx.Response]:
+        """An open streaming response for `url`, authenticated, with redirects kept inside this station."""
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        renewed = False
+        for _ in range(MAX_REDIRECTS + 2):
+            if not self.owns(url):
+                raise UntrustedLocationError(url)
+            headers["Authorization"] = f"Bearer {await self.token(renew=renewed)}"
+            request = self._http.build_request("GET", url, headers=headers)
+            try:
+                response = await self._http.send(request, stream=True)
+            except httpx.HTTPError as err:
+                raise StationUnavailableError(f"{self.kind} unreachable for {url}: {err!r}") from err
+            try:
+                if response.is_redirect:
+                    # The CADIP ICD allows a 307 to the storage URL; re-apply our token only inside the station.
+                    url = urljoin(url, response.headers["location"])
+                    continue
+                if response.status_code == 401 and not renewed:
+                    renewed = True  # the token lapsed mid-request or was revoked: log in again once
+                    continue
+                _raise_for_download_status(self.kind, url, response)
+                yield response
+                return
+            finally:
+                await response.aclose()
+        raise TransferError(f"too many redirects or authentication failures downloading {url}")
+
+
+def _raise_for_download_status(kind: str, url: str, response: httpx.Response) -> None:
+    status = response.status_code
+    if status in (200, 206):
+        return
+    if status == 401 or status == 403:
+        raise StationAuthError(f"{kind} refused the download of {url} ({status})")
+    if status == 404:
+        raise NotFoundError(f"{kind} has no file at {url} (404)")
+    if status >= 500 or status == 429:
+        raise StationUnavailableError(f"{kind} answered {status} for {url}")
+    raise TransferError(f"{kind} answered {status} for {url}")
+
+
+class StationRegistry:
+    """The configured stations, found by kind (for searches) or by download URL (for transfers)."""
+
+    def __init__(self, stations: list[StationSettings], http: httpx.AsyncClient) -> None:
+        self._clients = {s.kind: StationClient(s, http) for s in stations}
+
+    def by_kind(self, kind: str) -> StationClient:
+        return self._clients[kind]
+
+    def for_url(self, url: str) -> StationClient:
+        for client in self._clients.values():
+            if client.owns(url):
+                return client
+        raise UntrustedLocationError(url)
+
+
+def _search_station(url: str, timeout_s: float, **search: Any) -> list[dict[str, Any]]:
+    """A blocking pystac-client search (run in a thread): every matching item, following paging links."""
+    try:
+        client = pystac_client.Client.open(url, timeout=timeout_s)
+        client.add_conforms_to("ITEM_SEARCH")
+        return list(client.search(**search).items_as_dicts())
+    except APIError as err:
+        status = getattr(err, "status_code", None)
+        if status == 404:
+            raise NotFoundError(f"station search at {url} answered 404: {cap(str(err), 300)}") from err
+        if status is None or status >= 500:
+            raise StationUnavailableError(f"station search at {url} failed: {cap(str(err), 300)}") from err
+        raise InvalidInputError(f"station search at {url} was refused ({status}): {cap(str(err), 300)}") from err
+    except OSError as err:  # requests' connection errors derive from OSError
+        raise StationUnavailableError(f"station at {url} unreachable: {err!r}") from err
+
+
+class StationActivities:
+    """Activities whose outside system is a station (searches, and downloads streamed into S3)."""
+
+    def __init__(self, stations: StationRegistry, store: ObjectStore) -> None:
+        self.stations = stations
+        self.store = store
+
+    async def _store_manifests(self, request_id: str, items: list[dict[str, Any]]) -> list[ItemRef]:
+        """Keep the station items in the work bucket: a session can have hundreds of assets."""
+        refs = []
+        for item in items:
+            item_id = item.get("id", "")
+            try:
+                check_safe_name(item_id)
+            except ValueError as err:
+                raise InvalidInputError(f"the station returned an item id unusable as an S3 key: {err}") from err
+            key = f"{manifest_prefix(request_id)}items/{item_id}.json"
+            await self.store.put_json(self.store.settings.rs_work_bucket, key, item)
+            assets = item.get("assets", {})
+            size = sum(a.get("file:size", 0) for a in assets.values() if isinstance(a.get("file:size"), int))
+            refs.append(ItemRef(item_id=item_id, manifest_key=key, asset_count=len(assets), total_bytes=size))
+        return refs
+
+    @activity.defn
+    async def search_cadip_session(self, request: SessionSearchInput) -> SearchResult:
+        """Find one CADIP session (STAC `ids` + `collections`); none is an error, as the original's
+        `error_if_empty=True` (rs-reference.md §2.1)."""
+        station = self.stations.by_kind("cadip").settings
+        if not station.url:
+            raise ConfigurationError("CADIP_URL is not configured")
+        items = await asyncio.to_thread(
+            _search_station,
+            station.url,
+            station.timeout_s,
+            ids=[request.session_id],
+            collections=[request.collection],
+        )
+        if not items:
+            raise NotFoundError(
+                f"No Cadip session found for id={request.session_id!r} collection={request.collection!r}"
+            )
+        return SearchResult(items=await self._store_manifests(request.request_id, items))
+
+    @activity.defn
+    async def stream_asset(self, transfer: AssetTransfer) -> TransferResult:
+        """Copy one asset from its station to S3, verifying size and MD5 before the object becomes visible."""
+        station = self.stations.for_url(transfer.href)
+        metadata = {MD5_METADATA: transfer.md5} if transfer.md5 else {}
+        writer = self.store.writer(transfer.bucket, transfer.key, metadata)
+        digest = hashlib.md5()
+        received = 0
+        async with Heartbeater(lambda: {"key": transfer.key, "bytes": received}):
+            try:
+                async with station.download(transfer.href) as response:
+                    async for chunk in response.aiter_bytes():
+                        digest.update(chunk)
+                        received += len(chunk)
+                        await writer.write(chunk)
+                _verify(transfer, received, digest.hexdigest())
+                await writer.complete()
+            except BaseException as err:
+                await writer.abort()
+                if isinstance(err, ChecksumMismatchError) and activity.info().attempt >= CHECKSUM_ATTEMPTS:
+                    err.non_retryable = True
+                if isinstance(err, httpx.HTTPError):
+                    raise TransferError(
+                        f"download of {transfer.asset_name!r} broke off after {received} bytes: {err!r}"
+                    ) from err
+                raise
+        actual = digest.hexdigest()
+        if not transfer.md5:
+            # No announced checksum: record the one we computed, so publication can still verify the object.
+            await self.store.set_metadata(transfer.bucket, transfer.key, {MD5_METADATA: actual})
+        return TransferResult(key=transfer.key, size=received, md5=actual)
+
+
+def _verify(transfer: AssetTransfer, received: int, md5: str) -> None:
+    if transfer.size is not None and received != transfer.size:
+        raise TransferError(
+            f"{transfer.asset_name!r}: received {received} bytes, the station announced {transfer.size}"
+        )
+    if transfer.md5 and md5 != transfer.md5:
+        raise ChecksumMismatchError(transfer.asset_name, transfer.md5, md5)

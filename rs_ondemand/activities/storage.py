@@ -1,0 +1,296 @@
+"""S3 side effects: request manifests, streamed multipart uploads, verification reads and cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import aioboto3
+from aiobotocore.config import AioConfig
+from botocore.exceptions import BotoCoreError, ClientError
+from temporalio import activity
+
+from rs_ondemand.checksums import md5_from_checksum
+from rs_ondemand.config import S3Settings
+from rs_ondemand.errors import ConfigurationError, InvalidInputError, StorageError
+from rs_ondemand.models.common import check_safe_name
+from rs_ondemand.models.staging import (
+    AssetTransfer,
+    DiscardItemsInput,
+    DiscardItemsResult,
+    TransferPage,
+    TransferPageInput,
+)
+
+MD5_METADATA = "md5"
+"""User metadata key holding the verified hex MD5 of a staged object (set before the object exists)."""
+
+
+def staged_key(owner_id: str, collection: str, item_id: str, asset_name: str) -> str:
+    """Where a staged asset lives in the bucket (interface.md: <owner>/<collection>/<item>/<asset>)."""
+    return f"{owner_id}/{collection}/{item_id}/{asset_name}"
+
+
+def item_prefix(owner_id: str, collection: str, item_id: str) -> str:
+    return f"{owner_id}/{collection}/{item_id}/"
+
+
+def manifest_prefix(request_id: str) -> str:
+    return f"requests/{request_id}/"
+
+
+@contextmanager
+def translate_s3_errors(what: str) -> Iterator[None]:
+    """Turn botocore failures into project errors in one place."""
+    try:
+        yield
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "")
+        if code == "NoSuchBucket":
+            raise ConfigurationError(f"{what}: bucket does not exist ({err})") from err
+        raise StorageError(f"{what}: {err}") from err
+    except BotoCoreError as err:
+        raise StorageError(f"{what}: {err}") from err
+
+
+class MultipartWriter:
+    """Uploads a stream part by part, overlapping the upload of one part with the download of the next.
+
+    Memory stays below two parts whatever the object size. An object smaller than one part is written with
+    a single PUT; nothing is visible in the bucket before `complete()`.
+    """
+
+    def __init__(self, client: Any, bucket: str, key: str, part_size: int, metadata: dict[str, str]) -> None:
+        self._client = client
+        self.bucket, self.key = bucket, key
+        self._part_size = part_size
+        self._metadata = metadata
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._in_flight: asyncio.Task[dict[str, Any]] | None = None
+
+    async def write(self, data: bytes) -> None:
+        self._buffer += data
+        while len(self._buffer) >= self._part_size:
+            part = bytes(self._buffer[: self._part_size])
+            del self._buffer[: self._part_size]
+            await self._send_part(part)
+
+    async def _send_part(self, data: bytes) -> None:
+        with translate_s3_errors(f"uploading s3://{self.bucket}/{self.key}"):
+            if self._upload_id is None:
+                created = await self._client.create_multipart_upload(
+                    Bucket=self.bucket, Key=self.key, Metadata=self._metadata
+                )
+                self._upload_id = created["UploadId"]
+            await self._settle_in_flight()
+            number = len(self._parts) + 1
+            self._in_flight = asyncio.create_task(self._upload_part(number, data))
+
+    async def _upload_part(self, number: int, data: bytes) -> dict[str, Any]:
+        response = await self._client.upload_part(
+            Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=data
+        )
+        return {"PartNumber": number, "ETag": response["ETag"]}
+
+    async def _settle_in_flight(self) -> None:
+        if self._in_flight is not None:
+            task, self._in_flight = self._in_flight, None
+            self._parts.append(await task)
+
+    async def complete(self) -> None:
+        with translate_s3_errors(f"completing s3://{self.bucket}/{self.key}"):
+            if self._upload_id is None:
+                await self._client.put_object(
+                    Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer), Metadata=self._metadata
+                )
+                return
+            if self._buffer:
+                await self._send_part(bytes(self._buffer))
+                self._buffer.clear()
+            await self._settle_in_flight()
+            await self._client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
+
+    async def abort(self) -> None:
+        """Forget everything written so far (best effort: a lost abort is caught by the request cleanup)."""
+        if self._in_flight is not None:
+            self._in_flight.cancel()
+            await asyncio.gather(self._in_flight, return_exceptions=True)
+            self._in_flight = None
+        if self._upload_id is not None:
+            upload_id, self._upload_id = self._upload_id, None
+            try:
+                await self._client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
+            except (ClientError, BotoCoreError) as err:
+                activity.logger.warning("could not abort upload of %s: %s", self.key, err)
+
+
+class ObjectStore:
+    """The one seam to S3: every call the project makes to the object store goes through here."""
+
+    def __init__(self, client: Any, settings: S3Settings) -> None:
+        self.client = client
+        self.settings = settings
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: S3Settings) -> AsyncIterator[ObjectStore]:
+        config = AioConfig(
+            s3={"addressing_style": "path"},
+            # MinIO-era servers and moto reject the CRC trailers newer botocore adds by default.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            max_pool_connections=64,
+            retries={"max_attempts": 4, "mode": "standard"},
+        )
+        secret = settings.aws_secret_access_key
+        async with aioboto3.Session().client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url,
+            region_name=settings.aws_default_region,
+            aws_access_key_id=settings.aws_access_key_id.get_secret_value() if settings.aws_access_key_id else None,
+            aws_secret_access_key=secret.get_secret_value() if secret else None,
+            config=config,
+        ) as client:
+            yield cls(client, settings)
+
+    def writer(self, bucket: str, key: str, metadata: dict[str, str]) -> MultipartWriter:
+        return MultipartWriter(self.client, bucket, key, self.settings.rs_s3_part_size, metadata)
+
+    async def put_json(self, bucket: str, key: str, document: Any) -> None:
+        with translate_s3_errors(f"writing s3://{bucket}/{key}"):
+            body = json.dumps(document, separators=(",", ":")).encode()
+            await self.client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+
+    async def get_json(self, bucket: str, key: str) -> Any:
+        with translate_s3_errors(f"reading s3://{bucket}/{key}"):
+            response = await self.client.get_object(Bucket=bucket, Key=key)
+            async with response["Body"] as body:
+                return json.loads(await body.read())
+
+    async def head(self, bucket: str, key: str) -> dict[str, Any] | None:
+        """Size and user metadata of an object, or None if it does not exist."""
+        try:
+            with translate_s3_errors(f"checking s3://{bucket}/{key}"):
+                response = await self.client.head_object(Bucket=bucket, Key=key)
+        except StorageError as err:
+            cause = err.__cause__
+            if isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in (
+                "404",
+                "NoSuchKey",
+            ):
+                return None
+            raise
+        return {"size": response["ContentLength"], "metadata": response.get("Metadata", {})}
+
+    async def set_metadata(self, bucket: str, key: str, metadata: dict[str, str]) -> None:
+        """Replace an object's user metadata (a server-side copy onto itself)."""
+        with translate_s3_errors(f"tagging s3://{bucket}/{key}"):
+            await self.client.copy_object(
+                Bucket=bucket,
+                Key=key,
+                CopySource={"Bucket": bucket, "Key": key},
+                Metadata=metadata,
+                MetadataDirective="REPLACE",
+            )
+
+    async def delete_prefix(self, bucket: str, prefix: str) -> int:
+        """Delete every object under `prefix`; returns how many were deleted."""
+        deleted = 0
+        with translate_s3_errors(f"deleting s3://{bucket}/{prefix}"):
+            paginator = self.client.get_paginator("list_objects_v2")
+            async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+                if keys:
+                    await self.client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                    deleted += len(keys)
+        return deleted
+
+    async def abort_uploads(self, bucket: str, prefix: str) -> int:
+        """Abort the multipart uploads left under `prefix` (e.g. by a worker that was killed)."""
+        aborted = 0
+        with translate_s3_errors(f"aborting uploads under s3://{bucket}/{prefix}"):
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for upload in page.get("Uploads", []):
+                    await self.client.abort_multipart_upload(
+                        Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+        return aborted
+
+
+def _asset_transfer(
+    owner_id: str, collection: str, item_id: str, name: str, asset: dict[str, Any], bucket: str
+) -> AssetTransfer:
+    """Where one station asset goes; station-given names are checked before they become S3 keys."""
+    try:
+        check_safe_name(name)
+    except ValueError as err:
+        raise InvalidInputError(f"item {item_id!r} has an asset name unusable as an S3 key: {err}") from err
+    href = asset.get("href")
+    if not isinstance(href, str) or not href.startswith(("http://", "https://")):
+        raise InvalidInputError(f"asset {name!r} of item {item_id!r} has no downloadable href: {href!r}")
+    size = asset.get("file:size")
+    return AssetTransfer(
+        item_id=item_id,
+        asset_name=name,
+        href=href,
+        size=size if isinstance(size, int) else None,
+        md5=md5_from_checksum(asset.get("file:checksum")),
+        bucket=bucket,
+        key=staged_key(owner_id, collection, item_id, name),
+    )
+
+
+class StorageActivities:
+    """Activities whose only outside system is S3."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    @activity.defn
+    async def list_asset_transfers(self, page: TransferPageInput) -> TransferPage:
+        """One page of the assets of a manifest item, as transfers to their staged location."""
+        item = await self.store.get_json(self.store.settings.rs_work_bucket, page.item.manifest_key)
+        names = sorted(item.get("assets", {}))
+        window = names[page.offset : page.offset + page.limit]
+        transfers = [
+            _asset_transfer(
+                page.owner_id,
+                page.collection,
+                page.item.item_id,
+                name,
+                item["assets"][name],
+                self.store.settings.rs_bucket,
+            )
+            for name in window
+        ]
+        end = page.offset + len(window)
+        return TransferPage(transfers=transfers, next_offset=end if end < len(names) else None)
+
+    @activity.defn
+    async def discard_staged_items(self, request: DiscardItemsInput) -> DiscardItemsResult:
+        """Delete the objects and abort the uploads of items a request wrote but did not publish."""
+        bucket = self.store.settings.rs_bucket
+        deleted = aborted = 0
+        for item_id in request.item_ids:
+            prefix = item_prefix(request.owner_id, request.collection, item_id)
+            aborted += await self.store.abort_uploads(bucket, prefix)
+            deleted += await self.store.delete_prefix(bucket, prefix)
+        activity.logger.info("discarded %d objects and %d uploads of %s", deleted, aborted, request.item_ids)
+        return DiscardItemsResult(objects_deleted=deleted, uploads_aborted=aborted)
+
+    @activity.defn
+    async def delete_request_manifests(self, request_id: str) -> int:
+        """Remove a finished request's manifests from the work bucket."""
+        return await self.store.delete_prefix(self.store.settings.rs_work_bucket, manifest_prefix(request_id))

@@ -1,0 +1,131 @@
+"""Configuration from environment variables (and the embedded stack's `.stack/env`), one class per concern."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_TASK_QUEUE = "rs-ondemand"
+
+
+def default_env_file() -> Path | None:
+    """The embedded stack's env file, if there is one: `$RS_STACK_DIR/env` or `./.stack/env`."""
+    path = Path(os.environ.get("RS_STACK_DIR", ".stack")) / "env"
+    return path if path.is_file() else None
+
+
+class _Settings(BaseSettings):
+    # Real environment variables win over the env file; unknown keys in the file belong to other concerns.
+    model_config = SettingsConfigDict(extra="ignore", env_file_encoding="utf-8")
+
+
+class TemporalSettings(_Settings):
+    """Where the Temporal frontend is; the names are Temporal's own (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE)."""
+
+    model_config = SettingsConfigDict(env_prefix="TEMPORAL_")
+
+    address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+    ui_url: str | None = None
+    """Base URL of the Temporal Web UI, used to print links to workflows."""
+
+
+class WorkerSettings(_Settings):
+    """How a worker polls and how much it runs at once."""
+
+    model_config = SettingsConfigDict(env_prefix="RS_")
+
+    task_queue: str = DEFAULT_TASK_QUEUE
+    max_concurrent_activities: int = 32
+    """Activity slots per worker; transfers are I/O bound, so this is well above the core count."""
+    max_parallel_transfers: int = Field(8, ge=1)
+    """How many assets one staging request streams at once."""
+
+
+class S3Settings(_Settings):
+    """The object store that receives staged data (MinIO/AWS in production, moto on the embedded stack)."""
+
+    model_config = SettingsConfigDict(env_prefix="")
+
+    s3_endpoint_url: str | None = None
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_default_region: str = "us-east-1"
+    rs_bucket: str = "rs-cluster-catalog"
+    """Bucket of staged products: s3://<bucket>/<owner>/<collection>/<item>/<asset>."""
+    rs_work_bucket: str = "rs-ondemand-work"
+    """Bucket of request manifests (search results kept out of workflow history)."""
+    rs_s3_part_size: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024)
+    """Multipart part size: bounds the memory of one transfer (two parts in flight at most)."""
+
+
+class CatalogSettings(_Settings):
+    """The STAC catalog (stac-fastapi-pgstac with the transaction extension)."""
+
+    model_config = SettingsConfigDict(env_prefix="CATALOG_")
+
+    url: str = "http://127.0.0.1:8082"
+    timeout_s: float = 60.0
+
+
+class StationSettings(_Settings):
+    """One external station: its STAC facade, its OData download root and its OAuth2 credentials.
+
+    Each station kind reads its own prefix (CADIP_, AUXIP_, PRIP_), so credentials never mix.
+    """
+
+    kind: ClassVar[str]
+
+    url: str | None = None
+    """STAC API root of the station (CADIP_URL, AUXIP_URL, PRIP_URL as in interface.md)."""
+    odata_url: str | None = None
+    """Root of the station's download URLs. Bearer tokens are only ever sent below it."""
+    token_url: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout_s: float = 60.0
+    """Connect/read timeout of one HTTP exchange with the station (not of a whole download)."""
+
+
+class CadipSettings(StationSettings):
+    model_config = SettingsConfigDict(env_prefix="CADIP_")
+    kind: ClassVar[str] = "cadip"
+
+
+class AuxipSettings(StationSettings):
+    model_config = SettingsConfigDict(env_prefix="AUXIP_")
+    kind: ClassVar[str] = "auxip"
+
+
+class PripSettings(StationSettings):
+    model_config = SettingsConfigDict(env_prefix="PRIP_")
+    kind: ClassVar[str] = "prip"
+
+
+class Settings(BaseModel):
+    """Everything a worker or a starter needs, loaded once and passed down (never read in workflow code)."""
+
+    temporal: TemporalSettings
+    worker: WorkerSettings
+    s3: S3Settings
+    catalog: CatalogSettings
+    cadip: CadipSettings
+    auxip: AuxipSettings
+    prip: PripSettings
+
+    @property
+    def stations(self) -> list[StationSettings]:
+        return [self.cadip, self.auxip, self.prip]
+
+    @classmethod
+    def load(cls, env_file: Path | None = None) -> Settings:
+        """Read the environment, with `env_file` (default: the embedded stack's) underneath it."""
+        env_file = env_file or default_env_file()
+        parts = {name: field.annotation for name, field in cls.model_fields.items()}
+        return cls(**{name: kind(_env_file=env_file) for name, kind in parts.items()})  # type: ignore[misc,operator]

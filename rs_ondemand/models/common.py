@@ -1,0 +1,40 @@
+"""Shared building blocks of every contract: the flow environment, safe identifiers, strict operator inputs."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,254}")
+
+
+def check_safe_name(value: str) -> str:
+    # These names become S3 key segments and catalog URL segments: no separators, no traversal, no blanks.
+    if not _SAFE_NAME.fullmatch(value) or ".." in value:
+        raise ValueError(
+            f"{value!r} is not a safe identifier: use 1-255 letters, digits, '.', '_', ':' or '-', "
+            "starting with a letter or digit, without '..'"
+        )
+    return value
+
+
+SafeName = Annotated[str, AfterValidator(check_safe_name)]
+"""An identifier that is safe as one S3 key segment and one URL path segment."""
+
+OwnerId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+
+
+class OperatorInput(BaseModel):
+    """Base of inputs typed by operators (CLI JSON, Temporal UI): a misspelt key is an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class FlowEnv(OperatorInput):
+    """Who the request runs for, as the original's `FlowEnvArgs`."""
+
+    owner_id: OwnerId
+    calling_span: tuple[int, int, bool] | None = None
+    """Serialized parent span of the original; accepted for compatibility, tracing uses Temporal headers."""

@@ -1,0 +1,39 @@
+"""The `progress` query: one shape for every top-level workflow."""
+
+from __future__ import annotations
+
+from enum import StrEnum, unique
+
+from pydantic import BaseModel
+
+
+@unique
+class State(StrEnum):
+    STARTED = "started"
+    SEARCHING = "searching"
+    STAGING = "staging"
+    RESOLVING_ADFS = "resolving_adfs"
+    PROCESSING = "processing"
+    PUBLISHING = "publishing"
+    CLEANING_UP = "cleaning_up"
+    WAITING_FOR_OPERATOR = "waiting_for_operator"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Progress(BaseModel):
+    """What an operator sees: state, current step, counts and bytes, and the last error."""
+
+    state: State = State.STARTED
+    step: str = ""
+    items_done: int = 0
+    items_total: int = 0
+    items_skipped: int = 0
+    assets_done: int = 0
+    assets_total: int = 0
+    units_done: int = 0
+    units_total: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0
+    last_error: str | None = None

@@ -1,0 +1,17 @@
+"""Public names of interface.md, defined once: workflow types, signals, query (the task queue is in config)."""
+
+from typing import Final
+
+CADIP_STAGING: Final = "OnDemandCadipStaging"
+PRIP_STAGING: Final = "OnDemandPripStaging"
+AUXIP_STAGING: Final = "OnDemandAuxipStaging"
+DPR_PROCESSING: Final = "DprProcessing"
+PROCESSING_UNIT: Final = "ProcessingUnit"
+STAGING: Final = "Staging"
+
+RETRY_SIGNAL: Final = "retry"
+CANCEL_SIGNAL: Final = "cancel"
+PROGRESS_QUERY: Final = "progress"
+
+STAGING_PROGRESS_SIGNAL: Final = "staging_progress"
+"""Internal: a `Staging` child reports its counts to its parent."""

@@ -1,0 +1,90 @@
+"""Starting workflows and following their `progress` query from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bar
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+
+from rs_ondemand.client import connect, ui_link
+from rs_ondemand.config import Settings
+from rs_ondemand.models.progress import Progress
+from rs_ondemand.names import PROGRESS_QUERY
+from rs_ondemand.workflows._failures import root_cause
+
+err_console = Console(stderr=True)
+POLL_S = 1.0
+
+
+async def start(
+    settings: Settings, workflow: str, request: BaseModel, workflow_id: str
+) -> tuple[Client, WorkflowHandle]:
+    """Start `workflow` under a request-derived id; a running duplicate is attached to, not started twice."""
+    client = await connect(settings.temporal)
+    handle = await client.start_workflow(
+        workflow,
+        request,
+        id=workflow_id,
+        task_queue=settings.worker.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    err_console.print(f"workflow id: [bold]{workflow_id}[/bold]")
+    link = ui_link(settings.temporal, workflow_id)
+    if link:
+        err_console.print(f"Temporal UI: {link}")
+    return client, handle
+
+
+async def query_progress(handle: WorkflowHandle) -> Progress | None:
+    try:
+        return await handle.query(PROGRESS_QUERY, result_type=Progress)
+    except Exception:  # no worker has picked the workflow up yet, or it closed between two polls
+        return None
+
+
+async def follow(handle: WorkflowHandle) -> Any:
+    """Show a live progress bar until the workflow closes; return its result or raise its failure."""
+    with Bar(
+        TextColumn("{task.fields[state]:<20}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("request", total=None, state="starting", counts="")
+        while True:
+            progress = await query_progress(handle)
+            if progress is not None:
+                bar.update(
+                    task,
+                    total=progress.bytes_total or None,
+                    completed=progress.bytes_done,
+                    state=progress.state.value,
+                    counts=f"items {progress.items_done}/{progress.items_total} "
+                    f"assets {progress.assets_done}/{progress.assets_total}",
+                )
+            status = (await handle.describe()).status
+            if status != WorkflowExecutionStatus.RUNNING:
+                break
+            await asyncio.sleep(POLL_S)
+    return await handle.result()
+
+
+def print_json(value: Any) -> None:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    print(json.dumps(value, indent=2, default=str))
+
+
+def failure_text(err: WorkflowFailureError) -> str:
+    cause = root_cause(err)
+    return getattr(cause, "message", None) or str(cause)

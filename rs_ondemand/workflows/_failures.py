@@ -1,0 +1,31 @@
+"""Turning activity and child failures into the one-line, typed errors an operator reads."""
+
+from __future__ import annotations
+
+import pydantic
+from temporalio.exceptions import ApplicationError, FailureError, is_cancelled_exception
+
+INVALID_INPUT: list[type[BaseException]] = [pydantic.ValidationError]
+"""Given to every `workflow.defn`: input that fails validation (e.g. from `temporal workflow start --input`)
+fails the workflow with pydantic's message, instead of failing its first task over and over."""
+
+
+def root_cause(err: BaseException) -> BaseException:
+    """The innermost cause: an ActivityError/ChildWorkflowError chain ends at the error that started it."""
+    while isinstance(err, FailureError) and err.cause is not None:
+        err = err.cause
+    return err
+
+
+def operator_error(context: str, err: BaseException) -> ApplicationError:
+    """A non-retryable workflow failure that keeps the original error type and message."""
+    cause = root_cause(err)
+    kind = cause.type if isinstance(cause, ApplicationError) and cause.type else type(cause).__name__
+    message = cause.message if isinstance(cause, FailureError) else str(cause)
+    return ApplicationError(f"{context}: {message}", type=kind, non_retryable=True)
+
+
+def is_cancellation(err: BaseException) -> bool:
+    # A cancel arrives as asyncio.CancelledError or wrapped in an ActivityError/ChildWorkflowError: a broad
+    # `except ActivityError` must not mistake it for a failure (temporal-notes.md §3.6).
+    return is_cancelled_exception(err)

@@ -1,0 +1,45 @@
+"""Named activity options: every timeout and retry choice of the workflows, with its reason."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
+
+# Station and catalog hiccups (5xx, resets, restarts) usually last seconds to a minute: back off up to 30 s and
+# give up after about two and a half minutes of trying, so that a real outage surfaces instead of hiding.
+_TRANSIENT = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+)
+
+SEARCH: dict[str, Any] = {
+    # A STAC search, including paging through every result page.
+    "start_to_close_timeout": timedelta(minutes=5),
+    "retry_policy": _TRANSIENT,
+}
+
+CATALOG: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=2),
+    "retry_policy": _TRANSIENT,
+}
+
+TRANSFER: dict[str, Any] = {
+    # One asset can be GBs on a slow link: no tight bound on the attempt, but a dead worker or a stalled
+    # socket is noticed through the heartbeat within 30 s.
+    "start_to_close_timeout": timedelta(hours=6),
+    "heartbeat_timeout": timedelta(seconds=30),
+    "retry_policy": _TRANSIENT,
+    # Wait until the activity has aborted its multipart upload before the workflow cleans up after a cancel.
+    "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+}
+
+CLEANUP: dict[str, Any] = {
+    # Cleanup must happen even if S3 is briefly down: retry for longer than the work it cleans up after.
+    "start_to_close_timeout": timedelta(minutes=10),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=30),
+}
