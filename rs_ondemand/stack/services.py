@@ -1,0 +1,487 @@
+"""The services of the embedded stack: a generic process service, a subclass per program, and PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from rs_ondemand.stack import procs
+from rs_ondemand.stack.errors import StackError
+from rs_ondemand.stack.health import http_ok, wait_until
+from rs_ondemand.stack.ports import HOST, choose_port
+from rs_ondemand.stack.postgres import (
+    CATALOG_DB,
+    PG_USER,
+    PgCluster,
+    choose_pg_dir,
+    ensure_postgis,
+    find_install,
+    read_postmaster_pid,
+)
+from rs_ondemand.stack.search_attributes import SEARCH_ATTRIBUTES
+from rs_ondemand.stack.state import StackState
+
+TASK_QUEUE = "rs-ondemand"
+NAMESPACE = "default"
+REGION = "us-east-1"
+DATA_BUCKET = "rs-cluster-catalog"
+"""Staged station data (`RS_BUCKET`)."""
+WORK_BUCKET = "rs-ondemand-work"
+"""Manifests and processor payloads (`RS_WORK_BUCKET`)."""
+STATIONS = ("cadip", "auxip", "prip")
+WORKER_READY_MARKER = "Worker started"
+
+
+def find_tool(name: str) -> str:
+    """A console script of our venv (next to the running interpreter), else one on PATH."""
+    # Not resolved: the venv's python is a symlink into the base interpreter, whose bin has no tools.
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    if found := shutil.which(name):
+        return found
+    raise StackError(f"'{name}' not found next to {sys.executable} or on PATH: run `uv sync --all-extras`")
+
+
+@dataclass
+class StackContext:
+    """What every service needs: where the stack lives, its remembered state and how to talk to the user."""
+
+    state_dir: Path
+    state: StackState
+    prefer_default_ports: bool
+    notify: Callable[[str], None]
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    """Processes started by this Python process, kept so they can be reaped (no zombies, no warnings)."""
+
+    def log_path(self, name: str) -> Path:
+        return self.state_dir / "logs" / f"{name}.log"
+
+    def allocate(self, defaults: dict[str, int | None]) -> None:
+        """Give each port key a port (recorded, then default, then free) and remember it."""
+        ports = self.state.ports
+        for key, default in defaults.items():
+            others = [port for name, port in ports.items() if name != key]
+            ports[key] = choose_port(
+                recorded=ports.get(key),
+                default=default,
+                prefer_default=self.prefer_default_ports,
+                taken=others,
+            )
+
+    def port(self, key: str) -> int:
+        try:
+            return self.state.ports[key]
+        except KeyError:
+            raise StackError(f"no port recorded for '{key}': run `rs-ondemand stack up`") from None
+
+    def http_url(self, key: str) -> str:
+        return f"http://{HOST}:{self.port(key)}"
+
+
+class Service(ABC):
+    """One part of the stack: started by `up` unless it runs, probed by `status`, stopped by `down`."""
+
+    name: ClassVar[str]
+    ports: ClassVar[dict[str, int | None]] = {}
+    """Port keys of this service with their default port (None: no default, always a free port)."""
+    depends_on: ClassVar[tuple[str, ...]] = ()
+    """Services that must be healthy before this one starts."""
+    stop_last: ClassVar[bool] = False
+    """Whether `request_stop` blocks, so that the others are signalled first and stop meanwhile."""
+
+    def __init__(self, ctx: StackContext) -> None:
+        self.ctx = ctx
+
+    @property
+    def log_path(self) -> Path:
+        return self.ctx.log_path(self.name)
+
+    def has_ports(self) -> bool:
+        return all(key in self.ctx.state.ports for key in self.ports)
+
+    @abstractmethod
+    def url(self) -> str:
+        """The address clients use (a URL, or host:port for gRPC)."""
+
+    @abstractmethod
+    def pid(self) -> int | None:
+        """The pid of the running service, None when it is not running."""
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    @abstractmethod
+    def healthy(self) -> bool:
+        """One quick probe."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start the service; may return before it is ready (see `wait_ready`)."""
+
+    @abstractmethod
+    def wait_ready(self) -> None:
+        """Block until the service answers, or raise StackError quoting its log."""
+
+    def after_ready(self) -> None:  # noqa: B027 - optional hook, most services need no set-up
+        """Idempotent set-up once the service answers (also run when it was already running)."""
+
+    @abstractmethod
+    def request_stop(self) -> None:
+        """Ask the service to stop; may return before it has (see `finish_stop`)."""
+
+    def finish_stop(self, timeout: float) -> None:  # noqa: B027 - optional, for asynchronous stops
+        """Wait until the service has stopped, forcing it after `timeout` seconds."""
+
+    def exports(self) -> dict[str, str]:
+        """The env file entries this service provides."""
+        return {}
+
+
+class ProcessService(Service):
+    """A long-running program started in its own process group and recorded in state.json."""
+
+    ready_timeout: ClassVar[float] = 60.0
+
+    @abstractmethod
+    def command(self) -> list[str]: ...
+
+    def environment(self) -> dict[str, str]:
+        """Variables added to the launcher's environment."""
+        return {}
+
+    def cwd(self) -> Path:
+        return self.ctx.state_dir
+
+    @property
+    def record(self) -> procs.ProcessRecord | None:
+        return self.ctx.state.processes.get(self.name)
+
+    def pid(self) -> int | None:
+        record = self.record
+        return record.pid if record is not None and procs.is_alive(record) else None
+
+    def start(self) -> None:
+        # Python services buffer stdout in a file; unbuffered, their log (and the worker's ready marker)
+        # shows up at once.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.environment()}
+        child, record = procs.launch(self.command(), env=env, cwd=self.cwd(), log_path=self.log_path)
+        self.ctx.children[self.name] = child
+        self.ctx.state.processes[self.name] = record
+
+    def wait_ready(self) -> None:
+        wait_until(
+            self.name,
+            self.healthy,
+            timeout=self.ready_timeout,
+            log_path=self.log_path,
+            alive=self.running,
+        )
+
+    def request_stop(self) -> None:
+        if self.record is not None:
+            procs.terminate([self.record])
+
+    def finish_stop(self, timeout: float) -> None:
+        record = self.ctx.state.processes.pop(self.name, None)
+        if record is not None and procs.wait_gone([record], timeout=timeout):
+            self.ctx.notify(f"{self.name} did not stop within {timeout:.0f} s: killed")
+        if (child := self.ctx.children.pop(self.name, None)) is not None:
+            # Sets the Popen's return code, even if wait_gone already collected the exit status.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=1)
+
+
+class TemporalService(ProcessService):
+    """The Temporal dev server with its UI, persisted in a SQLite file so histories survive a restart."""
+
+    name = "temporal"
+    ports: ClassVar[dict[str, int | None]] = {
+        "temporal": 7233,
+        "temporal_ui": 8233,
+        "temporal_http": 7243,
+        "temporal_metrics": 9233,
+    }
+
+    def command(self) -> list[str]:
+        argv = [
+            find_tool("temporal"),
+            *("server", "start-dev", "--ip", HOST),
+            *("--port", str(self.ctx.port("temporal")), "--ui-port", str(self.ctx.port("temporal_ui"))),
+            *("--http-port", str(self.ctx.port("temporal_http"))),
+            *("--metrics-port", str(self.ctx.port("temporal_metrics"))),
+            *("--db-filename", str(self.ctx.state_dir / "temporal.db")),
+            *("--log-level", "warn", "--ui-disable-news-fetch"),
+            # The default of 20 polls/s caps the dev server at ~50 ms per workflow step (temporal-notes §7).
+            *("--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"),
+            # WAL + synchronous=normal: far fewer fsyncs per history event, still crash-safe for a dev db.
+            *("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"),
+        ]
+        for key, kind in SEARCH_ATTRIBUTES.items():
+            argv += ["--search-attribute", f"{key}={kind}"]
+        return argv
+
+    def url(self) -> str:
+        return f"{HOST}:{self.ctx.port('temporal')}"
+
+    def healthy(self) -> bool:
+        # The namespace answers only once the frontend serves and `default` is registered: what clients need.
+        api = f"{self.ctx.http_url('temporal_http')}/api/v1/namespaces/{NAMESPACE}"
+        return http_ok(api) and http_ok(self.ctx.http_url("temporal_ui") + "/")
+
+    def exports(self) -> dict[str, str]:
+        return {
+            "TEMPORAL_ADDRESS": self.url(),
+            "TEMPORAL_NAMESPACE": NAMESPACE,
+            "TEMPORAL_UI_URL": self.ctx.http_url("temporal_ui"),
+            "RS_TASK_QUEUE": TASK_QUEUE,
+        }
+
+
+class S3Service(ProcessService):
+    """moto's S3 server (in memory: objects do not survive `down`) with our two buckets."""
+
+    name = "s3"
+    ports: ClassVar[dict[str, int | None]] = {"s3": 9000}
+
+    def command(self) -> list[str]:
+        return [find_tool("moto_server"), "-H", HOST, "-p", str(self.ctx.port("s3"))]
+
+    def url(self) -> str:
+        return self.ctx.http_url("s3")
+
+    def healthy(self) -> bool:
+        return http_ok(self.url() + "/")
+
+    def after_ready(self) -> None:
+        import boto3
+        from botocore.config import Config
+
+        env = self.exports()
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.url(),
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            region_name=REGION,
+            # Path-style and checksums only when required: what MinIO-era servers expect (infra-notes §1.3).
+            config=Config(
+                s3={"addressing_style": "path"},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
+        try:
+            existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
+            for bucket in (DATA_BUCKET, WORK_BUCKET):
+                if bucket not in existing:
+                    client.create_bucket(Bucket=bucket)
+        finally:
+            client.close()
+
+    def exports(self) -> dict[str, str]:
+        state = self.ctx.state
+        return {
+            "S3_ENDPOINT_URL": self.url(),
+            # moto accepts any key; random ones keep a stack's clients from silently using real AWS keys.
+            "AWS_ACCESS_KEY_ID": state.secret("aws_access_key_id", lambda: "RS" + secrets.token_hex(9).upper()),
+            "AWS_SECRET_ACCESS_KEY": state.secret("aws_secret_access_key"),
+            "AWS_DEFAULT_REGION": REGION,
+            "RS_BUCKET": DATA_BUCKET,
+            "RS_WORK_BUCKET": WORK_BUCKET,
+        }
+
+
+class SimulatorService(ProcessService):
+    """The CADIP/AUXIP/PRIP station simulator (OData + STAC facades), one set of credentials for all three."""
+
+    name = "simulator"
+    ports: ClassVar[dict[str, int | None]] = {"simulator": 8090}
+
+    def _credentials(self) -> dict[str, str]:
+        state = self.ctx.state
+        return {
+            "CLIENT_ID": state.secret("simulator_client_id", lambda: f"rs-ondemand-{secrets.token_hex(4)}"),
+            "CLIENT_SECRET": state.secret("simulator_client_secret"),
+            "USERNAME": state.secret("simulator_username", lambda: f"operator-{secrets.token_hex(3)}"),
+            "PASSWORD": state.secret("simulator_password"),
+        }
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "rs_simulator",
+            "--host",
+            HOST,
+            "--port",
+            str(self.ctx.port("simulator")),
+        ]
+
+    def environment(self) -> dict[str, str]:
+        return {f"SIMULATOR_{key}": value for key, value in self._credentials().items()}
+
+    def url(self) -> str:
+        return self.ctx.http_url("simulator")
+
+    def healthy(self) -> bool:
+        return http_ok(self.url() + "/health")
+
+    def exports(self) -> dict[str, str]:
+        root = self.url()
+        env = {"SIMULATOR_URL": root}
+        env |= {f"{station.upper()}_URL": f"{root}/{station}/stac" for station in STATIONS}
+        for station in STATIONS:
+            prefix = station.upper()
+            env[f"{prefix}_ODATA_URL"] = f"{root}/{station}"
+            env[f"{prefix}_TOKEN_URL"] = f"{root}/{station}/oauth2/token"
+            env |= {f"{prefix}_{key}": value for key, value in self._credentials().items()}
+        return env
+
+
+class PostgresService(Service):
+    """PostgreSQL + PostGIS with the pgstac schema; its data dir survives `down` (the catalog persists)."""
+
+    name = "postgres"
+    ports: ClassVar[dict[str, int | None]] = {"postgres": 5439}
+    stop_last = True
+
+    def _cluster(self) -> PgCluster:
+        state = self.ctx.state
+        if state.pg_dir is None:
+            state.pg_dir = str(choose_pg_dir(self.ctx.state_dir))
+        return PgCluster(find_install(), Path(state.pg_dir), port=self.ctx.port("postgres"), log_path=self.log_path)
+
+    def url(self) -> str:
+        return f"postgresql://{PG_USER}@{HOST}:{self.ctx.port('postgres')}/{CATALOG_DB}"
+
+    def pid(self) -> int | None:
+        # The cluster's own pid file is the truth: pg_ctl daemonises the server away from us.
+        if self.ctx.state.pg_dir is None:
+            return None
+        postmaster = read_postmaster_pid(Path(self.ctx.state.pg_dir) / "data")
+        return postmaster if postmaster is not None and procs.pid_running(postmaster) else None
+
+    def healthy(self) -> bool:
+        return self.has_ports() and self._cluster().accepts_connections()
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        cluster = self._cluster()
+        ensure_postgis(cluster.install, notify=self.ctx.notify, log_path=self.log_path)
+        cluster.init()
+        postmaster = cluster.start()
+        argv = ["postgres", "-D", str(cluster.data_dir)]
+        self.ctx.state.processes[self.name] = procs.record_for(postmaster, argv)
+        cluster.ensure_database()
+        cluster.migrate(find_tool("pypgstac"), os.environ)
+
+    def wait_ready(self) -> None:
+        wait_until(self.name, self.healthy, timeout=30.0, log_path=self.log_path, alive=self.running)
+
+    def request_stop(self) -> None:
+        # pg_ctl's fast mode closes the catalog's connections and checkpoints: committed data is kept.
+        if self.running():
+            self._cluster().stop()
+        self.ctx.state.processes.pop(self.name, None)
+
+    def catalog_env(self) -> dict[str, str]:
+        return self._cluster().env()
+
+
+class CatalogService(ProcessService):
+    """stac-fastapi-pgstac with the Transactions extension on."""
+
+    name = "catalog"
+    ports: ClassVar[dict[str, int | None]] = {"catalog": 8082}
+    depends_on = ("postgres",)
+
+    def command(self) -> list[str]:
+        return [
+            *(sys.executable, "-m", "uvicorn", "stac_fastapi.pgstac.app:create_app", "--factory"),
+            *("--host", HOST, "--port", str(self.ctx.port("catalog")), "--no-access-log"),
+        ]
+
+    def environment(self) -> dict[str, str]:
+        return {
+            **PostgresService(self.ctx).catalog_env(),
+            "ENABLE_TRANSACTIONS_EXTENSIONS": "true",
+            # Shown on the landing page; also silences the "Using default values" warning.
+            "STAC_FASTAPI_TITLE": "rs-ondemand local catalog",
+            "STAC_FASTAPI_DESCRIPTION": "Catalog of the rs-ondemand embedded stack",
+            "STAC_FASTAPI_LANDING_ID": "rs-ondemand-catalog",
+            "STAC_FASTAPI_VERSION": "1.0.0",
+        }
+
+    def url(self) -> str:
+        return self.ctx.http_url("catalog")
+
+    def healthy(self) -> bool:
+        return http_ok(self.url() + "/_mgmt/ping") and http_ok(self.url() + "/")
+
+    def exports(self) -> dict[str, str]:
+        return {"CATALOG_URL": self.url()}
+
+
+class WorkerService(ProcessService):
+    """`python -m rs_ondemand.worker` with the env file's variables."""
+
+    name = "worker"
+    depends_on = ("temporal", "s3", "catalog", "simulator")
+    ready_timeout = 30.0
+
+    def __init__(self, ctx: StackContext, stack_env: Callable[[], dict[str, str]]) -> None:
+        super().__init__(ctx)
+        self._stack_env = stack_env
+        self._log_offset: int | None = None
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "rs_ondemand.worker"]
+
+    def environment(self) -> dict[str, str]:
+        return self._stack_env()
+
+    def cwd(self) -> Path:
+        return Path.cwd()
+
+    def url(self) -> str:
+        return f"{HOST}:{self.ctx.port('temporal')}/{TASK_QUEUE}"
+
+    def healthy(self) -> bool:
+        return self.running()
+
+    def start(self) -> None:
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        super().start()
+
+    def _logged_ready(self) -> bool:
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_offset or 0)
+            return WORKER_READY_MARKER.encode() in log.read()
+
+    def wait_ready(self) -> None:
+        if self._log_offset is None:  # already running before this `up`
+            wait_until(self.name, self.running, timeout=1.0, log_path=self.log_path)
+            return
+        # The worker has no endpoint: ready once it logs the marker, or at least still alive by then.
+        try:
+            wait_until(
+                self.name,
+                self._logged_ready,
+                timeout=self.ready_timeout,
+                log_path=self.log_path,
+                alive=self.running,
+            )
+        except StackError:
+            if not self.running():
+                raise
+            self.ctx.notify(f"worker runs but has not logged '{WORKER_READY_MARKER}' yet (see {self.log_path})")
