@@ -243,7 +243,7 @@ class Stack:
         """Stop the services this launcher started (nothing else); returns their names.
 
         Ports, credentials, the Temporal db and the catalog's PostgreSQL data are kept for the next `up`,
-        unless `purge`, which also deletes the state dir and the PostgreSQL cluster.
+        unless `purge`, which deletes all of them (only the logs stay, for post-mortems).
         """
         with locked(self.state_dir):
             state = StackState.load(self.state_dir)
@@ -255,9 +255,13 @@ class Stack:
             state.save(self.state_dir)
             pg_dir = Path(state.pg_dir) if state.pg_dir else None
         if purge:
-            if pg_dir is not None and not pg_dir.is_relative_to(self.state_dir):
+            if pg_dir is not None:
                 shutil.rmtree(pg_dir, ignore_errors=True)
-            shutil.rmtree(self.state_dir, ignore_errors=True)
+            for entry in self.state_dir.iterdir():
+                if entry.is_dir() and entry.name != "logs":
+                    shutil.rmtree(entry)
+                elif not entry.is_dir():
+                    entry.unlink()
         return stopped
 
 

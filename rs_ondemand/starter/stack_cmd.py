@@ -109,7 +109,7 @@ def status(
 def down(
     directory: DirOption = None,
     purge: Annotated[
-        bool, typer.Option("--purge", help="Also delete the state dir: Temporal history and catalog data.")
+        bool, typer.Option("--purge", help="Also delete the data: Temporal history, catalog, credentials (not logs).")
     ] = False,
 ) -> None:
     """Stop every service this stack started; data is kept for the next `up` unless --purge."""
