@@ -174,6 +174,8 @@ class ProcessService(Service):
         # Python services buffer stdout in a file; unbuffered, their log (and the worker's ready marker)
         # shows up at once.
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.environment()}
+        if (previous := self.ctx.children.pop(self.name, None)) is not None:
+            previous.poll()  # a crashed earlier run of ours: collect it before forgetting its handle
         child, record = procs.launch(self.command(), env=env, cwd=self.cwd(), log_path=self.log_path)
         self.ctx.children[self.name] = child
         self.ctx.state.processes[self.name] = record
