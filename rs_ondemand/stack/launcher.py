@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,20 @@ STACK_DIR_VARIABLE = "RS_STACK_DIR"
 STOP_TIMEOUT = 15.0
 """Seconds a service gets between SIGTERM and SIGKILL (the Temporal dev server needs about 3)."""
 
-# Start order. The worker comes last: it connects to everything else when it starts.
-SERVICE_NAMES = ("temporal", "s3", "simulator", "postgres", "catalog", "worker")
+# Start order. PostgreSQL's start blocks (initdb, migrations) while the first three come up; the worker
+# comes last because it connects to everything else when it starts.
+SERVICE_CLASSES: dict[str, type[Service]] = {
+    service.name: service
+    for service in (
+        TemporalService,
+        S3Service,
+        SimulatorService,
+        PostgresService,
+        CatalogService,
+        WorkerService,
+    )
+}
+SERVICE_NAMES = tuple(SERVICE_CLASSES)
 
 
 def default_state_dir() -> Path:
@@ -115,7 +128,7 @@ class Stack:
         self.prefer_default_ports = prefer_default_ports
         self.notify = notify
         # Kept across calls so processes started by this object are reaped by it.
-        self._children: dict[str, Any] = {}
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     @property
     def env_file(self) -> Path:
@@ -131,19 +144,7 @@ class Stack:
         )
 
     def _services(self, ctx: StackContext, names: list[str]) -> list[Service]:
-        def stack_env() -> dict[str, str]:
-            return _exports(services)
-
-        factories: dict[str, Callable[[], Service]] = {
-            "temporal": lambda: TemporalService(ctx),
-            "s3": lambda: S3Service(ctx),
-            "simulator": lambda: SimulatorService(ctx),
-            "postgres": lambda: PostgresService(ctx),
-            "catalog": lambda: CatalogService(ctx),
-            "worker": lambda: WorkerService(ctx, stack_env),
-        }
-        services = [factories[name]() for name in SERVICE_NAMES if name in names]
-        return services
+        return [SERVICE_CLASSES[name](ctx) for name in SERVICE_NAMES if name in names]
 
     def _selected(self) -> list[str]:
         skipped = {"worker"} if not self.with_worker else set()
@@ -168,6 +169,7 @@ class Stack:
                 if service.name not in running:
                     ctx.allocate(service.ports)
             env = _exports(services)  # also creates the credentials, before anyone needs them
+            ctx.env.update(env)
             state.save(self.state_dir)
 
             started: list[Service] = []
@@ -250,7 +252,7 @@ class Stack:
             ctx = self._context(state)
             known = list(dict.fromkeys([*state.services, *state.processes]))
             services = [s for s in self._services(ctx, known) if s.name in state.processes or s.running()]
-            stopped = [service.name for service in services]
+            stopped = [service.name for service in services if service.running()]
             _stop(reversed(services), self.notify)
             state.save(self.state_dir)
             pg_dir = Path(state.pg_dir) if state.pg_dir else None
@@ -272,7 +274,7 @@ def _exports(services: list[Service]) -> dict[str, str]:
     return env
 
 
-def _stop(services: Any, notify: Callable[[str], None]) -> None:
+def _stop(services: Iterable[Service], notify: Callable[[str], None]) -> None:
     """Stop the worker first, then all other services at once."""
     ordered = list(services)
     # The worker goes first so it never sees its servers vanish mid-task.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -18,6 +19,7 @@ from rs_ondemand.stack.ports import HOST
 PG_USER = "postgres"
 """The database superuser initdb creates; also the OS account the server runs as when we are root."""
 CATALOG_DB = "stac"
+SERVER_PACKAGE = "postgresql"
 _EXTERNAL_ROOT = Path("/var/tmp/rs-ondemand-pg")
 _UNIX_SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes, ".s.PGSQL.<port>" included
 
@@ -42,53 +44,70 @@ class PgInstall:
         return (self.sharedir / "extension" / "postgis.control").exists()
 
 
+def _output(*argv: str | Path) -> str:
+    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, check=False).stdout.strip()
+
+
+@functools.cache
 def find_install() -> PgInstall:
-    """The newest PostgreSQL server on this machine (Debian layout first, then `pg_config`, then PATH)."""
-    candidates = sorted(
+    """The newest PostgreSQL server on this machine (Debian layout first, then `pg_config`, then PATH).
+
+    Raises:
+        StackError: when no server is installed.
+    """
+    debian = sorted(
         Path("/usr/lib/postgresql").glob("*/bin/initdb"),
         key=lambda p: [int(x) for x in re.findall(r"\d+", p.parent.parent.name)],
     )
-    bindir = candidates[-1].parent if candidates else None
-    if bindir is None and (pg_config := shutil.which("pg_config")):
-        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False).stdout
-        bindir = Path(out.strip()) if (Path(out.strip()) / "initdb").exists() else None
-    if bindir is None and (initdb := shutil.which("initdb")):
-        bindir = Path(initdb).parent
+    candidates = [p.parent for p in debian[-1:]]
+    if pg_config := shutil.which("pg_config"):
+        candidates.append(Path(_output(pg_config, "--bindir")))
+    if initdb := shutil.which("initdb"):
+        candidates.append(Path(initdb).parent)
+    bindir = next((c for c in candidates if (c / "initdb").exists()), None)
     if bindir is None:
-        raise StackError("PostgreSQL server binaries not found: install the Debian package 'postgresql'")
-    version = subprocess.run([bindir / "initdb", "--version"], capture_output=True, text=True, check=False)
-    match = re.search(r"(\d+)(?:\.\d+)?", version.stdout)
+        raise StackError(f"PostgreSQL server binaries not found: install the package '{SERVER_PACKAGE}'")
+    match = re.search(r"(\d+)(?:\.\d+)?", _output(bindir / "initdb", "--version"))
     if not match:
         raise StackError(f"cannot tell the PostgreSQL version from {bindir / 'initdb'} --version")
     major = match.group(1)
     sharedir = Path(f"/usr/share/postgresql/{major}")
     if not sharedir.is_dir() and (bindir / "pg_config").exists():
-        out = subprocess.run([bindir / "pg_config", "--sharedir"], capture_output=True, text=True, check=False)
-        sharedir = Path(out.stdout.strip())
+        sharedir = Path(_output(bindir / "pg_config", "--sharedir"))
     return PgInstall(bindir=bindir, major=major, sharedir=sharedir)
 
 
-def ensure_postgis(install: PgInstall, *, notify: Callable[[str], None], log_path: Path) -> None:
-    """Install the PostGIS package pgstac needs, with apt-get when we are root.
-
-    Raises:
-        StackError: when PostGIS is missing and cannot be installed.
-    """
-    if install.has_postgis():
-        return
-    package = install.postgis_package
+def _apt_install(package: str, *, why: str, notify: Callable[[str], None], log_path: Path) -> None:
+    """Install a Debian package as root, or fail naming it."""
     if not is_root() or not shutil.which("apt-get"):
-        raise StackError(f"PostGIS is missing: install the package '{package}' (as root: apt-get install {package})")
-    notify(f"PostGIS is missing: installing {package} with apt-get (once per machine, about 30 s)")
+        raise StackError(f"{why}: install the package '{package}' (as root: apt-get install {package})")
+    notify(f"{why}: installing {package} with apt-get (once per machine, up to a minute)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         for argv in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", package]):
             log.write(f"\n=== {' '.join(argv)}\n".encode())
             log.flush()
             if subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=env, check=False).returncode:
                 raise StackError(f"'{' '.join(argv)}' failed", log_path=log_path, log_tail=tail(log_path))
+
+
+def ensure_install(*, notify: Callable[[str], None], log_path: Path) -> PgInstall:
+    """The PostgreSQL server with PostGIS (pgstac needs it), installed with apt-get when we are root.
+
+    Raises:
+        StackError: when either is missing and cannot be installed.
+    """
+    try:
+        install = find_install()
+    except StackError:
+        _apt_install(SERVER_PACKAGE, why="PostgreSQL is missing", notify=notify, log_path=log_path)
+        install = find_install()
     if not install.has_postgis():
-        raise StackError(f"{package} installed but {install.sharedir}/extension/postgis.control is missing")
+        _apt_install(install.postgis_package, why="PostGIS is missing", notify=notify, log_path=log_path)
+        if not install.has_postgis():
+            raise StackError(f"{install.postgis_package} installed but postgis.control is not in {install.sharedir}")
+    return install
 
 
 def _postgres_can_traverse(directory: Path) -> bool:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from rs_ondemand.config import DEFAULT_TASK_QUEUE as TASK_QUEUE
 from rs_ondemand.stack import procs
 from rs_ondemand.stack.errors import StackError
 from rs_ondemand.stack.health import http_ok, wait_until
@@ -23,14 +24,13 @@ from rs_ondemand.stack.postgres import (
     PG_USER,
     PgCluster,
     choose_pg_dir,
-    ensure_postgis,
+    ensure_install,
     find_install,
     read_postmaster_pid,
 )
 from rs_ondemand.stack.search_attributes import SEARCH_ATTRIBUTES
 from rs_ondemand.stack.state import StackState
 
-TASK_QUEUE = "rs-ondemand"
 NAMESPACE = "default"
 REGION = "us-east-1"
 DATA_BUCKET = "rs-cluster-catalog"
@@ -62,6 +62,8 @@ class StackContext:
     notify: Callable[[str], None]
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     """Processes started by this Python process, kept so they can be reaped (no zombies, no warnings)."""
+    env: dict[str, str] = field(default_factory=dict)
+    """The env file's variables, known once `up` has allocated the ports."""
 
     def log_path(self, name: str) -> Path:
         return self.state_dir / "logs" / f"{name}.log"
@@ -71,12 +73,15 @@ class StackContext:
         ports = self.state.ports
         for key, default in defaults.items():
             others = [port for name, port in ports.items() if name != key]
+            recorded = ports.get(key)
             ports[key] = choose_port(
-                recorded=ports.get(key),
+                recorded=recorded,
                 default=default,
                 prefer_default=self.prefer_default_ports,
                 taken=others,
             )
+            if recorded is not None and ports[key] != recorded:
+                self.notify(f"port {recorded} ({key}) is taken by another program: using {ports[key]} instead")
 
     def port(self, key: str) -> int:
         try:
@@ -378,8 +383,8 @@ class PostgresService(Service):
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_install(notify=self.ctx.notify, log_path=self.log_path)
         cluster = self._cluster()
-        ensure_postgis(cluster.install, notify=self.ctx.notify, log_path=self.log_path)
         cluster.init()
         postmaster = cluster.start()
         argv = ["postgres", "-D", str(cluster.data_dir)]
@@ -439,18 +444,18 @@ class WorkerService(ProcessService):
 
     name = "worker"
     depends_on = ("temporal", "s3", "catalog", "simulator")
-    ready_timeout = 30.0
+    ready_timeout = 20.0
 
-    def __init__(self, ctx: StackContext, stack_env: Callable[[], dict[str, str]]) -> None:
+    def __init__(self, ctx: StackContext) -> None:
         super().__init__(ctx)
-        self._stack_env = stack_env
         self._log_offset: int | None = None
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "rs_ondemand.worker"]
 
     def environment(self) -> dict[str, str]:
-        return self._stack_env()
+        # RS_STACK_DIR too: the settings' fallback env file must be this stack's, not another one's.
+        return {**self.ctx.env, "RS_STACK_DIR": str(self.ctx.state_dir)}
 
     def cwd(self) -> Path:
         return Path.cwd()
