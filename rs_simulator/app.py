@@ -1,0 +1,38 @@
+"""FastAPI application factory wiring the control routes and the three stations."""
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from rs_simulator.control_routes import control_router
+from rs_simulator.errors import SimulatorError
+from rs_simulator.guard import station_guard
+from rs_simulator.odata_routes import odata_router
+from rs_simulator.settings import SimulatorSettings
+from rs_simulator.stac_facade import stac_router
+from rs_simulator.state import SimulatorState
+from rs_simulator.stations import StationName
+
+
+async def _simulator_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, SimulatorError)
+    return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
+
+
+def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
+    """A simulator serving `/{cadip,auxip,prip}` (OData) and `/{...}/stac` (STAC), plus test controls.
+
+    Args:
+        settings: defaults to `SimulatorSettings()`, i.e. the `SIMULATOR_*` environment.
+    """
+    state = SimulatorState.create(settings or SimulatorSettings())
+    app = FastAPI(title="rs-ondemand station simulator", description="CADIP, AUXIP and PRIP test stations.")
+    app.state.simulator = state
+    app.add_exception_handler(SimulatorError, _simulator_error)
+    app.include_router(control_router(state))
+    for station in StationName:
+        guard = [Depends(station_guard(state, station))]
+        app.include_router(odata_router(state, station), prefix=f"/{station}", dependencies=guard, tags=[station])
+        app.include_router(
+            stac_router(state, station), prefix=f"/{station}/stac", dependencies=guard, tags=[f"{station} stac"]
+        )
+    return app

@@ -1,0 +1,31 @@
+"""Per-station request accounting and fault injection, run before every route of a station."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request
+
+from rs_simulator.errors import SimulatorError
+from rs_simulator.state import SimulatorState
+from rs_simulator.stations import StationName
+
+
+def station_guard(state: SimulatorState, station: StationName) -> Callable[[Request], Awaitable[None]]:
+    """A router dependency: count the request, then apply latency, outage and error-rate faults."""
+
+    async def guard(request: Request) -> None:
+        counters = state.stats[station]
+        route = request.scope.get("route")
+        counters.request(f"{request.method} {getattr(route, 'path', request.url.path)}")
+        faults = state.faults.spec(station)
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        if faults.outage:
+            counters.fault("outage")
+            raise SimulatorError(503, f"{station} is unavailable (injected outage)", {"Retry-After": "1"})
+        status = state.faults.draw_error(station)
+        if status is not None:
+            counters.fault("error")
+            raise SimulatorError(status, f"injected error {status}")
+
+    return guard
