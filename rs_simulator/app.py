@@ -30,9 +30,7 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
     app.add_exception_handler(SimulatorError, _simulator_error)
     app.include_router(control_router(state))
     for station in StationName:
-        guard = [Depends(station_guard(state, station))]
-        app.include_router(odata_router(state, station), prefix=f"/{station}", dependencies=guard, tags=[station])
-        app.include_router(
-            stac_router(state, station), prefix=f"/{station}/stac", dependencies=guard, tags=[f"{station} stac"]
-        )
+        for router, prefix in ((odata_router, f"/{station}"), (stac_router, f"/{station}/stac")):
+            guard = Depends(station_guard(state, station, prefix))
+            app.include_router(router(state, station), prefix=prefix, dependencies=[guard], tags=[prefix])
     return app

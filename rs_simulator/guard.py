@@ -10,13 +10,18 @@ from rs_simulator.state import SimulatorState
 from rs_simulator.stations import StationName
 
 
-def station_guard(state: SimulatorState, station: StationName) -> Callable[[Request], Awaitable[None]]:
-    """A router dependency: count the request, then apply latency, outage and error-rate faults."""
+def station_guard(state: SimulatorState, station: StationName, prefix: str) -> Callable[[Request], Awaitable[None]]:
+    """A router dependency: count the request, then apply latency, outage and error-rate faults.
+
+    Args:
+        prefix: where the router is mounted; route paths are relative to it, counters show full paths.
+    """
 
     async def guard(request: Request) -> None:
         counters = state.stats[station]
         route = request.scope.get("route")
-        counters.request(f"{request.method} {getattr(route, 'path', request.url.path)}")
+        path = f"{prefix}{route.path}" if route is not None else request.url.path
+        counters.request(f"{request.method} {path}")
         faults = state.faults.spec(station)
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)

@@ -1,0 +1,1 @@
+"""Tests of the station simulator (`rs_simulator`), against real uvicorn processes."""
