@@ -1,6 +1,7 @@
 """OData listings of the simulated stations: `$filter`, paging, ordering, `$count`, `$expand`, `$select`."""
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +163,8 @@ class TestFiles:
             filter=f"SessionId eq '{REAL_SESSION_ID}' and PublicationDate gt 2024-11-14T14:33:40Z",
         )
         reference = json.loads(REAL_SESSION.read_text())["value"][0]["Files"]
-        expected = {f["Id"] for f in reference if f["PublicationDate"] > "2024-11-14T14:33:40Z"}
+        threshold = datetime.fromisoformat("2024-11-14T14:33:40Z")
+        expected = {f["Id"] for f in reference if datetime.fromisoformat(f["PublicationDate"]) > threshold}
         assert {f["Id"] for f in later["value"]} == expected
 
     async def test_id_filter_and_select(self, client: httpx.AsyncClient, simulator: RunningSimulator) -> None:
