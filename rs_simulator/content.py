@@ -108,7 +108,8 @@ class NoiseContent(Content):
         count = -(-end // ROW_BYTES) - first
         rows = self._pool[pool_rows(self._key, first, count)]
         offset = first * ROW_BYTES
-        return rows.reshape(-1)[start - offset : end - offset].tobytes()
+        data: bytes = rows.reshape(-1)[start - offset : end - offset].tobytes()
+        return data
 
 
 class TextContent(Content):

@@ -334,6 +334,9 @@ def _geojson_points(geometry: Mapping[str, Any]) -> list[tuple[float, float]]:
 
 def _coerce(left: Any, right: Any) -> tuple[Any, Any]:
     """Bring two operands to comparable types: entity datetimes are ISO strings, literals are datetimes."""
+    if isinstance(left, str) and isinstance(right, str) and looks_like_datetime(left) and looks_like_datetime(right):
+        # A quoted datetime literal: compare instants, not spellings (`…:40Z` vs `…:40.500Z`).
+        return parse_datetime(left), parse_datetime(right)
     if isinstance(left, datetime) and isinstance(right, str) and looks_like_datetime(right):
         return left, parse_datetime(right)
     if isinstance(right, datetime) and isinstance(left, str) and looks_like_datetime(left):
@@ -386,7 +389,7 @@ def evaluate(node: Node, entity: Mapping[str, Any], scope: Mapping[str, Any] | N
             return value
         case Field(path, None):
             return _lookup(entity, path)
-        case Field(path, variable):
+        case Field(path, str() as variable):
             return _lookup(scope.get(variable), path)
         case Compare(op, left, right):
             return _compare(op, evaluate(left, entity, scope), evaluate(right, entity, scope))

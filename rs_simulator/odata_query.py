@@ -130,5 +130,9 @@ def apply_options[T](
     matched = [e for e in entities if options.filter is None or evaluate(options.filter, fields_of(e))]
     # Stable sorts from the last key to the first give a multi-key order with mixed directions.
     for path, descending in reversed(options.orderby):
-        matched.sort(key=lambda e, p=path: sort_key(_lookup(fields_of(e), p)), reverse=descending)
+
+        def key(entity: T, path: tuple[str, ...] = path) -> tuple[int, int, Any]:
+            return sort_key(_lookup(fields_of(entity), path))
+
+        matched.sort(key=key, reverse=descending)
     return matched[options.skip : options.skip + options.top], len(matched)

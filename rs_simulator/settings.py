@@ -9,7 +9,7 @@ KIB = 1024
 class SimulatorSettings(BaseSettings):
     """Everything the simulator needs; two processes with equal settings serve identical data."""
 
-    model_config = SettingsConfigDict(env_prefix="SIMULATOR_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SIMULATOR_", extra="ignore", use_attribute_docstrings=True)
 
     seed: int = 42
     """Root of every pseudo-random choice: catalogue entities, ids, dates and file bytes."""
@@ -39,7 +39,7 @@ class SimulatorSettings(BaseSettings):
     """Bytes of a seeded PRIP product."""
 
     redirect_downloads: bool = False
-    """When true, `$value` answers 307 to `/{station}/Redirect/...($Id)/$value` as the RS CADIP mock does."""
+    """When true, `$value` answers 307 to `/{station}/Redirect/Files(<Id>)/$value` (RS CADIP mock style)."""
 
     page_size_max: int = Field(default=1000, ge=1)
     """Upper bound of the STAC `limit` parameter."""

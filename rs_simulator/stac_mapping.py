@@ -217,7 +217,9 @@ MAPPINGS = {
 }
 
 
-def full_item(mapping: StacMapping, record: Any, collection_id: str, stac_root: str, station_root: str) -> dict:
+def full_item(
+    mapping: StacMapping, record: Any, collection_id: str, stac_root: str, station_root: str
+) -> dict[str, Any]:
     """The STAC item of `record` as seen in `collection_id` (links and hrefs are absolute)."""
     core = mapping.core(record)
     collection_url = f"{stac_root}/collections/{collection_id}"

@@ -249,7 +249,11 @@ def search(mapping: StacMapping, records: Sequence[Any], request: SearchRequest)
     # Stable sorts, last key first; the id tie-breaker keeps pages disjoint across requests.
     hits.sort(key=lambda h: h.core.id)
     for field, descending in reversed(request.sortby):
-        hits.sort(key=lambda h, f=field: sort_key(_sort_value(h, f)), reverse=descending)
+
+        def key(hit: Hit, field: str = field) -> tuple[int, int, Any]:
+            return sort_key(_sort_value(hit, field))
+
+        hits.sort(key=key, reverse=descending)
     return hits[request.offset : request.offset + request.limit], len(hits)
 
 
