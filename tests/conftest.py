@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from rs_ondemand.stack import Stack, StackInfo
+from rs_ondemand.stack.watchdog import guarded
 
 
 def simulator_available() -> bool:
@@ -32,11 +33,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
         prefer_default_ports=False,
         notify=lambda message: None,
     )
-    try:
+    # purge: the PostgreSQL cluster may live outside the temporary dir (/var/tmp); logs stay for post-mortems.
+    # The guard's watchdog also takes the stack down if pytest is killed before its teardown.
+    with guarded(launcher, purge=True):
         yield launcher.up()
-    finally:
-        # purge: the PostgreSQL cluster may live outside the temporary dir (/var/tmp); logs stay for post-mortems.
-        launcher.down(purge=True)
 
 
 @pytest.fixture(scope="session")

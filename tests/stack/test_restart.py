@@ -18,6 +18,7 @@ from rs_ondemand.stack import Stack, StackInfo, procs
 from rs_ondemand.stack.envfile import read_env_file
 from rs_ondemand.stack.health import wait_until
 from rs_ondemand.stack.services import find_tool
+from rs_ondemand.stack.watchdog import guarded
 
 from .test_stack_cmd import run_cli
 
@@ -34,10 +35,8 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         prefer_default_ports=False,
         notify=lambda message: None,
     )
-    try:
+    with guarded(launcher, purge=True):
         yield launcher
-    finally:
-        launcher.down(purge=True)
 
 
 def temporal(*args: str, address: str) -> subprocess.CompletedProcess[str]:
