@@ -163,44 +163,16 @@ class Stack:
             ctx = self._context(state)
             state.services = self._selected()
             services = self._services(ctx, state.services)
-            by_name = {service.name: service for service in services}
             running = {service.name for service in services if service.running()}
             for service in services:
                 if service.name not in running:
                     ctx.allocate(service.ports)
-            env = _exports(services)  # also creates the credentials, before anyone needs them
-            ctx.env.update(env)
+            ctx.env.update(_exports(services))  # also creates the credentials, before anyone needs them
             state.save(self.state_dir)
-
-            started: list[Service] = []
-            ready: set[str] = set()
-
-            def make_ready(service: Service) -> None:
-                if service.name not in ready:
-                    service.wait_ready()
-                    service.after_ready()
-                    ready.add(service.name)
-
-            try:
-                for service in services:
-                    for dependency in service.depends_on:
-                        if dependency in by_name:
-                            make_ready(by_name[dependency])
-                    if service.name in running:
-                        continue
-                    self.notify(f"starting {service.name}")
-                    started.append(service)
-                    service.start()
-                    state.save(self.state_dir)
-                for service in services:
-                    make_ready(service)
-            except BaseException:
-                _stop(reversed(started), self.notify)
-                state.save(self.state_dir)
-                raise
+            self._start_missing(services, running, state)
             write_env_file(
                 self.env_file,
-                env,
+                ctx.env,
                 header=f"rs-ondemand embedded stack ({self.state_dir}); load with: set -a; . {self.env_file}",
             )
             state.save(self.state_dir)
@@ -216,10 +188,43 @@ class Stack:
         return StackInfo(
             state_dir=self.state_dir,
             env_file=self.env_file,
-            env=env,
+            env=dict(ctx.env),
             services=infos,
             seconds=time.monotonic() - began,
         )
+
+    def _start_missing(self, services: list[Service], running: set[str], state: StackState) -> None:
+        """Start each service not `running` once its dependencies are ready, then wait for all of them.
+
+        On any failure (or Ctrl-C) the services started here are stopped again before the error propagates.
+        """
+        by_name = {service.name: service for service in services}
+        started: list[Service] = []
+        ready: set[str] = set()
+
+        def make_ready(service: Service) -> None:
+            if service.name not in ready:
+                service.wait_ready()
+                service.after_ready()
+                ready.add(service.name)
+
+        try:
+            for service in services:
+                for dependency in service.depends_on:
+                    if dependency in by_name:
+                        make_ready(by_name[dependency])
+                if service.name in running:
+                    continue
+                self.notify(f"starting {service.name}")
+                started.append(service)
+                service.start()
+                state.save(self.state_dir)  # recorded at once: a crash of the launcher must not orphan it
+            for service in services:
+                make_ready(service)
+        except BaseException:
+            _stop(reversed(started), self.notify)
+            state.save(self.state_dir)
+            raise
 
     def status(self) -> dict[str, Any]:
         """`{"services": {name: {"url", "healthy", "pid"}}, "env": {...secrets masked...}}`.

@@ -163,7 +163,7 @@ class PgCluster:
             raise StackError(f"PostgreSQL {what} failed", log_path=self.log_path, log_tail=tail(self.log_path))
 
     def initialised(self) -> bool:
-        return (self.data_dir / "PG_VERSION").exists()
+        return self.data_dir.is_dir()
 
     def init(self) -> None:
         """Create the cluster once (later calls keep the catalog data)."""
@@ -175,11 +175,15 @@ class PgCluster:
         if is_root():
             shutil.chown(self.pg_dir, PG_USER, PG_USER)
         if not self.initialised():
+            # initdb into a scratch dir renamed at the end: an interrupted `up` never leaves half a cluster.
+            scratch = self.pg_dir / "data.initdb"
+            shutil.rmtree(scratch, ignore_errors=True)
             self._run(
                 "initdb",
-                *("-D", str(self.data_dir), "-U", PG_USER, "--auth=trust", "-E", "UTF8", "--no-sync"),
+                *("-D", str(scratch), "-U", PG_USER, "--auth=trust", "-E", "UTF8", "--no-sync"),
                 what="initdb",
             )
+            scratch.rename(self.data_dir)
 
     def start(self) -> int:
         """Start the server and wait until it accepts connections; returns the postmaster pid."""
