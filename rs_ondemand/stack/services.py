@@ -443,7 +443,9 @@ class WorkerService(ProcessService):
     """`python -m rs_ondemand.worker` with the env file's variables."""
 
     name = "worker"
-    depends_on = ("temporal", "s3", "catalog", "simulator")
+    # Only Temporal is needed to start polling; the other servers may finish starting meanwhile (an early
+    # activity would just be retried), which saves the catalog's start-up time on every `up`.
+    depends_on = ("temporal",)
     ready_timeout = 20.0
 
     def __init__(self, ctx: StackContext) -> None:
