@@ -8,10 +8,10 @@ from urllib.parse import quote
 
 import httpx
 import pystac
-import pystac_client
 from pystac_client.exceptions import APIError
 from temporalio import activity
 
+from rs_ondemand.activities._stac import open_stac_api
 from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, staged_key
 from rs_ondemand.checksums import md5_from_checksum, md5_multihash
 from rs_ondemand.config import CatalogSettings
@@ -24,6 +24,12 @@ from rs_ondemand.models.staging import (
 )
 
 FILE_EXTENSION = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
+WHOLE_WORLD = {
+    "type": "Polygon",
+    "coordinates": [[[-180.0, -90.0], [180.0, -90.0], [180.0, 90.0], [-180.0, 90.0], [-180.0, -90.0]]],
+}
+"""Geometry of items the station leaves without one (CADIP sessions): pgstac requires a geometry, and RS uses
+the whole world for sessions (rs-reference.md §2.1)."""
 ID_BATCH = 200
 """Item ids per existence query: keeps the search body small for requests of thousands of items."""
 
@@ -83,12 +89,12 @@ class CatalogClient:
         )
 
     def _existing_ids_blocking(self, collection_id: str, item_ids: list[str]) -> set[str]:
-        client = pystac_client.Client.open(self.url, timeout=self.settings.timeout_s)
         found: set[str] = set()
-        for start in range(0, len(item_ids), ID_BATCH):
-            batch = item_ids[start : start + ID_BATCH]
-            search = client.search(collections=[collection_id], ids=batch, limit=len(batch), method="POST")
-            found.update(item["id"] for item in search.items_as_dicts())
+        with open_stac_api(self.url, self.settings.timeout_s) as client:
+            for start in range(0, len(item_ids), ID_BATCH):
+                batch = item_ids[start : start + ID_BATCH]
+                search = client.search(collections=[collection_id], ids=batch, limit=len(batch), method="POST")
+                found.update(item["id"] for item in search.items_as_dicts())
         return found
 
     async def existing_item_ids(self, collection_id: str, item_ids: list[str]) -> set[str]:
@@ -121,6 +127,8 @@ def staged_item(
 ) -> dict[str, Any]:
     """The catalog version of a station item: assets at their `s3://` location with size and checksum."""
     item = pystac.Item.from_dict(station_item, preserve_dict=True)
+    if item.geometry is None:
+        item.geometry, item.bbox = WHOLE_WORLD, [-180.0, -90.0, 180.0, 90.0]
     item.clear_links()
     item.collection_id = collection
     item.properties["owner"] = owner_id

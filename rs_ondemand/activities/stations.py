@@ -11,11 +11,11 @@ from typing import Any
 from urllib.parse import urljoin
 
 import httpx
-import pystac_client
 from pystac_client.exceptions import APIError
 from temporalio import activity
 
 from rs_ondemand.activities._heartbeat import Heartbeater
+from rs_ondemand.activities._stac import open_stac_api
 from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, manifest_prefix
 from rs_ondemand.config import StationSettings
 from rs_ondemand.errors import (
@@ -172,9 +172,8 @@ class StationRegistry:
 def _search_station(url: str, timeout_s: float, **search: Any) -> list[dict[str, Any]]:
     """A blocking pystac-client search (run in a thread): every matching item, following paging links."""
     try:
-        client = pystac_client.Client.open(url, timeout=timeout_s)
-        client.add_conforms_to("ITEM_SEARCH")
-        return list(client.search(**search).items_as_dicts())
+        with open_stac_api(url, timeout_s) as client:
+            return list(client.search(**search).items_as_dicts())
     except APIError as err:
         status = getattr(err, "status_code", None)
         if status == 404:

@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from rs_ondemand.starter.demo_cmd import demo
 from rs_ondemand.starter.stack_cmd import stack_app
 from rs_ondemand.starter.stage_cmd import stage_app
 
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(stack_app, name="stack")
 app.add_typer(stage_app, name="stage")
+app.command("demo")(demo)
 
 
 @app.command("worker")

@@ -11,9 +11,10 @@ fails the workflow with pydantic's message, instead of failing its first task ov
 
 
 def root_cause(err: BaseException) -> BaseException:
-    """The innermost cause: an ActivityError/ChildWorkflowError chain ends at the error that started it."""
-    while isinstance(err, FailureError) and err.cause is not None:
-        err = err.cause
+    """The innermost cause: a WorkflowFailureError / ChildWorkflowError / ActivityError chain ends at the error
+    that started it."""
+    while isinstance(cause := getattr(err, "cause", None), BaseException):
+        err = cause
     return err
 
 
