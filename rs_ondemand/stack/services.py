@@ -475,7 +475,9 @@ class WorkerService(ProcessService):
     def _logged_ready(self) -> bool:
         with self.log_path.open("rb") as log:
             log.seek(self._log_offset or 0)
-            return WORKER_READY_MARKER.encode() in log.read()
+            lines = log.read().decode(errors="replace").splitlines()
+        # Not in our own "=== ... start: <command>" header line, only in what the worker printed.
+        return any(WORKER_READY_MARKER in line and not line.startswith("=== ") for line in lines)
 
     def wait_ready(self) -> None:
         if self._log_offset is None:  # already running before this `up`
