@@ -121,7 +121,11 @@ def _reap(pid: int) -> None:
 
 
 def signal_group(record: ProcessRecord, sig: signal.Signals) -> None:
-    """Send `sig` to the record's process group, only if its leader is still the process we started."""
+    """Send `sig` to the record's process group while it is still ours.
+
+    Ours means: the leader runs with the recorded start time, or it has exited and only members it left
+    behind remain (its pid then still names nothing else).
+    """
     if not is_alive(record) and not _group_members(record.pgid):
         return
     ticks = start_ticks(record.pid)
