@@ -4,7 +4,7 @@ import asyncio
 import logging
 import random
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -95,11 +95,12 @@ class DownloadResponse(StreamingResponse):
         # numpy releases the GIL while copying: generating off-loop lets the loop keep writing sockets.
         return await asyncio.to_thread(self._content.read, start, end)
 
-    async def _generate(self, start: int, end: int, fault: DownloadFault, rng: random.Random) -> AsyncIterator[bytes]:
+    async def _generate(self, start: int, end: int, fault: DownloadFault, rng: random.Random) -> AsyncGenerator[bytes]:
         length = end - start
         stop = end
         if fault in (DownloadFault.RESET, DownloadFault.TRUNCATE) and length > 0:
-            stop = start + rng.randrange(length)  # somewhere in [start, end): always short of the end
+            # Break after some bytes (at least one when possible) and always short of the end.
+            stop = start + (1 + rng.randrange(length - 1) if length > 1 else 0)
         flips = []
         if fault is DownloadFault.CORRUPT and length > 0:
             flips = sorted(rng.sample(range(start, end), min(MAX_FLIPPED_BYTES, length)))
@@ -133,7 +134,7 @@ class DownloadResponse(StreamingResponse):
             logger.info("%s", reset)
         finally:
             self._stats.download_finished()
-            await self._pieces.aclose()  # type: ignore[attr-defined]
+            await self._pieces.aclose()
 
 
 def head_response(content: Content, byte_range: tuple[int, int] | None) -> Response:
