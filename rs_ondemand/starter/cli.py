@@ -82,7 +82,9 @@ def main() -> None:
     """Entry point: errors become one line on stderr (a traceback only with RS_DEBUG=1)."""
     code = 0
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of a `typer.Exit`.
+        returned = app(standalone_mode=False)
+        code = returned if isinstance(returned, int) else 0
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1
     except typer.Exit as exit_:
