@@ -1,0 +1,101 @@
+"""The station client against a real simulator: OAuth2 tokens, trusted locations, ranges, redirects."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from pydantic import SecretStr
+
+from rs_ondemand.activities.stations import StationClient, StationRegistry
+from rs_ondemand.config import CadipSettings, Settings
+from rs_ondemand.errors import StationAuthError, UntrustedLocationError
+from tests.simulator.server import RunningSimulator, run_simulator
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        yield client
+
+
+def first_chunk_url(settings: Settings) -> tuple[str, int]:
+    """Download URL and size of one chunk of the real session, as the station's STAC facade gives them."""
+    response = httpx.get(f"{settings.cadip.url}/search", params={"ids": "S1A_20241114143038056552"}, timeout=30)
+    asset = next(iter(response.json()["features"][0]["assets"].values()))
+    return asset["href"], asset["file:size"]
+
+
+async def read_all(station: StationClient, url: str, offset: int = 0) -> bytes:
+    async with station.download(url, offset=offset) as response:
+        return b"".join([chunk async for chunk in response.aiter_bytes()])
+
+
+async def test_token_is_reused_until_renewal_is_asked(settings: Settings, http: httpx.AsyncClient) -> None:
+    station = StationClient(settings.cadip, http)
+    first = await station.token()
+    assert await station.token() == first
+    assert await station.token(renew=True) != first
+
+
+async def test_wrong_credentials_are_a_final_auth_error(settings: Settings, http: httpx.AsyncClient) -> None:
+    wrong = settings.cadip.model_copy(update={"password": SecretStr("not-the-password")})
+    with pytest.raises(StationAuthError, match="refused our credentials"):
+        await StationClient(wrong, http).token()
+
+
+async def test_tokens_are_never_sent_outside_a_station(settings: Settings, http: httpx.AsyncClient) -> None:
+    registry = StationRegistry(settings.stations, http)
+    href, _ = first_chunk_url(settings)
+    assert registry.for_url(href).kind == "cadip"
+    for foreign in ("http://attacker.example/cadip/Files(1)/$value", href.replace("/cadip/", "/cadipx/")):
+        with pytest.raises(UntrustedLocationError):
+            registry.for_url(foreign)
+
+
+async def test_download_resumes_from_an_offset(settings: Settings, http: httpx.AsyncClient) -> None:
+    station = StationClient(settings.cadip, http)
+    href, size = first_chunk_url(settings)
+    whole = await read_all(station, href)
+    assert len(whole) == size
+    assert await read_all(station, href, offset=size - 1000) == whole[-1000:]
+
+
+async def test_a_revoked_token_is_replaced_transparently(settings: Settings, http: httpx.AsyncClient) -> None:
+    station = StationClient(settings.cadip, http)
+    await station.token()
+    station._access = "revoked-token"  # as if the station forgot us mid-way (expiry, restart)
+    href, size = first_chunk_url(settings)
+    assert len(await read_all(station, href)) == size
+
+
+@pytest.fixture(scope="module")
+def redirecting_simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSimulator]:
+    with run_simulator(Path(tmp_path_factory.mktemp("redirecting")), redirect_downloads=True) as sim:
+        yield sim
+
+
+async def test_redirects_are_followed_with_the_token_inside_the_station(
+    redirecting_simulator: RunningSimulator, http: httpx.AsyncClient
+) -> None:
+    sim = redirecting_simulator
+    config = CadipSettings(
+        url=f"{sim.url}/cadip/stac",
+        odata_url=f"{sim.url}/cadip",
+        token_url=f"{sim.url}/cadip/oauth2/token",
+        client_id=sim.credentials["client_id"],
+        client_secret=SecretStr(sim.credentials["client_secret"]),
+        username=sim.credentials["username"],
+        password=SecretStr(sim.credentials["password"]),
+    )
+    search = await http.get(f"{sim.url}/cadip/stac/search", params={"ids": "S1A_20241114143038056552"})
+    asset = next(iter(search.json()["features"][0]["assets"].values()))
+    raw = await http.get(asset["href"], headers=sim.auth("cadip"))
+    assert raw.status_code == 307  # the station really redirects
+
+    body = await read_all(StationClient(config, http), asset["href"])
+    assert hashlib.md5(body).hexdigest() == asset["file:checksum"][len("d50110") :]
