@@ -18,12 +18,13 @@ def demo(
     """Bring the embedded stack up, stage a CADIP session, print its catalog item and the Temporal UI link."""
     import asyncio
     import json
+    import sys
 
     import httpx
     from rich.console import Console
 
     from rs_ondemand.config import Settings
-    from rs_ondemand.models.staging import CadipStagingInput
+    from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
     from rs_ondemand.names import CADIP_STAGING
     from rs_ondemand.stack.launcher import Stack, default_state_dir
     from rs_ondemand.starter._run import follow, start
@@ -44,7 +45,7 @@ def demo(
     workflow_id = cadip_workflow_id(owner, catalog_collection, session)
 
     async def go() -> None:
-        _, handle = await start(settings, CADIP_STAGING, request, workflow_id)
+        _, handle = await start(settings, CADIP_STAGING, request, workflow_id, CadipStagingResult)
         result = await follow(handle)
         console.print(
             f"staged {len(result.staging.staged)} item(s), skipped {len(result.staging.skipped)} already staged"
@@ -56,5 +57,5 @@ def demo(
     print(json.dumps(item.json(), indent=2))
     from rs_ondemand.client import ui_link
 
-    console.print(f"catalog item: {settings.catalog.url}/collections/{catalog_collection}/items/{session}")
-    console.print(f"workflow in the Temporal UI: {ui_link(settings.temporal, workflow_id)}")
+    print(f"catalog item: {settings.catalog.url}/collections/{catalog_collection}/items/{session}", file=sys.stderr)
+    print(f"workflow in the Temporal UI: {ui_link(settings.temporal, workflow_id)}", file=sys.stderr)

@@ -30,7 +30,7 @@ def stage_cadip(
 ) -> None:
     """Stage one CADIP session: every chunk file to S3, then the session item into the catalog."""
     from rs_ondemand.config import Settings
-    from rs_ondemand.models.staging import CadipStagingInput
+    from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
     from rs_ondemand.names import CADIP_STAGING
     from rs_ondemand.starter._run import follow, print_json, start
 
@@ -45,7 +45,8 @@ def stage_cadip(
     settings = Settings.load()
 
     async def go() -> None:
-        _, handle = await start(settings, CADIP_STAGING, request, cadip_workflow_id(owner, catalog_collection, session))
+        workflow_id = cadip_workflow_id(owner, catalog_collection, session)
+        _, handle = await start(settings, CADIP_STAGING, request, workflow_id, CadipStagingResult)
         if wait:
             print_json(await follow(handle))
 
