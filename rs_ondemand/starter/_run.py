@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from typing import Any
 
 from pydantic import BaseModel
@@ -24,7 +25,7 @@ POLL_S = 1.0
 
 
 async def start(
-    settings: Settings, workflow: str, request: BaseModel, workflow_id: str
+    settings: Settings, workflow: str, request: BaseModel, workflow_id: str, result_type: type[BaseModel]
 ) -> tuple[Client, WorkflowHandle]:
     """Start `workflow` under a request-derived id; a running duplicate is attached to, not started twice."""
     client = await connect(settings.temporal)
@@ -34,11 +35,13 @@ async def start(
         id=workflow_id,
         task_queue=settings.worker.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        result_type=result_type,
     )
-    err_console.print(f"workflow id: [bold]{workflow_id}[/bold]")
+    # Plain lines (not rich): ids and links must stay whole for copy-paste and scripts.
+    print(f"workflow id: {workflow_id}", file=sys.stderr)
     link = ui_link(settings.temporal, workflow_id)
     if link:
-        err_console.print(f"Temporal UI: {link}")
+        print(f"Temporal UI: {link}", file=sys.stderr)
     return client, handle
 
 
