@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,13 +15,14 @@ from temporalio import activity
 
 from rs_ondemand.activities._heartbeat import Heartbeater
 from rs_ondemand.activities._stac import open_stac_api
-from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, manifest_prefix
+from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, checkpoint_key, manifest_prefix
 from rs_ondemand.config import StationSettings
 from rs_ondemand.errors import (
     ChecksumMismatchError,
     ConfigurationError,
     InvalidInputError,
     NotFoundError,
+    OnDemandError,
     StationAuthError,
     StationUnavailableError,
     TransferError,
@@ -230,35 +230,55 @@ class StationActivities:
 
     @activity.defn
     async def stream_asset(self, transfer: AssetTransfer) -> TransferResult:
-        """Copy one asset from its station to S3, verifying size and MD5 before the object becomes visible."""
+        """Copy one asset from its station to S3, verifying size and MD5 before the object becomes visible.
+
+        A retry resumes from the last stored part (HTTP Range on the station side), so a crash costs at most
+        one part of re-download. The upload is kept for the next attempt on a transient failure and aborted
+        when no attempt follows (cancel, final error, last attempt).
+        """
         station = self.stations.for_url(transfer.href)
         metadata = {MD5_METADATA: transfer.md5} if transfer.md5 else {}
-        writer = self.store.writer(transfer.bucket, transfer.key, metadata)
-        digest = hashlib.md5()
-        received = 0
-        async with Heartbeater(lambda: {"key": transfer.key, "bytes": received}):
+        writer = self.store.writer(
+            transfer.bucket, transfer.key, metadata, checkpoint_key(transfer.bucket, transfer.key)
+        )
+        offset = received = await writer.resume()
+        if offset:
+            activity.logger.info("resuming %s at byte %d", transfer.key, offset)
+        async with Heartbeater(lambda: {"key": transfer.key, "bytes": received, "resumed_at": offset}):
             try:
-                async with station.download(transfer.href) as response:
+                async with station.download(transfer.href, offset=offset) as response:
+                    if offset and response.status_code != 206:
+                        raise TransferError(f"{station.kind} ignored the Range request for {transfer.href}")
                     async for chunk in response.aiter_bytes():
-                        digest.update(chunk)
                         received += len(chunk)
                         await writer.write(chunk)
-                _verify(transfer, received, digest.hexdigest())
+                actual = writer.hexdigest()
+                _verify(transfer, received, actual)
                 await writer.complete()
             except BaseException as err:
-                await writer.abort()
                 if isinstance(err, ChecksumMismatchError) and activity.info().attempt >= CHECKSUM_ATTEMPTS:
                     err.non_retryable = True
+                # Corrupted bytes may sit in any stored part, so a mismatch always starts again from zero.
+                if isinstance(err, ChecksumMismatchError) or _is_final(err):
+                    await writer.abort()
                 if isinstance(err, httpx.HTTPError):
                     raise TransferError(
                         f"download of {transfer.asset_name!r} broke off after {received} bytes: {err!r}"
                     ) from err
                 raise
-        actual = digest.hexdigest()
         if not transfer.md5:
             # No announced checksum: record the one we computed, so publication can still verify the object.
             await self.store.set_metadata(transfer.bucket, transfer.key, {MD5_METADATA: actual})
         return TransferResult(key=transfer.key, size=received, md5=actual)
+
+
+def _is_final(err: BaseException) -> bool:
+    """Whether no further attempt of this activity will follow `err`."""
+    if isinstance(err, asyncio.CancelledError | OnDemandError) and getattr(err, "non_retryable", True):
+        return True
+    info = activity.info()
+    maximum = info.retry_policy.maximum_attempts if info.retry_policy else 0
+    return 0 < maximum <= info.attempt
 
 
 def _verify(transfer: AssetTransfer, received: int, md5: str) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import hashlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -11,8 +12,10 @@ from typing import Any
 import aioboto3
 from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel
 from temporalio import activity
 
+from rs_ondemand.activities import _resumable_md5 as resumable_md5
 from rs_ondemand.checksums import md5_from_checksum
 from rs_ondemand.config import S3Settings
 from rs_ondemand.errors import ConfigurationError, InvalidInputError, StorageError
@@ -42,6 +45,15 @@ def manifest_prefix(request_id: str) -> str:
     return f"requests/{request_id}/"
 
 
+def checkpoint_prefix(bucket: str, prefix: str) -> str:
+    """Where resumable upload states of objects under s3://bucket/prefix live in the work bucket."""
+    return f"transfers/{bucket}/{prefix}"
+
+
+def checkpoint_key(bucket: str, key: str) -> str:
+    return checkpoint_prefix(bucket, key) + ".checkpoint.json"
+
+
 @contextmanager
 def translate_s3_errors(what: str) -> Iterator[None]:
     """Turn botocore failures into project errors in one place."""
@@ -56,51 +68,95 @@ def translate_s3_errors(what: str) -> Iterator[None]:
         raise StorageError(f"{what}: {err}") from err
 
 
-class MultipartWriter:
-    """Uploads a stream part by part, overlapping the upload of one part with the download of the next.
+class TransferCheckpoint(BaseModel):
+    """Durable progress of one upload: resume from `offset` with these parts and this MD5 state."""
 
-    Memory stays below two parts whatever the object size. An object smaller than one part is written with
-    a single PUT; nothing is visible in the bucket before `complete()`.
+    upload_id: str
+    parts: list[dict[str, Any]]
+    offset: int
+    md5_state: str
+
+
+class MultipartWriter:
+    """Uploads a stream part by part, hashing it, and checkpoints after every part so a retry can resume.
+
+    Parts go up one at a time: at most one part is held in memory, and at most one part has to be read
+    again from the station after a crash (the checkpoint is written as soon as a part is stored, unlike
+    heartbeats, which are throttled). An object smaller than one part is written with a single PUT; nothing
+    is visible in the bucket before `complete()`.
     """
 
-    def __init__(self, client: Any, bucket: str, key: str, part_size: int, metadata: dict[str, str]) -> None:
-        self._client = client
+    def __init__(
+        self, store: ObjectStore, bucket: str, key: str, metadata: dict[str, str], checkpoint_key: str | None
+    ) -> None:
+        self._store = store
+        self._client = store.client
         self.bucket, self.key = bucket, key
-        self._part_size = part_size
+        self._part_size = store.settings.rs_s3_part_size
         self._metadata = metadata
+        self._checkpoint_key = checkpoint_key if resumable_md5.available() else None
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
-        self._in_flight: asyncio.Task[dict[str, Any]] | None = None
+        self.offset = 0
+        """Bytes stored in completed parts."""
+        self._md5: Any = resumable_md5.ResumableMD5() if self._checkpoint_key else hashlib.md5()
+
+    async def resume(self) -> int:
+        """Continue a previous attempt's upload if its checkpoint and upload still exist; returns the byte
+        offset to read the source from (0 when starting afresh)."""
+        if not self._checkpoint_key:
+            return 0
+        try:
+            saved = await self._store.get_json(self._store.settings.rs_work_bucket, self._checkpoint_key)
+        except StorageError:
+            return 0
+        checkpoint = TransferCheckpoint.model_validate(saved)
+        try:
+            listed = await self._client.list_parts(Bucket=self.bucket, Key=self.key, UploadId=checkpoint.upload_id)
+        except (ClientError, BotoCoreError):  # aborted meanwhile, or the store lost it: start again
+            return 0
+        stored = {part["PartNumber"]: part["ETag"] for part in listed.get("Parts", [])}
+        if any(stored.get(part["PartNumber"]) != part["ETag"] for part in checkpoint.parts):
+            return 0
+        self._upload_id, self._parts, self.offset = checkpoint.upload_id, checkpoint.parts, checkpoint.offset
+        self._md5 = resumable_md5.ResumableMD5.from_state(checkpoint.md5_state)
+        return self.offset
 
     async def write(self, data: bytes) -> None:
         self._buffer += data
         while len(self._buffer) >= self._part_size:
             part = bytes(self._buffer[: self._part_size])
             del self._buffer[: self._part_size]
-            await self._send_part(part)
+            await self._store_part(part)
 
-    async def _send_part(self, data: bytes) -> None:
+    async def _store_part(self, data: bytes) -> None:
+        self._md5.update(data)
         with translate_s3_errors(f"uploading s3://{self.bucket}/{self.key}"):
             if self._upload_id is None:
                 created = await self._client.create_multipart_upload(
                     Bucket=self.bucket, Key=self.key, Metadata=self._metadata
                 )
                 self._upload_id = created["UploadId"]
-            await self._settle_in_flight()
             number = len(self._parts) + 1
-            self._in_flight = asyncio.create_task(self._upload_part(number, data))
+            response = await self._client.upload_part(
+                Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=data
+            )
+        self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+        self.offset += len(data)
+        if self._checkpoint_key:
+            checkpoint = TransferCheckpoint(
+                upload_id=self._upload_id, parts=self._parts, offset=self.offset, md5_state=self._md5.state()
+            )
+            await self._store.put_json(
+                self._store.settings.rs_work_bucket, self._checkpoint_key, checkpoint.model_dump()
+            )
 
-    async def _upload_part(self, number: int, data: bytes) -> dict[str, Any]:
-        response = await self._client.upload_part(
-            Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=data
-        )
-        return {"PartNumber": number, "ETag": response["ETag"]}
-
-    async def _settle_in_flight(self) -> None:
-        if self._in_flight is not None:
-            task, self._in_flight = self._in_flight, None
-            self._parts.append(await task)
+    def hexdigest(self) -> str:
+        """MD5 of every byte written so far (resumed parts included)."""
+        md5 = resumable_md5.ResumableMD5.from_state(self._md5.state()) if self._checkpoint_key else self._md5.copy()
+        md5.update(bytes(self._buffer))
+        return str(md5.hexdigest())
 
     async def complete(self) -> None:
         with translate_s3_errors(f"completing s3://{self.bucket}/{self.key}"):
@@ -108,30 +164,29 @@ class MultipartWriter:
                 await self._client.put_object(
                     Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer), Metadata=self._metadata
                 )
-                return
-            if self._buffer:
-                await self._send_part(bytes(self._buffer))
-                self._buffer.clear()
-            await self._settle_in_flight()
-            await self._client.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=self.key,
-                UploadId=self._upload_id,
-                MultipartUpload={"Parts": self._parts},
-            )
+            else:
+                if self._buffer:
+                    await self._store_part(bytes(self._buffer))
+                    self._buffer.clear()
+                await self._client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
+                )
+        await self._forget_checkpoint()
 
     async def abort(self) -> None:
         """Forget everything written so far (best effort: a lost abort is caught by the request cleanup)."""
-        if self._in_flight is not None:
-            self._in_flight.cancel()
-            await asyncio.gather(self._in_flight, return_exceptions=True)
-            self._in_flight = None
         if self._upload_id is not None:
             upload_id, self._upload_id = self._upload_id, None
             try:
                 await self._client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
             except (ClientError, BotoCoreError) as err:
                 activity.logger.warning("could not abort upload of %s: %s", self.key, err)
+        await self._forget_checkpoint()
+
+    async def _forget_checkpoint(self) -> None:
+        if self._checkpoint_key:
+            with contextlib.suppress(StorageError):
+                await self._client.delete_object(Bucket=self._store.settings.rs_work_bucket, Key=self._checkpoint_key)
 
 
 class ObjectStore:
@@ -163,8 +218,11 @@ class ObjectStore:
         ) as client:
             yield cls(client, settings)
 
-    def writer(self, bucket: str, key: str, metadata: dict[str, str]) -> MultipartWriter:
-        return MultipartWriter(self.client, bucket, key, self.settings.rs_s3_part_size, metadata)
+    def writer(
+        self, bucket: str, key: str, metadata: dict[str, str], checkpoint_key: str | None = None
+    ) -> MultipartWriter:
+        """A writer for one object; with `checkpoint_key` (in the work bucket) it can resume after a crash."""
+        return MultipartWriter(self, bucket, key, metadata, checkpoint_key)
 
     async def put_json(self, bucket: str, key: str, document: Any) -> None:
         with translate_s3_errors(f"writing s3://{bucket}/{key}"):
@@ -287,6 +345,7 @@ class StorageActivities:
             prefix = item_prefix(request.owner_id, request.collection, item_id)
             aborted += await self.store.abort_uploads(bucket, prefix)
             deleted += await self.store.delete_prefix(bucket, prefix)
+            await self.store.delete_prefix(self.store.settings.rs_work_bucket, checkpoint_prefix(bucket, prefix))
         activity.logger.info("discarded %d objects and %d uploads of %s", deleted, aborted, request.item_ids)
         return DiscardItemsResult(objects_deleted=deleted, uploads_aborted=aborted)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest_asyncio
 
-from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, StorageActivities
+from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, StorageActivities, checkpoint_key
 from rs_ondemand.config import Settings
 from rs_ondemand.models.staging import DiscardItemsInput
 
@@ -75,3 +75,33 @@ async def test_discard_removes_objects_and_open_uploads_of_the_given_items_only(
     left = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{owner}/{coll}/")["Contents"]]
     assert left == [f"{owner}/{coll}/keep/asset.raw"]
     assert not s3.list_multipart_uploads(Bucket=bucket, Prefix=f"{owner}/{coll}/").get("Uploads")
+
+
+async def test_a_new_writer_resumes_from_the_last_stored_part(store: ObjectStore, s3: Any) -> None:
+    """What a retry after a worker crash sees: the checkpoint of the stored parts, and the MD5 state with them."""
+    bucket, key = store.settings.rs_bucket, f"tests/{uuid.uuid4()}/resumed.raw"
+    data = b"".join(chunks(13 * MiB))
+    first = store.writer(bucket, key, {}, checkpoint_key(bucket, key))
+    assert await first.resume() == 0
+    await first.write(data[: 11 * MiB])  # two 5 MiB parts stored, 1 MiB still in memory: lost in the "crash"
+
+    second = store.writer(bucket, key, {}, checkpoint_key(bucket, key))
+    offset = await second.resume()
+    assert offset == 10 * MiB
+    await second.write(data[offset:])
+    assert second.hexdigest() == hashlib.md5(data).hexdigest()
+    await second.complete()
+
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == data
+    assert not s3.list_objects_v2(Bucket=store.settings.rs_work_bucket, Prefix=checkpoint_key(bucket, key)).get(
+        "Contents"
+    )  # the checkpoint goes with the completed upload
+
+
+async def test_resume_starts_afresh_when_the_upload_is_gone(store: ObjectStore) -> None:
+    bucket, key = store.settings.rs_bucket, f"tests/{uuid.uuid4()}/gone.raw"
+    first = store.writer(bucket, key, {}, checkpoint_key(bucket, key))
+    await first.write(b"".join(chunks(6 * MiB)))
+    await store.abort_uploads(bucket, key)  # e.g. the request's cleanup ran meanwhile
+
+    assert await store.writer(bucket, key, {}, checkpoint_key(bucket, key)).resume() == 0
