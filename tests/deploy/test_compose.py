@@ -244,7 +244,7 @@ def test_dependencies_have_no_cycle() -> None:
     def visit(name: str, path: tuple[str, ...]) -> None:
         assert name not in path, f"dependency cycle: {' -> '.join((*path, name))}"
         if name not in done:
-            for target in services()[name].get("depends_on", {}):
+            for target in services().get(name, {}).get("depends_on", {}):
                 visit(target, (*path, name))
             done.add(name)
 
@@ -288,18 +288,18 @@ def test_minio_init_creates_the_workers_buckets_and_account() -> None:
 
 def test_mounted_scripts_exist() -> None:
     for name, service in services().items():
-        mounts = {}
+        mounts: dict[str, Path] = {}
         for volume in service.get("volumes", []):
-            source, _, rest = str(volume).partition(":")
-            if source.startswith("./"):
-                mounts[rest.split(":")[0]] = ROOT / source
+            host, _, rest = str(volume).partition(":")
+            if host.startswith("./"):
+                mounts[rest.split(":")[0]] = ROOT / host
         for arg in [*service.get("entrypoint", []), *service.get("command", [])]:
-            for target, source in mounts.items():
+            for target, directory in mounts.items():
                 if str(arg).startswith(target + "/"):
-                    path = source / str(arg)[len(target) + 1 :]
+                    path = directory / str(arg)[len(target) + 1 :]
                     assert path.is_file(), f"{name} runs {arg}, but {path} does not exist"
-        for source in mounts.values():
-            assert source.exists(), f"{name} mounts {source}, which does not exist"
+        for directory in mounts.values():
+            assert directory.exists(), f"{name} mounts {directory}, which does not exist"
 
 
 def test_dockerfile_runs_the_cli_as_a_non_root_user() -> None:
