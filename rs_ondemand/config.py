@@ -91,6 +91,10 @@ class StationSettings(_Settings):
     password: SecretStr | None = None
     timeout_s: float = 60.0
     """Connect/read timeout of one HTTP exchange with the station (not of a whole download)."""
+    max_concurrent_downloads: int = Field(4, ge=1)
+    """Downloads from this station at once, across every running request (the slots of its download queue)."""
+    max_requests_per_minute: int | None = Field(None, ge=1)
+    """Optional cap on downloads started per minute, enforced by the Temporal server on the download queue."""
 
 
 class CadipSettings(StationSettings):

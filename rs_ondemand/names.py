@@ -15,3 +15,8 @@ PROGRESS_QUERY: Final = "progress"
 
 STAGING_PROGRESS_SIGNAL: Final = "staging_progress"
 """Internal: a `Staging` child reports its counts to its parent."""
+
+
+def download_task_queue(task_queue: str, station: str) -> str:
+    """The queue of one station's downloads: its worker slots are the station's concurrency limit."""
+    return f"{task_queue}-downloads-{station}"

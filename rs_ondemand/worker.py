@@ -20,12 +20,14 @@ from rs_ondemand.activities.storage import ObjectStore, StorageActivities
 from rs_ondemand.client import connect
 from rs_ondemand.config import Settings
 from rs_ondemand.errors import ErrorTranslationInterceptor
+from rs_ondemand.names import download_task_queue
 from rs_ondemand.workflows.cadip_staging import OnDemandCadipStaging
 from rs_ondemand.workflows.staging import Staging
+from rs_ondemand.workflows.window_staging import OnDemandAuxipStaging, OnDemandPripStaging
 
 log = logging.getLogger("rs_ondemand.worker")
 
-WORKFLOWS: list[type] = [OnDemandCadipStaging, Staging]
+WORKFLOWS: list[type] = [OnDemandCadipStaging, OnDemandPripStaging, OnDemandAuxipStaging, Staging]
 
 
 @asynccontextmanager
@@ -51,18 +53,49 @@ def _activity_names(group: object) -> list[str]:
     return [name for name in dir(type(group)) if hasattr(getattr(type(group), name), "__temporal_activity_definition")]
 
 
-def build_worker(client: Client, settings: Settings, activity_fns: list[Any], task_queue: str | None = None) -> Worker:
-    return Worker(
-        client,
-        task_queue=task_queue or settings.worker.task_queue,
-        workflows=WORKFLOWS,
-        activities=activity_fns,
-        interceptors=[ErrorTranslationInterceptor()],
-        max_concurrent_activities=settings.worker.max_concurrent_activities,
+@asynccontextmanager
+async def running_workers(
+    client: Client, settings: Settings, activity_fns: list[Any], task_queue: str | None = None
+) -> AsyncIterator[list[Worker]]:
+    """The main worker (every workflow and activity) plus one download worker per station.
+
+    A station's downloads run on their own queue, whose worker slots are the station's concurrency limit
+    (and whose server-side rate limit is its requests-per-minute cap), whatever the number of requests.
+    """
+    queue = task_queue or settings.worker.task_queue
+    common: dict[str, Any] = {
+        "interceptors": [ErrorTranslationInterceptor()],
         # Cancels reach activities only on a heartbeat response: keep that delay short for operators.
-        max_heartbeat_throttle_interval=timedelta(seconds=2),
-        graceful_shutdown_timeout=timedelta(seconds=10),
-    )
+        "max_heartbeat_throttle_interval": timedelta(seconds=2),
+        "graceful_shutdown_timeout": timedelta(seconds=10),
+    }
+    workers = [
+        Worker(
+            client,
+            task_queue=queue,
+            workflows=WORKFLOWS,
+            activities=activity_fns,
+            max_concurrent_activities=settings.worker.max_concurrent_activities,
+            **common,
+        )
+    ]
+    stream = [fn for fn in activity_fns if getattr(fn, "__name__", "") == "stream_asset"]
+    for station in settings.stations:
+        rpm = station.max_requests_per_minute
+        workers.append(
+            Worker(
+                client,
+                task_queue=download_task_queue(queue, station.kind),
+                activities=stream,
+                max_concurrent_activities=station.max_concurrent_downloads,
+                max_task_queue_activities_per_second=rpm / 60 if rpm else None,
+                **common,
+            )
+        )
+    async with AsyncExitStack() as stack:
+        for worker in workers:
+            await stack.enter_async_context(worker)
+        yield workers
 
 
 async def run(settings: Settings) -> None:
@@ -71,7 +104,7 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with activities(settings) as activity_fns, build_worker(client, settings, activity_fns):
+    async with activities(settings) as activity_fns, running_workers(client, settings, activity_fns):
         log.info("Worker started on task queue %r at %s", settings.worker.task_queue, settings.temporal.address)
         await stop.wait()
     log.info("Worker stopped")

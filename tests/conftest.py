@@ -17,7 +17,7 @@ from rs_ondemand.client import connect
 from rs_ondemand.config import Settings
 from rs_ondemand.stack import Stack, StackInfo
 from rs_ondemand.stack.watchdog import guarded
-from rs_ondemand.worker import activities, build_worker
+from rs_ondemand.worker import activities, running_workers
 from tests.helpers import Simulator
 
 
@@ -74,7 +74,7 @@ async def client(settings: Settings) -> Client:
 async def task_queue(client: Client, settings: Settings) -> AsyncIterator[str]:
     """A real worker with every real activity, polling a queue of its own for the session."""
     queue = f"tq-{uuid.uuid4()}"
-    async with activities(settings) as fns, build_worker(client, settings, fns, task_queue=queue):
+    async with activities(settings) as fns, running_workers(client, settings, fns, task_queue=queue):
         yield queue
 
 

@@ -17,10 +17,12 @@ from rs_ondemand.checksums import md5_from_checksum, md5_multihash
 from rs_ondemand.config import CatalogSettings
 from rs_ondemand.errors import CatalogError, CatalogRejectedError, OnDemandError, cap
 from rs_ondemand.models.staging import (
+    CatalogItemRef,
     PrepareStagingInput,
     PrepareStagingResult,
     PublishItemInput,
     PublishItemResult,
+    ReadCatalogItemsInput,
 )
 
 FILE_EXTENSION = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
@@ -88,22 +90,31 @@ class CatalogClient:
             f"creating collection {collection_id!r} was refused ({response.status_code}): {cap(response.text)}"
         )
 
-    def _existing_ids_blocking(self, collection_id: str, item_ids: list[str]) -> set[str]:
-        found: set[str] = set()
+    def _items_blocking(self, collection_id: str, item_ids: list[str], fields: dict[str, Any] | None) -> list[Any]:
+        found: list[Any] = []
         with open_stac_api(self.url, self.settings.timeout_s) as client:
             for start in range(0, len(item_ids), ID_BATCH):
                 batch = item_ids[start : start + ID_BATCH]
-                search = client.search(collections=[collection_id], ids=batch, limit=len(batch), method="POST")
-                found.update(item["id"] for item in search.items_as_dicts())
+                search = client.search(
+                    collections=[collection_id], ids=batch, limit=len(batch), method="POST", fields=fields
+                )
+                found += search.items_as_dicts()
         return found
 
-    async def existing_item_ids(self, collection_id: str, item_ids: list[str]) -> set[str]:
+    async def items(
+        self, collection_id: str, item_ids: list[str], fields: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """The items of `collection_id` among `item_ids` (absent ones are simply not returned)."""
         if not item_ids:
-            return set()
+            return []
         try:
-            return await asyncio.to_thread(self._existing_ids_blocking, collection_id, item_ids)
+            return await asyncio.to_thread(self._items_blocking, collection_id, item_ids, fields)
         except (APIError, OSError) as err:
             raise CatalogError(f"catalog search in {collection_id!r} failed: {cap(str(err))}") from err
+
+    async def existing_item_ids(self, collection_id: str, item_ids: list[str]) -> set[str]:
+        found = await self.items(collection_id, item_ids, fields={"include": ["id"], "exclude": ["assets"]})
+        return {item["id"] for item in found}
 
     async def create_item(self, collection_id: str, item: dict[str, Any]) -> bool:
         """Insert an item; False if it already exists (a concurrent request published it: that is done)."""
@@ -177,6 +188,21 @@ class CatalogActivities:
                 raise UnverifiedAssetError(f"asset {name!r} of {request.item.item_id!r} differs from the station's")
             verified[name] = (head["size"], md5)
         return verified
+
+    @activity.defn
+    async def read_catalog_items(self, request: ReadCatalogItemsInput) -> list[CatalogItemRef]:
+        """The catalog's version of staged items (the `s3://` hrefs a processor needs), in the given order."""
+        items = await self.catalog.items(request.collection, request.ids)
+        by_id = {item["id"]: item for item in items}
+        return [
+            CatalogItemRef(
+                id=item_id,
+                collection=request.collection,
+                assets={name: asset["href"] for name, asset in by_id[item_id].get("assets", {}).items()},
+            )
+            for item_id in request.ids
+            if item_id in by_id
+        ]
 
     @activity.defn
     async def publish_staged_item(self, request: PublishItemInput) -> PublishItemResult:

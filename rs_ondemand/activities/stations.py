@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urljoin
 
+import cql2
 import httpx
 from pystac_client.exceptions import APIError
 from temporalio import activity
@@ -33,8 +34,9 @@ from rs_ondemand.models.common import check_safe_name
 from rs_ondemand.models.staging import (
     AssetTransfer,
     ItemRef,
+    PageRef,
     SearchResult,
-    SessionSearchInput,
+    StationSearchInput,
     TransferResult,
 )
 
@@ -169,20 +171,28 @@ class StationRegistry:
         raise UntrustedLocationError(url)
 
 
-def _search_station(url: str, timeout_s: float, **search: Any) -> list[dict[str, Any]]:
-    """A blocking pystac-client search (run in a thread): every matching item, following paging links."""
+def _search_pages(url: str, timeout_s: float, search: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    """Blocking pystac-client search, one result page at a time, following the paging links."""
+    with open_stac_api(url, timeout_s) as client:
+        yield from (page.get("features", []) for page in client.search(**search).pages_as_dicts())
+
+
+def _station_error(url: str, err: Exception) -> OnDemandError:
+    status = getattr(err, "status_code", None)
+    if isinstance(err, APIError) and status == 404:
+        return NotFoundError(f"station search at {url} answered 404: {cap(str(err), 300)}")
+    if isinstance(err, APIError) and status is not None and status < 500:
+        return InvalidInputError(f"station search at {url} was refused ({status}): {cap(str(err), 300)}")
+    return StationUnavailableError(f"station search at {url} failed: {cap(str(err), 300)}")
+
+
+def _checked_filter(cql2_json: dict[str, Any]) -> dict[str, Any]:
+    """Validate a CQL2-JSON filter with the cql2 library before any station sees it."""
     try:
-        with open_stac_api(url, timeout_s) as client:
-            return list(client.search(**search).items_as_dicts())
-    except APIError as err:
-        status = getattr(err, "status_code", None)
-        if status == 404:
-            raise NotFoundError(f"station search at {url} answered 404: {cap(str(err), 300)}") from err
-        if status is None or status >= 500:
-            raise StationUnavailableError(f"station search at {url} failed: {cap(str(err), 300)}") from err
-        raise InvalidInputError(f"station search at {url} was refused ({status}): {cap(str(err), 300)}") from err
-    except OSError as err:  # requests' connection errors derive from OSError
-        raise StationUnavailableError(f"station at {url} unreachable: {err!r}") from err
+        cql2.Expr(cql2_json).validate()
+    except (cql2.ValidationError, cql2.ParseError, ValueError) as err:
+        raise InvalidInputError(f"invalid CQL2-JSON filter: {cap(str(err), 500)}") from err
+    return cql2_json
 
 
 class StationActivities:
@@ -192,41 +202,58 @@ class StationActivities:
         self.stations = stations
         self.store = store
 
-    async def _store_manifests(self, request_id: str, items: list[dict[str, Any]]) -> list[ItemRef]:
-        """Keep the station items in the work bucket: a session can have hundreds of assets."""
-        refs = []
-        for item in items:
-            item_id = item.get("id", "")
-            try:
-                check_safe_name(item_id)
-            except ValueError as err:
-                raise InvalidInputError(f"the station returned an item id unusable as an S3 key: {err}") from err
-            key = f"{manifest_prefix(request_id)}items/{item_id}.json"
-            await self.store.put_json(self.store.settings.rs_work_bucket, key, item)
-            assets = item.get("assets", {})
-            size = sum(a.get("file:size", 0) for a in assets.values() if isinstance(a.get("file:size"), int))
-            refs.append(ItemRef(item_id=item_id, manifest_key=key, asset_count=len(assets), total_bytes=size))
-        return refs
-
     @activity.defn
-    async def search_cadip_session(self, request: SessionSearchInput) -> SearchResult:
-        """Find one CADIP session (STAC `ids` + `collections`); none is an error, as the original's
-        `error_if_empty=True` (rs-reference.md §2.1)."""
-        station = self.stations.by_kind("cadip").settings
+    async def search_station(self, request: StationSearchInput) -> SearchResult:
+        """Search a station's STAC API and keep every result in the work bucket, one manifest per item and
+        one page of references per result page: the workflow only ever sees the page references."""
+        station = self.stations.by_kind(request.station).settings
         if not station.url:
-            raise ConfigurationError("CADIP_URL is not configured")
-        items = await asyncio.to_thread(
-            _search_station,
-            station.url,
-            station.timeout_s,
-            ids=[request.session_id],
-            collections=[request.collection],
+            raise ConfigurationError(f"{request.station.upper()}_URL is not configured")
+        search: dict[str, Any] = {"limit": request.page_size, "method": "POST"}
+        for name in ("ids", "collections", "sortby", "max_items"):
+            if getattr(request, name) is not None:
+                search[name] = getattr(request, name)
+        if request.filter is not None:
+            search |= {"filter": _checked_filter(request.filter), "filter_lang": "cql2-json"}
+        result = SearchResult(pages=[])
+        pages = _search_pages(station.url, station.timeout_s, search)
+        async with Heartbeater(lambda: {"items": result.items}):
+            while True:
+                try:
+                    page = await asyncio.to_thread(next, pages, None)
+                except (APIError, OSError) as err:
+                    raise _station_error(station.url, err) from err
+                if page is None:
+                    break
+                if page:
+                    result.pages.append(await self._store_page(request.request_id, len(result.pages), page))
+        result.items = sum(p.items for p in result.pages)
+        result.assets = sum(p.assets for p in result.pages)
+        result.bytes = sum(p.bytes for p in result.pages)
+        return result
+
+    async def _store_page(self, request_id: str, number: int, items: list[dict[str, Any]]) -> PageRef:
+        refs = await asyncio.gather(*(self._store_manifest(request_id, item) for item in items))
+        key = f"{manifest_prefix(request_id)}pages/{number:06d}.json"
+        await self.store.put_json(self.store.settings.rs_work_bucket, key, [ref.model_dump() for ref in refs])
+        return PageRef(
+            key=key,
+            items=len(refs),
+            assets=sum(r.asset_count for r in refs),
+            bytes=sum(r.total_bytes for r in refs),
         )
-        if not items:
-            raise NotFoundError(
-                f"No Cadip session found for id={request.session_id!r} collection={request.collection!r}"
-            )
-        return SearchResult(items=await self._store_manifests(request.request_id, items))
+
+    async def _store_manifest(self, request_id: str, item: dict[str, Any]) -> ItemRef:
+        item_id = item.get("id", "")
+        try:
+            check_safe_name(item_id)
+        except ValueError as err:
+            raise InvalidInputError(f"the station returned an item id unusable as an S3 key: {err}") from err
+        key = f"{manifest_prefix(request_id)}items/{item_id}.json"
+        await self.store.put_json(self.store.settings.rs_work_bucket, key, item)
+        assets = item.get("assets", {})
+        size = sum(a.get("file:size", 0) for a in assets.values() if isinstance(a.get("file:size"), int))
+        return ItemRef(item_id=item_id, manifest_key=key, asset_count=len(assets), total_bytes=size)
 
     @activity.defn
     async def stream_asset(self, transfer: AssetTransfer) -> TransferResult:

@@ -24,6 +24,8 @@ from rs_ondemand.models.staging import (
     AssetTransfer,
     DiscardItemsInput,
     DiscardItemsResult,
+    ItemRef,
+    PageRef,
     TransferPage,
     TransferPageInput,
 )
@@ -335,6 +337,12 @@ class StorageActivities:
         ]
         end = page.offset + len(window)
         return TransferPage(transfers=transfers, next_offset=end if end < len(names) else None)
+
+    @activity.defn
+    async def read_manifest_page(self, page: PageRef) -> list[ItemRef]:
+        """The item references of one search page (at most a page size of them: small enough for history)."""
+        refs = await self.store.get_json(self.store.settings.rs_work_bucket, page.key)
+        return [ItemRef.model_validate(ref) for ref in refs]
 
     @activity.defn
     async def discard_staged_items(self, request: DiscardItemsInput) -> DiscardItemsResult:

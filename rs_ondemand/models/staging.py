@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, Field, model_validator
 
 from rs_ondemand.models.common import FlowEnv, OperatorInput, SafeName
+from rs_ondemand.models.progress import Progress
+from rs_ondemand.models.timewindow import UtcDatetime
+
+Station = Literal["cadip", "auxip", "prip"]
+ProductType = Field(pattern=r"^[A-Za-z0-9_]{1,64}$", description="Product type, e.g. S01SIWSLC or AUX_RESORB.")
 
 
 class CadipStagingInput(OperatorInput):
@@ -19,6 +26,40 @@ class CadipStagingInput(OperatorInput):
     """Catalog collection receiving the session item (created if missing)."""
 
 
+class WindowStagingInput(OperatorInput):
+    """Common input of the window-based staging workflows (PRIP, AUXIP)."""
+
+    env: FlowEnv
+    start_datetime: UtcDatetime
+    """Start of the validity window: a date or an ISO 8601 datetime (e.g. 2025-08-07T11:51:12.509Z)."""
+    end_datetime: UtcDatetime
+    product_type: str = ProductType
+    catalog_collection_identifier: SafeName
+
+    @model_validator(mode="after")
+    def _window_is_ordered(self) -> Self:
+        if self.end_datetime <= self.start_datetime:
+            raise ValueError(
+                f"end_datetime {self.end_datetime.isoformat()} must be after start_datetime "
+                f"{self.start_datetime.isoformat()}"
+            )
+        return self
+
+
+class PripStagingInput(WindowStagingInput):
+    """Input of `OnDemandPripStaging` (rs-reference.md §3)."""
+
+    prip_collection: SafeName
+    """PRIP station collection to search, e.g. `prip` or `prip_sentinel1`."""
+
+
+class AuxipStagingInput(WindowStagingInput):
+    """Input of `OnDemandAuxipStaging` (rs-reference.md §1.6, the sibling flow)."""
+
+    auxip_collection: SafeName | None = None
+    """AUXIP station collection to search; every collection when omitted."""
+
+
 class ItemRef(BaseModel):
     """A station item found by a search, stored as JSON in the work bucket under `manifest_key`."""
 
@@ -28,36 +69,79 @@ class ItemRef(BaseModel):
     total_bytes: int
 
 
-class SessionSearchInput(BaseModel):
-    collection: str
-    session_id: str
+class PageRef(BaseModel):
+    """A page of `ItemRef`s stored in the work bucket: search results travel in history as these."""
+
+    key: str
+    items: int
+    assets: int
+    bytes: int
+
+
+class StationSearchInput(BaseModel):
+    """A STAC search on a station, every result page followed (the original stopped at 10)."""
+
+    station: Station
     request_id: str
     """Prefix of this request's manifests in the work bucket."""
+    ids: list[str] | None = None
+    collections: list[str] | None = None
+    filter: dict[str, Any] | None = None
+    """CQL2-JSON, validated with the cql2 library before it is sent."""
+    sortby: list[dict[str, str]] | None = None
+    max_items: int | None = None
+    page_size: int = Field(100, ge=1, le=1000)
 
 
 class SearchResult(BaseModel):
-    items: list[ItemRef]
+    pages: list[PageRef]
+    items: int = 0
+    assets: int = 0
+    bytes: int = 0
 
 
 class StagingInput(BaseModel):
-    """Input of the `Staging` child: stage these station items into one catalog collection."""
+    """Input of the `Staging` child: stage the items of a search page into one catalog collection."""
 
     env: FlowEnv
     catalog_collection_identifier: SafeName
-    items: list[ItemRef]
+    station: Station
+    """Which station the items come from: its downloads go through that station's download queue."""
+    page: PageRef
     report_to: str | None = None
     """Workflow id of the parent that wants `staging_progress` signals."""
     max_parallel_transfers: int = Field(8, ge=1, le=256)
     """Assets streamed at once by this request."""
 
 
+MAX_LISTED_IDS = 1000
+"""Item ids listed in a result at most; counts are always complete (results must stay small in history)."""
+
+
 class StagingResult(BaseModel):
     staged: list[str] = Field(default_factory=list)
-    """Ids of items this request published."""
+    """Ids of items this request published (the first MAX_LISTED_IDS)."""
     skipped: list[str] = Field(default_factory=list)
     """Ids of items already in the catalog collection: nothing was downloaded for them."""
+    items_staged: int = 0
+    items_skipped: int = 0
     assets_staged: int = 0
     bytes_staged: int = 0
+
+    def add(self, other: StagingResult) -> None:
+        self.staged += other.staged[: max(0, MAX_LISTED_IDS - len(self.staged))]
+        self.skipped += other.skipped[: max(0, MAX_LISTED_IDS - len(self.skipped))]
+        self.items_staged += other.items_staged
+        self.items_skipped += other.items_skipped
+        self.assets_staged += other.assets_staged
+        self.bytes_staged += other.bytes_staged
+
+
+class StagingReport(BaseModel):
+    """A `Staging` child's progress, signalled to its parent."""
+
+    child_id: str
+    progress: Progress
 
 
 class PrepareStagingInput(BaseModel):
@@ -132,3 +216,42 @@ class CadipStagingResult(BaseModel):
     session_identifier: str
     catalog_collection_identifier: str
     staging: StagingResult
+
+
+class WindowStagingResult(BaseModel):
+    """Result of PRIP and AUXIP staging: what the search found and what was staged."""
+
+    catalog_collection_identifier: str
+    filter: dict[str, Any]
+    """The CQL2-JSON filter that was sent (the ValCover filter)."""
+    items_found: int
+    staging: StagingResult
+
+
+class StacQuery(BaseModel):
+    """The body fragment of a STAC search, as task tables write it (`filter`, `sortby`, `limit`)."""
+
+    filter: dict[str, Any] | None = None
+    sortby: list[dict[str, str]] | None = None
+    limit: int | None = None
+
+
+class CatalogItemRef(BaseModel):
+    """A staged item as the catalog has it: its assets at their `s3://` locations."""
+
+    id: str
+    collection: str
+    assets: dict[str, str]
+    """Asset name → href."""
+
+
+class ReadCatalogItemsInput(BaseModel):
+    collection: str
+    ids: list[str]
+
+
+class QueryStagingOutcome(BaseModel):
+    """What the reusable AUXIP-staging step gives back."""
+
+    items: list[CatalogItemRef] = Field(default_factory=list)
+    timed_out: bool = False

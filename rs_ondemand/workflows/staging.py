@@ -18,16 +18,17 @@ with workflow.unsafe.imports_passed_through():
         PrepareStagingInput,
         PublishItemInput,
         StagingInput,
+        StagingReport,
         StagingResult,
         TransferPageInput,
     )
-    from rs_ondemand.names import PROGRESS_QUERY, STAGING, STAGING_PROGRESS_SIGNAL
+    from rs_ondemand.names import PROGRESS_QUERY, STAGING, STAGING_PROGRESS_SIGNAL, download_task_queue
     from rs_ondemand.workflows import _options
     from rs_ondemand.workflows._failures import INVALID_INPUT, is_cancellation, operator_error
     from rs_ondemand.workflows._tasks import all_or_first_error
 
 PROGRESS_REPORTS = 20
-"""At most about this many progress signals to the parent per run (plus one per item), to spare its history."""
+"""About this many progress signals to the parent per run, to spare its history."""
 
 
 @workflow.defn(name=STAGING, failure_exception_types=INVALID_INPUT)
@@ -54,16 +55,20 @@ class Staging:
     async def run(self, request: StagingInput) -> StagingResult:
         progress = self._progress
         owner, collection = request.env.owner_id, request.catalog_collection_identifier
-        progress.items_total = len(request.items)
+        items = await workflow.execute_activity_method(
+            StorageActivities.read_manifest_page, request.page, **_options.CATALOG
+        )
+        progress.items_total = len(items)
         progress.step = "checking the catalog"
         prepared = await workflow.execute_activity_method(
             CatalogActivities.prepare_staging,
-            PrepareStagingInput(owner_id=owner, collection=collection, item_ids=[i.item_id for i in request.items]),
+            PrepareStagingInput(owner_id=owner, collection=collection, item_ids=[i.item_id for i in items]),
             **_options.CATALOG,
         )
         existing = set(prepared.existing)
-        todo = [item for item in request.items if item.item_id not in existing]
-        self._result.skipped = [item.item_id for item in request.items if item.item_id in existing]
+        todo = [item for item in items if item.item_id not in existing]
+        self._result.skipped = [item.item_id for item in items if item.item_id in existing]
+        self._result.items_skipped = len(self._result.skipped)
         progress.items_skipped = progress.items_done = len(self._result.skipped)
         progress.assets_total = sum(item.asset_count for item in todo)
         progress.bytes_total = sum(item.total_bytes for item in todo)
@@ -112,8 +117,9 @@ class Staging:
             **_options.CATALOG,
         )
         self._result.staged.append(published.item_id)
+        self._result.items_staged += 1
         self._progress.items_done += 1
-        await self._report(request, force=True)
+        await self._report(request)
 
     async def _transfer(self, request: StagingInput, transfer: AssetTransfer, slots: asyncio.Semaphore) -> None:
         async with slots:
@@ -121,6 +127,8 @@ class Staging:
                 StationActivities.stream_asset,
                 transfer,
                 activity_id=f"stream/{transfer.item_id}/{transfer.asset_name}",
+                # The station's own queue: its worker slots bound downloads across every running request.
+                task_queue=download_task_queue(workflow.info().task_queue, request.station),
                 **_options.TRANSFER,
             )
         self._result.assets_staged += 1
@@ -133,9 +141,10 @@ class Staging:
         """Send our counts to the parent, throttled so its history stays small."""
         if not request.report_to:
             return
-        every = max(1, self._progress.assets_total // PROGRESS_REPORTS)
-        if not force and self._progress.assets_done - self._reported_at < every:
+        p = self._progress
+        done, total = p.assets_done + p.items_done, p.assets_total + p.items_total
+        if not force and done - self._reported_at < max(1, total // PROGRESS_REPORTS):
             return
-        self._reported_at = self._progress.assets_done
-        parent = workflow.get_external_workflow_handle(request.report_to)
-        await parent.signal(STAGING_PROGRESS_SIGNAL, self._progress)
+        self._reported_at = done
+        report = StagingReport(child_id=workflow.info().workflow_id, progress=p)
+        await workflow.get_external_workflow_handle(request.report_to).signal(STAGING_PROGRESS_SIGNAL, report)

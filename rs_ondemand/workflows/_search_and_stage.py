@@ -1,0 +1,159 @@
+"""What the on-demand staging workflows share: search a station, stage every result page in children."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from rs_ondemand.activities.catalog import CatalogActivities
+    from rs_ondemand.activities.stations import StationActivities
+    from rs_ondemand.activities.storage import StorageActivities
+    from rs_ondemand.models.common import FlowEnv
+    from rs_ondemand.models.progress import Progress, State
+    from rs_ondemand.models.staging import (
+        QueryStagingOutcome,
+        ReadCatalogItemsInput,
+        SearchResult,
+        StacQuery,
+        StagingInput,
+        StagingReport,
+        StagingResult,
+        Station,
+        StationSearchInput,
+    )
+    from rs_ondemand.names import PROGRESS_QUERY, STAGING_PROGRESS_SIGNAL
+    from rs_ondemand.workflows import _options
+    from rs_ondemand.workflows._failures import is_cancellation, operator_error
+    from rs_ondemand.workflows._tasks import all_or_first_error
+    from rs_ondemand.workflows.staging import Staging
+
+T = TypeVar("T")
+
+CHILDREN_IN_FLIGHT = 4
+"""`Staging` children (one per result page of 100 items) running at once for one request."""
+
+_SUMMED = ("items_done", "items_skipped", "assets_done", "assets_total", "bytes_done", "bytes_total")
+
+
+class SearchAndStage:
+    """Base of `OnDemandCadipStaging`, `OnDemandPripStaging` and `OnDemandAuxipStaging`.
+
+    Search results stay in the work bucket; history carries page references only, and each page (100 items)
+    is staged by its own `Staging` child, a few at a time, so a request of thousands of products keeps every
+    history far below Temporal's limits. Children report their counts by signal; `progress` sums them.
+    """
+
+    def __init__(self) -> None:
+        self._progress = Progress()
+        self._children: dict[str, Progress] = {}
+
+    @workflow.query(name=PROGRESS_QUERY)
+    def progress(self) -> Progress:
+        return self._progress
+
+    @workflow.signal(name=STAGING_PROGRESS_SIGNAL)
+    def _staging_progress(self, report: StagingReport) -> None:
+        self._children[report.child_id] = report.progress
+        for name in _SUMMED:
+            setattr(self._progress, name, sum(getattr(child, name) for child in self._children.values()))
+        errors = [child.last_error for child in self._children.values() if child.last_error]
+        self._progress.last_error = errors[-1] if errors else self._progress.last_error
+
+    async def _search(self, search: StationSearchInput) -> SearchResult:
+        self._progress.state, self._progress.step = State.SEARCHING, f"searching {search.station.upper()}"
+        found = await workflow.execute_activity_method(StationActivities.search_station, search, **_options.SEARCH)
+        self._progress.items_total += found.items
+        return found
+
+    async def _stage(self, found: SearchResult, env: FlowEnv, collection: str, station: Station) -> StagingResult:
+        """Stage every page of `found` into `collection` through `Staging` children."""
+        self._progress.state = State.STAGING
+        self._progress.step = f"staging {found.items} items ({found.assets} assets) into {collection}"
+        slots = asyncio.Semaphore(CHILDREN_IN_FLIGHT)
+        parent = workflow.info().workflow_id
+
+        async def stage_page(index: int, request: StagingInput) -> StagingResult:
+            async with slots:
+                return await workflow.execute_child_workflow(
+                    Staging.run,
+                    request,
+                    id=f"{parent}/staging-{collection}-{index:04d}",
+                    # A cancelled or failed parent cancels its children, which remove their partial uploads.
+                    parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                )
+
+        pages = [
+            StagingInput(
+                env=env, catalog_collection_identifier=collection, station=station, page=page, report_to=parent
+            )
+            for page in found.pages
+        ]
+        total = StagingResult()
+        for result in await all_or_first_error([stage_page(i, page) for i, page in enumerate(pages)]):
+            total.add(result)
+        return total
+
+    async def stage_auxip_query(
+        self, query: StacQuery, env: FlowEnv, collection: str, timeout_seconds: int, key: str
+    ) -> QueryStagingOutcome:
+        """The reusable AUXIP-staging step: search the AUXIP with a STAC query fragment, stage what it finds
+        into `collection`, and return the *catalog* items (`s3://` hrefs), not the station's.
+
+        `timeout_seconds` bounds the search and the staging together; 0 or a negative value means no limit
+        (the original's -1). On timeout the staging children are cancelled (and clean up) and the outcome
+        says so; `key` keeps the manifests of several calls within one workflow apart.
+        """
+
+        async def search_and_stage() -> QueryStagingOutcome:
+            found = await self._search(
+                StationSearchInput(
+                    station="auxip",
+                    request_id=f"{workflow.info().workflow_id}/{key}",
+                    filter=query.filter,
+                    sortby=query.sortby,
+                    max_items=query.limit,
+                )
+            )
+            if not found.items:
+                return QueryStagingOutcome()
+            staged = await self._stage(found, env, collection, "auxip")
+            items = await workflow.execute_activity_method(
+                CatalogActivities.read_catalog_items,
+                ReadCatalogItemsInput(collection=collection, ids=staged.staged + staged.skipped),
+                **_options.CATALOG,
+            )
+            return QueryStagingOutcome(items=items)
+
+        if timeout_seconds <= 0:
+            return await search_and_stage()
+        try:
+            return await asyncio.wait_for(search_and_stage(), timeout=timeout_seconds)
+        except TimeoutError:
+            return QueryStagingOutcome(timed_out=True)
+
+    async def _run_request(self, body: Awaitable[T], what: str) -> T:
+        """Run a request's body with the bookkeeping every request shares: state, clean failure, manifests."""
+        request_id = workflow.info().workflow_id
+        try:
+            result = await body
+        # Not `finally`/`BaseException`: a workflow evicted from the cache must not schedule cleanup.
+        except (Exception, asyncio.CancelledError) as err:
+            await self._forget_manifests(request_id)
+            if is_cancellation(err):
+                self._progress.state = State.CANCELLED
+                raise
+            failure = operator_error(f"{what} failed", err)
+            self._progress.state, self._progress.last_error = State.FAILED, failure.message
+            raise failure from err
+        await self._forget_manifests(request_id)
+        self._progress.state, self._progress.step = State.COMPLETED, "completed"
+        return result
+
+    async def _forget_manifests(self, request_id: str) -> None:
+        await workflow.execute_activity_method(
+            StorageActivities.delete_request_manifests, request_id, **_options.CLEANUP
+        )
