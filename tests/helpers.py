@@ -26,3 +26,19 @@ class Simulator:
 
     def close(self) -> None:
         self.http.close()
+
+    def add_products(self, station: str, product_type: str, count: int, **spec: Any) -> dict[str, Any]:
+        """Generated products (deterministic from the spec); see the simulator's POST /_catalogue/products."""
+        body = {"station": station, "product_type": product_type, "count": count, **spec}
+        response = self.http.post("/_catalogue/products", json=body)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def add_session(self, **spec: Any) -> dict[str, Any]:
+        """A generated CADIP session; see the simulator's POST /_catalogue/sessions."""
+        response = self.http.post("/_catalogue/sessions", json=spec)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def reset_stats(self) -> None:
+        self.http.delete("/_stats").raise_for_status()

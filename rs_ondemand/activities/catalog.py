@@ -18,10 +18,11 @@ from rs_ondemand.config import CatalogSettings
 from rs_ondemand.errors import CatalogError, CatalogRejectedError, OnDemandError, cap
 from rs_ondemand.models.staging import (
     CatalogItemRef,
+    ItemRef,
     PrepareStagingInput,
     PrepareStagingResult,
-    PublishItemInput,
-    PublishItemResult,
+    PublishItemsInput,
+    PublishItemsResult,
     ReadCatalogItemsInput,
 )
 
@@ -169,26 +170,6 @@ class CatalogActivities:
         existing = await self.catalog.existing_item_ids(request.collection, request.item_ids)
         return PrepareStagingResult(existing=sorted(existing))
 
-    async def _verified_assets(self, request: PublishItemInput, assets: dict[str, Any]) -> dict[str, tuple[int, str]]:
-        """Size and MD5 of every staged asset, read back from S3: no item goes out with an unverified asset."""
-        verified = {}
-        for name, asset in assets.items():
-            key = staged_key(request.owner_id, request.collection, request.item.item_id, name)
-            head = await self.store.head(self.store.settings.rs_bucket, key)
-            md5 = head and head["metadata"].get(MD5_METADATA)
-            if not head or not md5:
-                raise UnverifiedAssetError(f"asset {name!r} of {request.item.item_id!r} is not verified in S3")
-            expected_size, expected_md5 = (
-                asset.get("file:size"),
-                md5_from_checksum(asset.get("file:checksum")),
-            )
-            if (isinstance(expected_size, int) and head["size"] != expected_size) or (
-                expected_md5 and expected_md5 != md5
-            ):
-                raise UnverifiedAssetError(f"asset {name!r} of {request.item.item_id!r} differs from the station's")
-            verified[name] = (head["size"], md5)
-        return verified
-
     @activity.defn
     async def read_catalog_items(self, request: ReadCatalogItemsInput) -> list[CatalogItemRef]:
         """The catalog's version of staged items (the `s3://` hrefs a processor needs), in the given order."""
@@ -204,11 +185,37 @@ class CatalogActivities:
             if item_id in by_id
         ]
 
-    @activity.defn
-    async def publish_staged_item(self, request: PublishItemInput) -> PublishItemResult:
-        """Insert the staged item in the catalog once every asset is in S3 and verified; 409 counts as done."""
-        station_item = await self.store.get_json(self.store.settings.rs_work_bucket, request.item.manifest_key)
-        verified = await self._verified_assets(request, station_item.get("assets", {}))
+    async def _verified_assets(
+        self, request: PublishItemsInput, item_id: str, assets: dict[str, Any]
+    ) -> dict[str, tuple[int, str]]:
+        """Size and MD5 of every staged asset, read back from S3: no item goes out with an unverified asset."""
+        verified = {}
+        for name, asset in assets.items():
+            key = staged_key(request.owner_id, request.collection, item_id, name)
+            head = await self.store.head(self.store.settings.rs_bucket, key)
+            md5 = head and head["metadata"].get(MD5_METADATA)
+            if not head or not md5:
+                raise UnverifiedAssetError(f"asset {name!r} of {item_id!r} is not verified in S3")
+            expected_size, expected_md5 = asset.get("file:size"), md5_from_checksum(asset.get("file:checksum"))
+            if (isinstance(expected_size, int) and head["size"] != expected_size) or (
+                expected_md5 and expected_md5 != md5
+            ):
+                raise UnverifiedAssetError(f"asset {name!r} of {item_id!r} differs from the station's")
+            verified[name] = (head["size"], md5)
+        return verified
+
+    async def _publish_one(self, request: PublishItemsInput, ref: ItemRef) -> bool:
+        station_item = await self.store.get_json(self.store.settings.rs_work_bucket, ref.manifest_key)
+        verified = await self._verified_assets(request, ref.item_id, station_item.get("assets", {}))
         item = staged_item(station_item, request.owner_id, request.collection, self.store.settings.rs_bucket, verified)
-        created = await self.catalog.create_item(request.collection, item)
-        return PublishItemResult(item_id=request.item.item_id, created=created)
+        return await self.catalog.create_item(request.collection, item)
+
+    @activity.defn
+    async def publish_staged_items(self, request: PublishItemsInput) -> PublishItemsResult:
+        """Insert staged items in the catalog, each once every one of its assets is in S3 and verified;
+        an existing item (409) counts as done. Safe to retry: what is already in is not inserted twice."""
+        created = await asyncio.gather(*(self._publish_one(request, ref) for ref in request.items))
+        return PublishItemsResult(
+            created=[ref.item_id for ref, new in zip(request.items, created, strict=True) if new],
+            existing=[ref.item_id for ref, new in zip(request.items, created, strict=True) if not new],
+        )

@@ -320,23 +320,32 @@ class StorageActivities:
 
     @activity.defn
     async def list_asset_transfers(self, page: TransferPageInput) -> TransferPage:
-        """One page of the assets of a manifest item, as transfers to their staged location."""
-        item = await self.store.get_json(self.store.settings.rs_work_bucket, page.item.manifest_key)
-        names = sorted(item.get("assets", {}))
-        window = names[page.offset : page.offset + page.limit]
-        transfers = [
-            _asset_transfer(
-                page.owner_id,
-                page.collection,
-                page.item.item_id,
-                name,
-                item["assets"][name],
-                self.store.settings.rs_bucket,
-            )
-            for name in window
-        ]
-        end = page.offset + len(window)
-        return TransferPage(transfers=transfers, next_offset=end if end < len(names) else None)
+        """A window of the transfers of some items (their assets to their staged locations); only the manifests
+        of the items the window touches are read."""
+        end = page.offset + page.limit
+        transfers: list[AssetTransfer] = []
+        first = 0  # index of the item's first asset among all pairs
+        for ref in page.items:
+            last = first + ref.asset_count
+            if last > page.offset and first < end:
+                item = await self.store.get_json(self.store.settings.rs_work_bucket, ref.manifest_key)
+                assets = item.get("assets", {})
+                for name in sorted(assets)[max(0, page.offset - first) : end - first]:
+                    transfers.append(
+                        _asset_transfer(
+                            page.owner_id,
+                            page.collection,
+                            ref.item_id,
+                            name,
+                            assets[name],
+                            self.store.settings.rs_bucket,
+                        )
+                    )
+            first = last
+            if first >= end:
+                break
+        total = sum(ref.asset_count for ref in page.items)
+        return TransferPage(transfers=transfers, next_offset=end if end < total else None)
 
     @activity.defn
     async def read_manifest_page(self, page: PageRef) -> list[ItemRef]:

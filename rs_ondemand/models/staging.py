@@ -156,11 +156,13 @@ class PrepareStagingResult(BaseModel):
 
 
 class TransferPageInput(BaseModel):
+    """A window over the (item, asset) pairs of some items, in item order then asset-name order."""
+
     owner_id: str
     collection: str
-    item: ItemRef
+    items: list[ItemRef]
     offset: int = 0
-    limit: int = 100
+    limit: int = 200
 
 
 class AssetTransfer(BaseModel):
@@ -187,16 +189,16 @@ class TransferResult(BaseModel):
     md5: str
 
 
-class PublishItemInput(BaseModel):
+class PublishItemsInput(BaseModel):
     owner_id: str
     collection: str
-    item: ItemRef
+    items: list[ItemRef]
 
 
-class PublishItemResult(BaseModel):
-    item_id: str
-    created: bool
-    """False when the item already existed (a concurrent request published it first)."""
+class PublishItemsResult(BaseModel):
+    created: list[str]
+    existing: list[str]
+    """Items that were already in the collection (a concurrent request published them first)."""
 
 
 class DiscardItemsInput(BaseModel):

@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from rs_ondemand.starter.bench_cmd import bench_app
 from rs_ondemand.starter.demo_cmd import demo
 from rs_ondemand.starter.stack_cmd import stack_app
 from rs_ondemand.starter.stage_cmd import stage_app
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(stack_app, name="stack")
 app.add_typer(stage_app, name="stage")
+app.add_typer(bench_app, name="bench")
 app.command("demo")(demo)
 
 

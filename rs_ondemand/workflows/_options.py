@@ -30,9 +30,9 @@ CATALOG: dict[str, Any] = {
 
 TRANSFER: dict[str, Any] = {
     # One asset can be GBs on a slow link: no tight bound on the attempt, but a dead worker or a stalled
-    # socket is noticed through the heartbeat within 30 s.
+    # socket is noticed through the heartbeat within 15 s.
     "start_to_close_timeout": timedelta(hours=6),
-    "heartbeat_timeout": timedelta(seconds=30),
+    "heartbeat_timeout": timedelta(seconds=15),
     "retry_policy": _TRANSIENT,
     # Wait until the activity has aborted its multipart upload before the workflow cleans up after a cancel.
     "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,

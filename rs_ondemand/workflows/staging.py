@@ -1,4 +1,4 @@
-"""`Staging` child workflow: stage station items into one catalog collection."""
+"""`Staging` child workflow: stage the station items of one search page into one catalog collection."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
         DiscardItemsInput,
         ItemRef,
         PrepareStagingInput,
-        PublishItemInput,
+        PublishItemsInput,
         StagingInput,
         StagingReport,
         StagingResult,
@@ -29,15 +29,18 @@ with workflow.unsafe.imports_passed_through():
 
 PROGRESS_REPORTS = 20
 """About this many progress signals to the parent per run, to spare its history."""
+PUBLISH_BATCH = 50
+"""Verified items published by one activity: one round trip per batch instead of per item."""
 
 
 @workflow.defn(name=STAGING, failure_exception_types=INVALID_INPUT)
 class Staging:
     """Stage station items into a catalog collection (the RS staging service, rs-reference.md §5.2).
 
-    Items already in the collection are skipped. Assets stream station → S3 in parallel, each verified
-    against the station's size and MD5; an item is published only once all its assets are verified. On a
-    failure or a cancel, what was written for unpublished items is removed; published items stay.
+    Items already in the collection are skipped. Assets stream station → S3 in parallel on the station's
+    download queue, each verified against the station's size and MD5; an item is published once all its
+    assets are verified (in batches, while other transfers go on). On a failure or a cancel, what was written
+    for unpublished items is removed; published items stay.
 
     Query: `progress`.
     """
@@ -46,6 +49,8 @@ class Staging:
         self._progress = Progress(state=State.STAGING)
         self._result = StagingResult()
         self._reported_at = 0
+        self._ready: list[ItemRef] = []
+        self._unfinished = 0
 
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> Progress:
@@ -75,14 +80,20 @@ class Staging:
         progress.step = f"staging {len(todo)} items, {len(existing)} already in {collection}"
         await self._report(request, force=True)
 
-        slots = asyncio.Semaphore(request.max_parallel_transfers)
         try:
-            await all_or_first_error([self._stage_item(request, item, slots) for item in todo])
+            transfers = await self._plan(request, todo)
+            slots = asyncio.Semaphore(request.max_parallel_transfers)
+            self._unfinished = len(todo)
+            await all_or_first_error(
+                [self._stage_item(request, item, transfers[item.item_id], slots) for item in todo]
+                + [self._publisher(request)]
+            )
         except (Exception, asyncio.CancelledError) as err:
             cancelled = is_cancellation(err)
             progress.state, progress.step = State.CLEANING_UP, "removing what unpublished items wrote"
             progress.last_error = None if cancelled else str(operator_error("staging", err).message)
-            unpublished = [item.item_id for item in todo if item.item_id not in self._result.staged]
+            published = set(self._result.staged)
+            unpublished = [item.item_id for item in todo if item.item_id not in published]
             if unpublished:
                 await workflow.execute_activity_method(
                     StorageActivities.discard_staged_items,
@@ -94,32 +105,55 @@ class Staging:
             if cancelled:
                 raise
             raise operator_error(f"staging into {collection!r} failed", err) from err
-        progress.state, progress.step = State.COMPLETED, f"{len(self._result.staged)} items published"
+        progress.state, progress.step = State.COMPLETED, f"{self._result.items_staged} items published"
         await self._report(request, force=True)
         return self._result
 
-    async def _stage_item(self, request: StagingInput, item: ItemRef, slots: asyncio.Semaphore) -> None:
-        owner, collection = request.env.owner_id, request.catalog_collection_identifier
-        transfers = []
-        offset: int | None = 0
+    async def _plan(self, request: StagingInput, todo: list[ItemRef]) -> dict[str, list[AssetTransfer]]:
+        """Every transfer of the items to stage, fetched a window at a time (keeps each result small)."""
+        transfers: dict[str, list[AssetTransfer]] = {item.item_id: [] for item in todo}
+        offset: int | None = 0 if todo else None
         while offset is not None:
             page = await workflow.execute_activity_method(
                 StorageActivities.list_asset_transfers,
-                TransferPageInput(owner_id=owner, collection=collection, item=item, offset=offset),
+                TransferPageInput(
+                    owner_id=request.env.owner_id,
+                    collection=request.catalog_collection_identifier,
+                    items=todo,
+                    offset=offset,
+                ),
                 **_options.CATALOG,
             )
-            transfers += [self._transfer(request, t, slots) for t in page.transfers]
+            for transfer in page.transfers:
+                transfers[transfer.item_id].append(transfer)
             offset = page.next_offset
-        await all_or_first_error(transfers)
-        published = await workflow.execute_activity_method(
-            CatalogActivities.publish_staged_item,
-            PublishItemInput(owner_id=owner, collection=collection, item=item),
-            **_options.CATALOG,
-        )
-        self._result.staged.append(published.item_id)
-        self._result.items_staged += 1
-        self._progress.items_done += 1
-        await self._report(request)
+        return transfers
+
+    async def _stage_item(
+        self, request: StagingInput, item: ItemRef, transfers: list[AssetTransfer], slots: asyncio.Semaphore
+    ) -> None:
+        await all_or_first_error([self._transfer(request, t, slots) for t in transfers])
+        self._ready.append(item)  # every asset verified: the publisher takes it from here
+
+    async def _publisher(self, request: StagingInput) -> None:
+        """Publish verified items in batches until every item of the page is in the catalog."""
+        while self._unfinished:
+            await workflow.wait_condition(lambda: bool(self._ready))
+            batch, self._ready = self._ready[:PUBLISH_BATCH], self._ready[PUBLISH_BATCH:]
+            published = await workflow.execute_activity_method(
+                CatalogActivities.publish_staged_items,
+                PublishItemsInput(
+                    owner_id=request.env.owner_id, collection=request.catalog_collection_identifier, items=batch
+                ),
+                **_options.CATALOG,
+            )
+            self._result.staged += [item.item_id for item in batch]
+            self._result.items_staged += len(batch)
+            self._progress.items_done += len(batch)
+            self._unfinished -= len(batch)
+            if published.existing:
+                workflow.logger.info("already published by another request: %s", published.existing)
+            await self._report(request)
 
     async def _transfer(self, request: StagingInput, transfer: AssetTransfer, slots: asyncio.Semaphore) -> None:
         async with slots:

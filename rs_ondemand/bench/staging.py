@@ -1,0 +1,415 @@
+"""`rs-ondemand bench staging`: our CADIP staging workflow against a plain station → S3 copy of the same bytes.
+
+One run: a generated CADIP session with a single chunk of `size_mib` MiB is added to the station simulator and
+its checksum warmed up; then, alternately (ABBA order, `rounds` of each):
+
+* **ours** — `OnDemandCadipStaging` end to end (start → result) into a fresh catalog collection, so nothing is
+  skipped: search, prepare, streamed multipart upload with MD5 verification, read-back check, publication.
+  The staged object's MD5 is then checked against the station's checksum (outside the timed window).
+* **baseline** — the least a copy can do: an httpx streaming GET of the same file with the station's bearer
+  token, uploaded with aioboto3 as sequential multipart parts of the same size, no checksum.
+
+Throughputs are MiB/s (2^20 bytes per second) and the best round of each side is kept (the machine is shared).
+During our rounds the worker process's VmRSS is sampled every 0.2 s (plus the kernel's peak mark, reset first).
+Everything a round writes (S3 objects, manifests, the catalog item and collection) is removed after it, since
+the embedded S3 (moto) keeps objects in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aioboto3
+import httpx
+from aiobotocore.config import AioConfig
+
+from rs_ondemand.bench._proc import MIB, RssSampler, machine
+from rs_ondemand.checksums import md5_from_checksum
+from rs_ondemand.client import connect
+from rs_ondemand.config import Settings
+from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
+from rs_ondemand.names import CADIP_STAGING
+
+DEFAULT_SIZE_MIB = 1024
+DEFAULT_ROUNDS = 2
+TARGET_RATIO = 0.9
+"""Ours must reach 90 % of the plain copy's throughput."""
+TARGET_RSS_GROWTH_MB = 256
+"""The worker may grow by at most this many MiB while staging (whatever the file size)."""
+OWNER = "bench"
+SCRATCH_PREFIX = "_bench-scratch/"
+CADIP_COLLECTION = "cadip"
+HTTP_TIMEOUT = httpx.Timeout(60.0)
+WARMUP_TIMEOUT_S = 900.0
+"""The first search of a session makes the simulator hash its chunk (about 2.7 s per GiB)."""
+
+Log = Callable[[str], None]
+StagedHook = Callable[[str, str], Awaitable[None]]
+"""Called with (bucket, key) of the staged object after each of our rounds, before its cleanup."""
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not measure (a run failed or staged something else than expected)."""
+
+
+@dataclass(frozen=True)
+class BenchTarget:
+    """Where to run: the stack's settings, the simulator's root, and the worker serving `task_queue`."""
+
+    settings: Settings
+    simulator_url: str
+    worker_pid: int
+    """Process whose RSS is sampled: the worker that runs the staging activities."""
+    task_queue: str | None = None
+    """Default: the configured task queue (the stack worker's)."""
+
+
+@dataclass(frozen=True)
+class StationFile:
+    session_id: str
+    name: str
+    size: int
+    md5: str
+    download_url: str
+
+
+@dataclass
+class _Rounds:
+    ours_s: list[float] = field(default_factory=list)
+    baseline_s: list[float] = field(default_factory=list)
+    samplers: list[RssSampler] = field(default_factory=list)
+
+
+def session_id_for(size_mib: int) -> str:
+    """A session id of the real shape (S1A_ + 20 digits) per size, so a rerun reuses the simulator's session."""
+    return f"S1A_2099{size_mib:016d}"
+
+
+def _mib_s(size: int, seconds: float) -> float:
+    return size / MIB / seconds if seconds > 0 else 0.0
+
+
+@asynccontextmanager
+async def _s3_client(settings: Settings) -> AsyncIterator[Any]:
+    """A plain aioboto3 client configured as the worker's (path style, no CRC trailers moto would reject)."""
+    s3 = settings.s3
+    config = AioConfig(
+        s3={"addressing_style": "path"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        max_pool_connections=16,
+        retries={"max_attempts": 4, "mode": "standard"},
+    )
+    async with aioboto3.Session().client(
+        "s3",
+        endpoint_url=s3.s3_endpoint_url,
+        region_name=s3.aws_default_region,
+        aws_access_key_id=s3.aws_access_key_id.get_secret_value() if s3.aws_access_key_id else None,
+        aws_secret_access_key=s3.aws_secret_access_key.get_secret_value() if s3.aws_secret_access_key else None,
+        config=config,
+    ) as client:
+        yield client
+
+
+async def _station_token(http: httpx.AsyncClient, settings: Settings) -> str:
+    cadip = settings.cadip
+    if not (cadip.token_url and cadip.username and cadip.password):
+        raise BenchError("no CADIP OAuth2 settings (CADIP_TOKEN_URL, CADIP_USERNAME, CADIP_PASSWORD)")
+    response = await http.post(
+        cadip.token_url,
+        data={
+            "grant_type": "password",
+            "client_id": cadip.client_id or "",
+            "client_secret": cadip.client_secret.get_secret_value() if cadip.client_secret else "",
+            "username": cadip.username,
+            "password": cadip.password.get_secret_value(),
+        },
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+async def prepare_session(http: httpx.AsyncClient, target: BenchTarget, size: int, session_id: str) -> StationFile:
+    """Add the one-chunk session to the simulator, warm its checksum up, and describe its file."""
+    settings = target.settings
+    added = await http.post(
+        f"{target.simulator_url.rstrip('/')}/_catalogue/sessions",
+        json={
+            "session_id": session_id,
+            "satellite": "S1A",
+            "channels": 1,
+            "chunks_per_channel": 1,
+            "chunk_size": size,
+        },
+    )
+    if added.status_code not in (200, 201):
+        raise BenchError(f"the simulator refused the bench session ({added.status_code}): {added.text[:300]}")
+    if added.json().get("total_size") != size:
+        raise BenchError(f"the simulator's session {session_id} is not {size} bytes: {added.json()}")
+    # Warm-up: the station's STAC search hashes the chunk once (the workflow's search would otherwise pay it).
+    if not settings.cadip.url:
+        raise BenchError("CADIP_URL is not configured")
+    search = await http.post(
+        f"{settings.cadip.url.rstrip('/')}/search",
+        json={"ids": [session_id], "collections": [CADIP_COLLECTION]},
+        timeout=WARMUP_TIMEOUT_S,
+    )
+    search.raise_for_status()
+    features = search.json().get("features", [])
+    if len(features) != 1 or len(features[0].get("assets", {})) != 1:
+        raise BenchError(f"the station's STAC search for {session_id} did not return one item with one asset")
+    (asset,) = features[0]["assets"].values()
+    md5 = md5_from_checksum(asset.get("file:checksum"))
+    if not md5:
+        raise BenchError(f"the station gives no MD5 for {session_id}")
+    # The download the baseline makes, found the OData way (as a plain client would).
+    token = await _station_token(http, settings)
+    odata = (settings.cadip.odata_url or "").rstrip("/")
+    files = await http.get(
+        f"{odata}/Files",
+        params={"$filter": f"SessionId eq '{session_id}'", "$select": "Id,Name,Size"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    files.raise_for_status()
+    (entry,) = files.json()["value"]
+    if entry["Size"] != size:
+        raise BenchError(f"the station lists {entry['Name']} with {entry['Size']} bytes, expected {size}")
+    return StationFile(
+        session_id=session_id,
+        name=entry["Name"],
+        size=size,
+        md5=md5,
+        download_url=f"{odata}/Files({entry['Id']})/$value",
+    )
+
+
+async def baseline_copy(
+    http: httpx.AsyncClient, s3: Any, settings: Settings, source: StationFile, bucket: str, key: str
+) -> float:
+    """A plain station → S3 copy (token, streaming GET, sequential multipart parts); returns the seconds."""
+    part_size = settings.s3.rs_s3_part_size
+    began = time.perf_counter()
+    token = await _station_token(http, settings)
+    upload_id = (await s3.create_multipart_upload(Bucket=bucket, Key=key))["UploadId"]
+    parts: list[dict[str, Any]] = []
+    try:
+        buffer = bytearray()
+        async with http.stream(
+            "GET", source.download_url, headers={"Authorization": f"Bearer {token}"}, follow_redirects=True
+        ) as response:
+            response.raise_for_status()
+            async for chunk in response.aiter_bytes():
+                buffer += chunk
+                while len(buffer) >= part_size:
+                    body = bytes(buffer[:part_size])
+                    del buffer[:part_size]
+                    number = len(parts) + 1
+                    put = await s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body)
+                    parts.append({"PartNumber": number, "ETag": put["ETag"]})
+        if buffer or not parts:
+            number = len(parts) + 1
+            put = await s3.upload_part(
+                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(buffer)
+            )
+            parts.append({"PartNumber": number, "ETag": put["ETag"]})
+        await s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        raise
+    seconds = time.perf_counter() - began
+    head = await s3.head_object(Bucket=bucket, Key=key)
+    if head["ContentLength"] != source.size:
+        raise BenchError(f"baseline copy has {head['ContentLength']} bytes, expected {source.size}")
+    return seconds
+
+
+async def object_md5(s3: Any, bucket: str, key: str) -> str:
+    """MD5 of an S3 object, streamed (never the whole object in memory)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    response = await s3.get_object(Bucket=bucket, Key=key)
+    body = response["Body"]
+    try:
+        async for chunk in body.iter_chunks(MIB):
+            digest.update(chunk)
+    finally:
+        body.close()
+    return digest.hexdigest()
+
+
+async def _delete_prefix(s3: Any, bucket: str, prefix: str) -> None:
+    paginator = s3.get_paginator("list_objects_v2")
+    async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+        if keys:
+            await s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+    uploads = await s3.list_multipart_uploads(Bucket=bucket, Prefix=prefix)
+    for upload in uploads.get("Uploads", []):
+        await s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+
+
+async def _cleanup_ours(
+    http: httpx.AsyncClient, s3: Any, settings: Settings, collection: str, item_id: str, workflow_id: str
+) -> None:
+    """Remove what one of our rounds wrote: staged objects, manifests, checkpoints, catalog item, collection."""
+    bucket, work = settings.s3.rs_bucket, settings.s3.rs_work_bucket
+    await _delete_prefix(s3, bucket, f"{OWNER}/{collection}/")
+    await _delete_prefix(s3, work, f"requests/{workflow_id}/")
+    await _delete_prefix(s3, work, f"transfers/{bucket}/{OWNER}/{collection}/")
+    catalog = settings.catalog.url.rstrip("/")
+    collection_path = f"{catalog}/collections/{quote(collection, safe='')}"
+    for url in (f"{collection_path}/items/{quote(item_id, safe='')}", collection_path):
+        with contextlib.suppress(httpx.HTTPError):
+            await http.delete(url)
+
+
+async def _ours(
+    client: Any, task_queue: str, source: StationFile, collection: str, workflow_id: str
+) -> tuple[float, CadipStagingResult]:
+    request = CadipStagingInput.model_validate(
+        {
+            "env": {"owner_id": OWNER},
+            "cadip_collection_identifier": CADIP_COLLECTION,
+            "session_identifier": source.session_id,
+            "catalog_collection_identifier": collection,
+        }
+    )
+    began = time.perf_counter()
+    handle = await client.start_workflow(
+        CADIP_STAGING, request, id=workflow_id, task_queue=task_queue, result_type=CadipStagingResult
+    )
+    try:
+        result = await handle.result()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await handle.terminate("benchmark interrupted")
+        raise
+    return time.perf_counter() - began, result
+
+
+async def run_staging_bench(
+    target: BenchTarget,
+    *,
+    size_mib: int = DEFAULT_SIZE_MIB,
+    rounds: int = DEFAULT_ROUNDS,
+    log: Log = lambda message: None,
+    on_staged: StagedHook | None = None,
+) -> dict[str, Any]:
+    """Measure ours and the baseline `rounds` times each on the stack of `target`; returns the report."""
+    if size_mib < 1 or rounds < 1:
+        raise BenchError("--size-mib and --rounds must be at least 1")
+    settings = target.settings
+    size = size_mib * MIB
+    task_queue = target.task_queue or settings.worker.task_queue
+    run_id = uuid.uuid4().hex[:8]
+    runs = _Rounds()
+    async with (
+        httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=httpx.Limits(max_connections=20)) as http,
+        _s3_client(settings) as s3,
+    ):
+        log(f"preparing a {size_mib} MiB session on the station simulator (first time: hashing it)")
+        source = await prepare_session(http, target, size, session_id_for(size_mib))
+        client = await connect(settings.temporal)
+
+        async def ours(round_: int) -> None:
+            collection = f"bench-{run_id}-{round_}"
+            workflow_id = f"bench-staging/{run_id}/{round_}"
+            key = f"{OWNER}/{collection}/{source.session_id}/{source.name}"
+            try:
+                sampler = RssSampler(target.worker_pid)
+                with sampler:
+                    seconds, result = await _ours(client, task_queue, source, collection, workflow_id)
+                runs.samplers.append(sampler)
+                staging = result.staging
+                if staging.items_staged != 1 or staging.bytes_staged != size:
+                    raise BenchError(f"our run staged {staging.items_staged} item(s), {staging.bytes_staged} bytes")
+                runs.ours_s.append(seconds)
+                md5 = await object_md5(s3, settings.s3.rs_bucket, key)
+                if md5 != source.md5:
+                    raise BenchError(f"staged object MD5 {md5} differs from the station's {source.md5}")
+                if on_staged is not None:
+                    await on_staged(settings.s3.rs_bucket, key)
+                log(
+                    f"round {round_ + 1}/{rounds} ours:     {_mib_s(size, seconds):8.1f} MiB/s "
+                    f"({seconds:.1f} s, worker RSS {sampler.before or 0:.0f} → peak {sampler.peak or 0:.0f} MiB)"
+                )
+            finally:
+                await _cleanup_ours(http, s3, settings, collection, source.session_id, workflow_id)
+
+        async def baseline(round_: int) -> None:
+            key = f"{SCRATCH_PREFIX}{run_id}/{round_}/{source.name}"
+            try:
+                seconds = await baseline_copy(http, s3, settings, source, settings.s3.rs_bucket, key)
+                runs.baseline_s.append(seconds)
+                log(f"round {round_ + 1}/{rounds} baseline: {_mib_s(size, seconds):8.1f} MiB/s ({seconds:.1f} s)")
+            finally:
+                await _delete_prefix(s3, settings.s3.rs_bucket, f"{SCRATCH_PREFIX}{run_id}/{round_}/")
+
+        for round_ in range(rounds):
+            # ABBA: neither side always runs first (first runs pay cold caches and allocator growth).
+            order = (baseline, ours) if round_ % 2 == 0 else (ours, baseline)
+            for step in order:
+                await step(round_)
+
+    return report(size_mib, rounds, runs, settings.s3.rs_s3_part_size)
+
+
+def report(size_mib: int, rounds: int, runs: _Rounds, part_size: int) -> dict[str, Any]:
+    size = size_mib * MIB
+    ours_mb_s = _mib_s(size, min(runs.ours_s))
+    baseline_mb_s = _mib_s(size, min(runs.baseline_s))
+    ratio = ours_mb_s / baseline_mb_s if baseline_mb_s else 0.0
+    before = runs.samplers[0].before or 0.0
+    peak = max((s.peak or 0.0) for s in runs.samplers)
+    growth = max(0.0, peak - before)
+    met = ratio >= TARGET_RATIO and growth <= TARGET_RSS_GROWTH_MB
+    return {
+        "size_mib": size_mib,
+        "rounds": rounds,
+        "ours_mb_s": round(ours_mb_s, 1),
+        "baseline_mb_s": round(baseline_mb_s, 1),
+        "ratio": round(ratio, 3),
+        "peak_rss_mb": round(peak, 1),
+        "rss_growth_mb": round(growth, 1),
+        "part_size_mib": round(part_size / MIB, 2),
+        "machine": machine(),
+        "targets": {"ratio": TARGET_RATIO, "rss_growth_mb": TARGET_RSS_GROWTH_MB},
+        "met": met,
+        # Details behind the headline numbers.
+        "units": "MiB and MiB/s (2^20 bytes)",
+        "ours_runs_mb_s": [round(_mib_s(size, s), 1) for s in runs.ours_s],
+        "baseline_runs_mb_s": [round(_mib_s(size, s), 1) for s in runs.baseline_s],
+        "rss_before_mb": round(before, 1),
+        "md5_verified": True,  # every staged object was read back and matched (else BenchError)
+    }
+
+
+def bench_staging(
+    *,
+    size_mib: int = DEFAULT_SIZE_MIB,
+    rounds: int = DEFAULT_ROUNDS,
+    state_dir: Path | None = None,
+    log: Log = lambda message: None,
+) -> dict[str, Any]:
+    """Bring the embedded stack up (a running one is reused, worker included) and run the benchmark on it."""
+    from rs_ondemand.stack import Stack, default_state_dir
+
+    info = Stack(state_dir or default_state_dir(), notify=log).up()
+    worker = info.services.get("worker")
+    if worker is None or worker.pid is None:
+        raise BenchError("the embedded stack has no running worker")
+    simulator_url = info.env.get("SIMULATOR_URL")
+    if not simulator_url:
+        raise BenchError("the embedded stack has no station simulator")
+    target = BenchTarget(settings=Settings.load(info.env_file), simulator_url=simulator_url, worker_pid=worker.pid)
+    return asyncio.run(run_staging_bench(target, size_mib=size_mib, rounds=rounds, log=log))

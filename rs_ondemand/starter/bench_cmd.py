@@ -1,0 +1,60 @@
+"""`rs-ondemand bench staging`: benchmarks against the embedded stack (one JSON object with `--json`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks against the embedded stack.")
+
+
+@bench_app.command("staging")
+def bench_staging(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as one JSON object.")] = False,
+    size_mib: Annotated[int, typer.Option("--size-mib", min=1, help="Size of the staged file in MiB.")] = 1024,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Runs of each side; the best is kept.")] = 2,
+) -> None:
+    """Our CADIP staging workflow end to end vs a plain station → S3 copy of the same bytes, plus worker RSS.
+
+    Brings the embedded stack up (or reuses the running one) and leaves it running. Exits 0 whether or not
+    the targets are met (`met` in the results says).
+    """
+    import json
+    import sys
+
+    from rich.console import Console
+
+    from rs_ondemand.bench.staging import bench_staging as run
+
+    err = Console(stderr=True)
+    result = run(size_mib=size_mib, rounds=rounds, log=lambda message: err.print(message, highlight=False))
+    if as_json:
+        print(json.dumps(result))
+    else:
+        _print_table(result)
+    sys.stdout.flush()
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    targets = result["targets"]
+    ok = {True: "[green]met[/green]", False: "[red]missed[/red]"}
+    table = Table(title=f"staging benchmark: {result['size_mib']} MiB, best of {result['rounds']} (MiB/s, MiB)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("target", justify="right")
+    table.add_row("ours (workflow end to end)", f"{result['ours_mb_s']:.1f}", "")
+    table.add_row("baseline (plain copy)", f"{result['baseline_mb_s']:.1f}", "")
+    table.add_row("ratio", f"{result['ratio']:.3f}", f"≥ {targets['ratio']} {ok[result['ratio'] >= targets['ratio']]}")
+    table.add_row("worker peak RSS", f"{result['peak_rss_mb']:.0f}", "")
+    growth_ok = result["rss_growth_mb"] <= targets["rss_growth_mb"]
+    table.add_row(
+        "worker RSS growth", f"{result['rss_growth_mb']:.0f}", f"≤ {targets['rss_growth_mb']} {ok[growth_ok]}"
+    )
+    table.add_row("part size", f"{result['part_size_mib']:g}", "")
+    machine = result["machine"]
+    table.caption = f"{machine['cpus']} CPUs, {machine['mem_gib']} GiB, Python {machine['python']}"
+    Console().print(table)
