@@ -28,7 +28,7 @@ def demo(
     from rs_ondemand.names import CADIP_STAGING
     from rs_ondemand.stack.launcher import Stack, default_state_dir
     from rs_ondemand.starter._run import follow, start
-    from rs_ondemand.starter.stage_cmd import cadip_workflow_id
+    from rs_ondemand.starter.request_ids import cadip_workflow_id
 
     console = Console(stderr=True)
     info = Stack(default_state_dir()).up()
@@ -42,7 +42,7 @@ def demo(
             "catalog_collection_identifier": catalog_collection,
         }
     )
-    workflow_id = cadip_workflow_id(owner, catalog_collection, session)
+    workflow_id = cadip_workflow_id(request)
 
     async def go() -> None:
         _, handle = await start(settings, CADIP_STAGING, request, workflow_id, CadipStagingResult)

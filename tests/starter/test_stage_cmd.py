@@ -1,0 +1,114 @@
+"""The starter: request-derived workflow ids, duplicate requests attached to one run, the real CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from temporalio.client import Client
+
+from rs_ondemand.config import Settings
+from rs_ondemand.models.staging import PripStagingInput, WindowStagingResult
+from rs_ondemand.names import PRIP_STAGING
+from rs_ondemand.starter._run import start
+from rs_ondemand.starter.request_ids import prip_workflow_id
+from tests.helpers import Simulator
+from tests.workflows.test_window_staging import WINDOW, add_prip_products
+
+
+def prip(start: str, end: str, collection: str = "c", product_type: str = "S01SIWSLC") -> PripStagingInput:
+    return PripStagingInput.model_validate(
+        {
+            "env": {"owner_id": "alice"},
+            "start_datetime": start,
+            "end_datetime": end,
+            "product_type": product_type,
+            "prip_collection": "prip",
+            "catalog_collection_identifier": collection,
+        }
+    )
+
+
+def test_the_same_request_written_differently_has_the_same_id() -> None:
+    a = prip("2025-08-07T11:51:12.509Z", "2025-08-08")
+    b = prip("2025-08-07T13:51:12.509+02:00", "2025-08-08T00:00:00Z")
+    assert prip_workflow_id(a) == prip_workflow_id(b)
+    assert prip_workflow_id(a) != prip_workflow_id(prip("2025-08-07T11:51:12.510Z", "2025-08-08"))
+
+
+async def test_two_identical_concurrent_requests_are_one_execution(
+    client: Client, task_queue: str, settings: Settings, simulator: Simulator, collection: str
+) -> None:
+    product_type = add_prip_products(simulator, 3)
+    request = prip(WINDOW[0].isoformat(), WINDOW[1].isoformat(), collection, product_type)
+    on_test_queue = settings.model_copy(
+        update={"worker": settings.worker.model_copy(update={"task_queue": task_queue})}
+    )
+    (_, first), (_, second) = await asyncio.gather(
+        *(start(on_test_queue, PRIP_STAGING, request, prip_workflow_id(request), WindowStagingResult) for _ in "ab")
+    )
+    assert first.result_run_id == second.result_run_id
+    result = await first.result()
+    assert result.staging.items_staged == 3
+    executions = [w async for w in client.list_workflows(f'WorkflowId = "{prip_workflow_id(request)}"')]
+    assert len(executions) == 1
+
+
+async def test_stage_prip_command_runs_a_request_to_the_end(
+    task_queue: str, simulator: Simulator, collection: str
+) -> None:
+    """`rs-ondemand stage prip … --wait` prints the id, a UI link, then the result as JSON."""
+    product_type = add_prip_products(simulator, 2)
+    command = Path(sys.executable).with_name("rs-ondemand")
+    process = await asyncio.create_subprocess_exec(
+        str(command),
+        "stage",
+        "prip",
+        "--start",
+        WINDOW[0].isoformat(),
+        "--end",
+        WINDOW[1].isoformat(),
+        "--product-type",
+        product_type,
+        "--catalog-collection",
+        collection,
+        "--owner",
+        "bob",
+        "--wait",
+        env={**os.environ, "RS_TASK_QUEUE": task_queue},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode == 0, err.decode()
+    assert f"workflow id: prip-staging/bob/{collection}/prip/{product_type}/" in err.decode()
+    assert json.loads(out)["staging"]["items_staged"] == 2
+
+
+async def test_stage_command_refuses_bad_input_in_one_line(task_queue: str) -> None:
+    command = Path(sys.executable).with_name("rs-ondemand")
+    process = await asyncio.create_subprocess_exec(
+        str(command),
+        "stage",
+        "prip",
+        "--start",
+        "2025-08-10",
+        "--end",
+        "2025-08-07",
+        "--product-type",
+        "X",
+        env={**os.environ, "RS_TASK_QUEUE": task_queue},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 1 and out == b""
+    assert (
+        err.decode().strip().splitlines() == ["error: invalid request: end_datetime must be after start_datetime"]
+        or ("must be after start_datetime" in err.decode()
+        and "Traceback" not in err.decode())
+    )
+    _ = uuid
