@@ -52,6 +52,9 @@ CADIP_COLLECTION = "cadip"
 HTTP_TIMEOUT = httpx.Timeout(60.0)
 WARMUP_TIMEOUT_S = 900.0
 """The first search of a session makes the simulator hash its chunk (about 2.7 s per GiB)."""
+RUN_TIMEOUT_BASE_S = 120.0
+RUN_TIMEOUT_MIN_MIB_S = 1.0
+"""A run slower than this (plus the base) counts as stuck."""
 
 Log = Callable[[str], None]
 StagedHook = Callable[[str, str], Awaitable[None]]
@@ -93,6 +96,11 @@ class _Rounds:
 def session_id_for(size_mib: int) -> str:
     """A session id of the real shape (S1A_ + 20 digits) per size, so a rerun reuses the simulator's session."""
     return f"S1A_2099{size_mib:016d}"
+
+
+def _run_timeout_s(size: int) -> float:
+    """How long one of our runs may take before the bench gives up (a stuck worker must not hang it)."""
+    return RUN_TIMEOUT_BASE_S + size / MIB / RUN_TIMEOUT_MIN_MIB_S
 
 
 def _mib_s(size: int, seconds: float) -> float:
@@ -289,10 +297,16 @@ async def _ours(
         CADIP_STAGING, request, id=workflow_id, task_queue=task_queue, result_type=CadipStagingResult
     )
     try:
-        result = await handle.result()
-    except BaseException:
+        async with asyncio.timeout(_run_timeout_s(source.size)):
+            result = await handle.result()
+    except BaseException as err:
         with contextlib.suppress(Exception):
             await handle.terminate("benchmark interrupted")
+        if isinstance(err, TimeoutError):
+            raise BenchError(
+                f"our workflow {workflow_id} did not finish in {_run_timeout_s(source.size):.0f} s "
+                "(is the worker on its task queue healthy? see its log)"
+            ) from err
         raise
     return time.perf_counter() - began, result
 
