@@ -112,6 +112,8 @@ class StagingInput(BaseModel):
     """Workflow id of the parent that wants `staging_progress` signals."""
     max_parallel_transfers: int = Field(8, ge=1, le=256)
     """Assets streamed at once by this request."""
+    progress_reports: int = Field(20, ge=1)
+    """About how many progress signals this child may send its parent (the parent splits its budget)."""
 
 
 MAX_LISTED_IDS = 1000

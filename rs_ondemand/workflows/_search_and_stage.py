@@ -36,6 +36,9 @@ T = TypeVar("T")
 CHILDREN_IN_FLIGHT = 4
 """`Staging` children (one per result page of 100 items) running at once for one request."""
 
+PROGRESS_SIGNALS = 200
+"""Progress signals a parent accepts from all its children together: each costs it a few history events."""
+
 _SUMMED = ("items_done", "items_skipped", "assets_done", "assets_total", "bytes_done", "bytes_total")
 
 

@@ -27,8 +27,6 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.workflows._failures import INVALID_INPUT, is_cancellation, operator_error
     from rs_ondemand.workflows._tasks import all_or_first_error
 
-PROGRESS_REPORTS = 20
-"""About this many progress signals to the parent per run, to spare its history."""
 PUBLISH_BATCH = 50
 """Verified items published by one activity: one round trip per batch instead of per item."""
 
@@ -177,7 +175,7 @@ class Staging:
             return
         p = self._progress
         done, total = p.assets_done + p.items_done, p.assets_total + p.items_total
-        if not force and done - self._reported_at < max(1, total // PROGRESS_REPORTS):
+        if not force and done - self._reported_at < max(1, total // request.progress_reports):
             return
         self._reported_at = done
         report = StagingReport(child_id=workflow.info().workflow_id, progress=p)

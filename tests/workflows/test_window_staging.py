@@ -150,6 +150,7 @@ async def test_a_large_request_keeps_every_history_small(
     histories = [await history_stats(handle)]
     children = client.list_workflows(f'ParentWorkflowId = "{handle.id}"')
     histories += [await history_stats(client.get_workflow_handle(child.id)) async for child in children]
+    print("history sizes (events, largest event bytes):", sorted(histories, reverse=True)[:3])
     assert len(histories) == 1 + 20  # the parent and one child per page of 100
     assert max(events for events, _ in histories) < 10_000
     assert max(size for _, size in histories) < 256 * 1024
