@@ -1,0 +1,204 @@
+"""`build_unit_list`: the processing units a DPR request runs, from the task table (rs-reference.md §1.4).
+
+Seed semantics and error messages, with these deliberate choices (rs-reference.md "Open questions"):
+
+- Q1, which version: the seed's shape (units keep their task-table `name`, chained origins such as
+  `calibration.cal_slcs` are passed through) with the later fixes: a plain list is returned; a dict-shaped `io`
+  (`{input[], adfs[], output[]}`) is accepted; unit-level extras such as `regex` are kept; `{external_variable.X}`
+  is generic and replaced anywhere in a string (see `variables.substitute`); steps are sorted by `order`, then
+  `step_id`; a step's `parameters` are copied to its unit (with variables substituted) when it has any.
+- Each pipeline unit takes its origins (and parameters) from its own step. The seed let the last step of a
+  unit win for every occurrence of that unit; with one step per unit, as in every known table, it is the same.
+- Q2, `mandatory` ADFs: `mandatory` is kept on every entry, ADFs included, and an ADF without `alternatives` is
+  allowed (seed: the flow crashed). The caller skips a non-mandatory ADF it cannot find and fails a mandatory
+  one.
+- Q3, order of alternatives: `alternatives` are sorted by `order`, stably; an alternative without a numeric
+  `order` goes last. The seed iterated them in list order.
+- Q10: every entry carries its `origin`, so the caller resolves request inputs only for `pipeline_input` ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rs_ondemand.dpr.tasktable import TaskTableError, normalise_io
+from rs_ondemand.dpr.variables import substitute
+
+ORIGIN_ALIASES = {
+    "pipeline.input": "pipeline_input",
+    "pipeline.output": "pipeline_output",
+    "pipeline.internal": "pipeline_internal",
+}
+"""Older tables spell the pipeline's own ends with dots (rs-reference.md §1.3)."""
+
+_NOT_MERGED_FROM_UNIT = frozenset({"name", "mode", "mandatory"})
+_NOT_MERGED_FROM_IO = frozenset({"name", "mandatory"})
+
+
+def build_unit_list(
+    tasktable: dict[str, Any],
+    pipeline: str | None,
+    unit: str | None,
+    processing_mode: Iterable[str] | None,
+    *,
+    external_variables: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """The units to run, in order, each `{name, module, input_products, input_adfs, output_products}`.
+
+    Args:
+        tasktable: the task table as the DPR service returns it.
+        pipeline: a pipeline name; exactly one of `pipeline` and `unit` is given.
+        unit: a single unit name (advanced use); its origins come from the first pipeline step that uses it.
+        processing_mode: modes requested (`nrt`, `ntc`, ...); entries whose mode is `always` or unset are kept
+            whatever the modes, the others only when their mode is requested.
+        external_variables: values for `{external_variable.X}`, e.g. `start_datetime`, `end_datetime`,
+            `satellite`; datetimes come out as `2023-10-03T11:00:00.000Z`.
+
+    Returns:
+        One dict per unit (per step in pipeline mode). Entries are `{name, origin?, mandatory, <unit extras>,
+        <io keys>}`; ADFs have no `origin` and keep their `alternatives`, sorted by `order`. A unit also has
+        `parameters` when its step has some.
+
+    Raises:
+        TaskTableError: the table is malformed, or the pipeline or unit is unknown.
+    """
+    io_entries = _check_shape(tasktable)
+    units_index = {u["name"]: u for u in tasktable["units"] if isinstance(u, dict) and isinstance(u.get("name"), str)}
+    if not units_index:
+        raise TaskTableError('No valid unit entries found in "units".')
+    # Duplicated names: the last description wins, as in the original's index.
+    io_index = {e["name"]: e for e in io_entries if isinstance(e, dict) and isinstance(e.get("name"), str)}
+
+    if pipeline and unit:
+        raise TaskTableError('Provide either "pipeline" or "unit", not both.')
+    if not pipeline and not unit:
+        raise TaskTableError('One of "pipeline" or "unit" must be provided.')
+
+    if unit:
+        if unit not in units_index:
+            available = ", ".join(f"'{name}'" for name in units_index)
+            raise TaskTableError(f'Unit "{unit}" not found in "units". Available units: {available}.')
+        steps = [_first_step_using(tasktable["pipelines"], unit)]
+    else:
+        steps = _pipeline_steps(tasktable["pipelines"], str(pipeline))
+
+    modes = set(processing_mode) if processing_mode else set()
+    return [_build_unit(step, units_index, io_index, modes, external_variables) for step in steps]
+
+
+def _check_shape(tasktable: Any) -> list[Any]:
+    """The seed's structural checks, in its order; returns `io` as a flat list."""
+    if not isinstance(tasktable, dict):
+        raise TaskTableError("Task table root must be a JSON object (dict).")
+    if not isinstance(tasktable.get("pipelines"), list):
+        raise TaskTableError('Missing or invalid "pipelines" list in task table.')
+    if not isinstance(tasktable.get("units"), list):
+        raise TaskTableError('Missing or invalid "units" list in task table.')
+    io_entries = normalise_io(tasktable.get("io"))
+    if io_entries is None:
+        raise TaskTableError('Missing or invalid "io" list in task table.')
+    return io_entries
+
+
+def _pipeline_steps(pipelines: list[Any], pipeline: str) -> list[dict[str, Any]]:
+    found = next((p for p in pipelines if isinstance(p, dict) and p.get("name") == pipeline), None)
+    if found is None:
+        names = [p["name"] for p in pipelines if isinstance(p, dict) and p.get("name")]
+        available = ", ".join(f'"{name}"' for name in names) if names else '"<none>"'
+        raise TaskTableError(f'Pipeline "{pipeline}" not found. Available pipelines: {available}')
+    steps = found.get("steps")
+    if not isinstance(steps, list) or not steps:
+        raise TaskTableError(f'Pipeline "{pipeline}" has no steps.')
+    valid = [s for s in steps if isinstance(s, dict) and isinstance(s.get("unit_name"), str)]
+    if not valid:
+        raise TaskTableError(f'Pipeline "{pipeline}" steps do not contain valid "unit_name" entries.')
+    # Older tables order steps with `order`, newer ones with `step_id` (rs-reference.md §1.3); sorted() is stable.
+    return sorted(valid, key=lambda s: (_number(s.get("order")), _number(s.get("step_id"))))
+
+
+def _first_step_using(pipelines: list[Any], unit: str) -> dict[str, Any]:
+    """Unit mode: the first step of any pipeline that runs `unit` gives its origins (seed behaviour)."""
+    for p in pipelines:
+        if not isinstance(p, dict) or not isinstance(p.get("steps"), list):
+            continue
+        for step in p["steps"]:
+            if isinstance(step, dict) and step.get("unit_name") == unit:
+                return step
+    raise TaskTableError(f'No pipeline step found for unit "{unit}" to derive origins.')
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _build_unit(
+    step: dict[str, Any],
+    units_index: dict[str, dict[str, Any]],
+    io_index: dict[str, dict[str, Any]],
+    modes: set[str],
+    external_variables: Mapping[str, Any],
+) -> dict[str, Any]:
+    name = step["unit_name"]
+    definition = units_index.get(name)
+    if definition is None:
+        raise TaskTableError(f'Unit "{name}" not found in "units".')
+    module = definition.get("module")
+    if not isinstance(module, str) or not module:
+        raise TaskTableError(f'Unit "{name}" is missing a valid "module" string.')
+
+    def entries(kind: str, origins: Any) -> list[dict[str, Any]]:
+        items = definition.get(kind) or []
+        if not isinstance(items, list):
+            raise TaskTableError(f'Unit "{name}": "{kind}" must be a list.')
+        built = [_build_entry(item, io_index, modes, name, origins) for item in items]
+        return [substitute(entry, external_variables) for entry in built if entry is not None]
+
+    out: dict[str, Any] = {
+        "name": name,
+        "module": module,
+        "input_products": entries("input_products", _mapping(step.get("input_products"))),
+        "input_adfs": entries("input_adfs", None),
+        "output_products": entries("output_products", _mapping(step.get("output_products"))),
+    }
+    if isinstance(step.get("parameters"), dict) and step["parameters"]:
+        out["parameters"] = substitute(step["parameters"], external_variables)
+    return out
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _build_entry(
+    item: Any,
+    io_index: dict[str, dict[str, Any]],
+    modes: set[str],
+    unit_name: str,
+    origins: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """One input/ADF/output entry, or None when the mode filter drops it (`origins` is None for ADFs)."""
+    if not isinstance(item, dict) or not item.get("name"):
+        return None
+    name = item["name"]
+    mode = item.get("mode")
+    if mode is not None and mode != "always" and not (isinstance(mode, str) and mode in modes):
+        return None
+
+    out: dict[str, Any] = {"name": name}
+    if origins is not None and isinstance(origins.get(name), str):
+        out["origin"] = ORIGIN_ALIASES.get(origins[name], origins[name])
+    if "mandatory" not in item:
+        raise TaskTableError(f'Missing "mandatory" for item "{name}" in unit "{unit_name}".')
+    out["mandatory"] = bool(item["mandatory"])
+    # Unit-level extras (`regex`, `apply_eoqc`, ...) are kept, as in later versions; they win over `io` keys.
+    out.update((k, v) for k, v in item.items() if k not in _NOT_MERGED_FROM_UNIT)
+    out.update((k, v) for k, v in io_index.get(name, {}).items() if k not in _NOT_MERGED_FROM_IO and k not in out)
+    if isinstance(out.get("alternatives"), list):
+        out["alternatives"] = sorted(out["alternatives"], key=_alternative_order)
+    return out
+
+
+def _alternative_order(alternative: Any) -> float:
+    order = alternative.get("order") if isinstance(alternative, dict) else None
+    return float(order) if isinstance(order, int | float) and not isinstance(order, bool) else float("inf")

@@ -1,0 +1,1 @@
+"""Processors this deployment knows: their task tables, shipped with the package."""
