@@ -1,0 +1,1 @@
+"""rs-ondemand's demo DPR processor: EOPF processing units that run on staged CADIP sessions."""

@@ -1,0 +1,61 @@
+"""EOPF reader engine `cadu`: one CADIP chunk file as a DataTree of lazily decoded frame headers."""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import fsspec
+import numpy as np
+from eopf.store.abstract import EOReader
+from eopf.store.reader_registry import EOReaderRegistry
+from xarray import Dataset, DataTree
+
+from rs_demo_processor.cadu import CADU_BYTES, HEADER_DTYPE, HEADER_END, decode_stream
+from rs_demo_processor.session import parse_chunk_name
+
+
+def read_headers(url: str, storage_options: dict[str, Any]) -> np.ndarray:
+    """Decode every CADU header of the file at `url` (runs on a Dask worker)."""
+    with fsspec.open(url, "rb", **storage_options) as stream:
+        return decode_stream(stream)
+
+
+def header_count(size: int) -> int:
+    """CADUs with a whole header in a file of `size` bytes."""
+    return size // CADU_BYTES + (1 if size % CADU_BYTES >= HEADER_END else 0)
+
+
+@EOReaderRegistry.register("cadu")
+class CaduChunkReader(EOReader):
+    """Opens a chunk file: only its size is read at once; the frames are decoded when the product is computed.
+
+    The payload's `reader_params.storage_options` (s3fs options) reach `open_datatree` as keyword arguments.
+    """
+
+    EXTENSIONS = (".raw",)
+
+    def open_datatree(
+        self, filename_or_obj: str | Path | Any, *, storage_options: dict[str, Any] | None = None, **kwargs: Any
+    ) -> DataTree:
+        url = str(filename_or_obj)
+        options = dict(storage_options or {})
+        fs, path = fsspec.core.url_to_fs(url, **options)
+        size = int(fs.size(path))
+        count = header_count(size)
+        headers = dask.delayed(read_headers, pure=True)(url, options, dask_key_name=f"decode-cadu-{path}")
+        frames = Dataset(
+            {
+                name: ("frame", da.from_delayed(headers[name], shape=(count,), dtype=HEADER_DTYPE[name]))
+                for name in HEADER_DTYPE.names or ()
+            }
+        )
+        file_name = posixpath.basename(path)
+        attrs: dict[str, Any] = {"file_name": file_name, "size": size, "cadus": count}
+        chunk = parse_chunk_name(file_name)
+        if chunk is not None:
+            attrs |= {"session_id": chunk.session_id, "channel": chunk.channel, "block": chunk.block}
+        return DataTree.from_dict({"/": Dataset(attrs=attrs), "/frames": frames})
