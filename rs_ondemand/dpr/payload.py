@@ -1,0 +1,290 @@
+"""The EOPF 3.0 trigger payload of a DPR run, built from the processing-unit list (pure, no I/O).
+
+Shape (eopf 3.0 `eopf/triggering/example/trigger.yaml`, infra-notes.md §4.3): `general_configuration`,
+`external_modules`, `workflow`, `io` (`input_products`, `adfs`, `output_products` with `engine`,
+`reader_params` / `adf_params` / `writer_params`), `context_managers` (the Dask context) and
+`workflow_callbacks`. The older RS dialects (`I/O`, `store_params`, lists of one-key dicts) are not produced:
+eopf 3.0 rejects or silently ignores them (rs-reference.md open question 9).
+
+Secrets are never written: S3 credentials (and dask-gateway secrets) appear as `${VAR}` placeholders that EOPF
+resolves from its own process environment when it loads the payload.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+
+from rs_ondemand.errors import InvalidInputError
+from rs_ondemand.models.dpr import (
+    AddressDaskCluster,
+    DaskClusterSpec,
+    GatewayDaskCluster,
+    LocalDaskCluster,
+    PayloadSpec,
+    S3StorageRef,
+)
+
+DASK_CONTEXT_MODULE = "eopf.dask_utils.dask_context_manager"
+GATEWAY_CONTEXT_MODULE = "rs_eopf_hooks.gateway"
+PROGRESS_CALLBACK_MODULE = "rs_eopf_hooks.progress"
+
+ENGINE_BY_STORE_TYPE = {"cadu": "cadu", "zarr": "cpm_zarr", "safe": "safe", "netcdf": "cpm_netcdf"}
+"""Task tables of the RS era name a `store_type`; eopf 3.0 readers and writers are chosen by `engine`."""
+PATH_TYPES = {"folder": "folder", "file": "file", "filename": "file", "regex": "regex"}
+WRITE_MODE_BY_OPENING_MODE = {"CREATE": "w-", "CREATE_OVERWRITE": "w", "UPDATE": "a"}
+
+
+class PayloadError(InvalidInputError):
+    """The request cannot make a payload: an input, ADF or output the processor needs has no path."""
+
+
+def run_output_prefix(bucket: str, owner_id: str, collection: str, run_id: str) -> str:
+    """The folder a run's products of one collection go to: unique per run, so reruns never overwrite
+    (rs-reference.md open question 11; the seed wrote every run to `s3://bucket/owner/collection`)."""
+    return f"s3://{bucket}/{owner_id}/{collection}/{run_id}/"
+
+
+def env_placeholder(variable: str) -> str:
+    return "${" + variable + "}"
+
+
+def storage_options(storage: S3StorageRef) -> dict[str, Any]:
+    """s3fs options naming the credentials by environment variable (EOPF resolves `${VAR}` at load time)."""
+    return {
+        "key": env_placeholder(storage.key_env),
+        "secret": env_placeholder(storage.secret_env),
+        "client_kwargs": {
+            "endpoint_url": storage.endpoint_url or env_placeholder("S3_ENDPOINT_URL"),
+            "region_name": storage.region_name or env_placeholder("AWS_DEFAULT_REGION"),
+        },
+    }
+
+
+def _options_for(path: str, storage: S3StorageRef) -> dict[str, Any]:
+    return {"storage_options": storage_options(storage)} if path.startswith("s3://") else {}
+
+
+def _engine(entry: Mapping[str, Any]) -> str | None:
+    if entry.get("engine"):
+        return str(entry["engine"])
+    store_type = entry.get("store_type")
+    return ENGINE_BY_STORE_TYPE.get(str(store_type).lower(), str(store_type)) if store_type else None
+
+
+def _path_type(entry: Mapping[str, Any], default: str) -> str:
+    return PATH_TYPES.get(str(entry.get("type", default)).lower(), default)
+
+
+def _processing_unit(unit: Mapping[str, Any]) -> str:
+    """The class name: explicit, else the unit's name without a `.<step_id>` suffix (RS's later unit naming)."""
+    if unit.get("processing_unit"):
+        return str(unit["processing_unit"])
+    name = str(unit["name"])
+    head, _, tail = name.rpartition(".")
+    return head if head and tail.isdigit() else name
+
+
+def _adf_path(name: str, paths: Sequence[str]) -> str:
+    """EOPF takes one path per ADF: the file itself, or the one folder (staged item) holding all the files."""
+    if len(paths) == 1:
+        return paths[0]
+    folders = {posixpath.dirname(path.rstrip("/")) for path in paths}
+    if len(folders) == 1:
+        return folders.pop() + "/"
+    raise PayloadError(f"ADF {name!r} resolved to {len(paths)} files in different folders; EOPF takes one path")
+
+
+def _input_entry(entry: Mapping[str, Any], path: str, storage: S3StorageRef) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": entry["name"], "path": path, "type": _path_type(entry, "file")}
+    if engine := _engine(entry):
+        out["engine"] = engine
+    if out["type"] == "regex":
+        out["regex"] = entry.get("regex") or entry.get("regex_expression") or "*"
+        if entry.get("multiplicity") or entry.get("regex_multiplicity"):
+            out["multiplicity"] = entry.get("multiplicity") or entry.get("regex_multiplicity")
+    out["reader_params"] = {**dict(entry.get("reader_params") or {}), **_options_for(path, storage)}
+    return out
+
+
+def _output_entry(entry: Mapping[str, Any], path: str, storage: S3StorageRef) -> dict[str, Any]:
+    engine = _engine(entry) or "cpm_zarr"
+    writer = dict(entry.get("writer_params") or {})
+    writer.setdefault("mode", WRITE_MODE_BY_OPENING_MODE.get(str(entry.get("opening_mode", "")), "w"))
+    writer.update(_options_for(path, storage))
+    return {
+        "id": entry["name"],
+        "path": path,
+        "type": _path_type(entry, "folder"),
+        "engine": engine,
+        "writer_params": writer,
+        "apply_eoqc": bool(entry.get("apply_eoqc", False)),
+    }
+
+
+def _workflow_step(
+    unit: Mapping[str, Any], adf_ids: set[str], output_ids: set[str], extra_parameters: Mapping[str, Any]
+) -> dict[str, Any]:
+    inputs = {}
+    for entry in unit.get("input_products", []):
+        origin = str(entry.get("origin", "pipeline_input"))
+        # A chained origin (`<unit>.<output>`, or `<unit>.<step>.<output>` in later tables) is what EOPF
+        # understands as another unit's output: passed through, as the RS generator does.
+        inputs[entry["name"]] = entry["name"] if "pipeline_input" in origin else origin
+    adfs = {
+        str(entry["name"]).lower(): entry["name"] for entry in unit.get("input_adfs", []) if entry["name"] in adf_ids
+    }
+    outputs = {
+        str(entry.get("regex") or entry["name"]): entry["name"]
+        for entry in unit.get("output_products", [])
+        if entry["name"] in output_ids
+    }
+    return {
+        "name": unit["name"],
+        "module": unit["module"],
+        "processing_unit": _processing_unit(unit),
+        "active": True,
+        "validate": False,
+        "inputs": inputs,
+        "adfs": adfs,
+        "outputs": outputs,
+        "parameters": {**dict(unit.get("parameters") or {}), **dict(extra_parameters)},
+    }
+
+
+def _io_section(spec: PayloadSpec) -> tuple[dict[str, Any], set[str], set[str]]:
+    """`io`, plus the ADF ids and output ids it declares."""
+    inputs: dict[str, dict[str, Any]] = {}
+    adfs: dict[str, dict[str, Any]] = {}
+    outputs: dict[str, dict[str, Any]] = {}
+    for unit in spec.units:
+        for entry in unit.get("input_products", []):
+            name = entry["name"]
+            if "pipeline_input" not in str(entry.get("origin", "pipeline_input")) or name in inputs:
+                continue
+            if name not in spec.input_paths:
+                if entry.get("mandatory", True):
+                    raise PayloadError(f"input {name!r} of unit {unit['name']!r} has no path in the request")
+                continue
+            inputs[name] = _input_entry(entry, spec.input_paths[name], spec.storage)
+        for entry in unit.get("input_adfs", []):
+            name = entry["name"]
+            paths = spec.adf_paths.get(name)
+            if not paths:
+                if entry.get("mandatory", False):
+                    raise PayloadError(f"mandatory ADF {name!r} of unit {unit['name']!r} was not resolved")
+                continue  # an optional ADF that was not found: the processor runs without it
+            path = _adf_path(name, paths)
+            adfs[name] = {"id": name, "path": path, "adf_params": _options_for(path, spec.storage)}
+        for entry in unit.get("output_products", []):
+            name = entry["name"]
+            if name in spec.output_paths:
+                outputs[name] = _output_entry(entry, spec.output_paths[name], spec.storage)
+            elif entry.get("origin") == "pipeline_output" and entry.get("mandatory", False):
+                raise PayloadError(f"output {name!r} of unit {unit['name']!r} has no target folder")
+    io = {
+        "input_products": list(inputs.values()),
+        "adfs": list(adfs.values()),
+        "output_products": list(outputs.values()),
+    }
+    return io, set(adfs), set(outputs)
+
+
+def dask_context_manager(dask: DaskClusterSpec) -> dict[str, Any]:
+    """The `context_managers` entry that puts the run on the chosen Dask cluster."""
+    if isinstance(dask, LocalDaskCluster):
+        config: dict[str, Any] = {
+            "n_workers": dask.n_workers,
+            "threads_per_worker": dask.threads_per_worker,
+            "host": "127.0.0.1",
+            # No dashboard: nothing to look at in a batch run, and no port to collide with a parallel run.
+            "dashboard_address": None,
+        }
+        if dask.memory_limit:
+            config["memory_limit"] = dask.memory_limit
+        parameters: dict[str, Any] = {"cluster_type": "local", "cluster_config": config}
+        return {"module": DASK_CONTEXT_MODULE, "context_manager": "DaskContext", "parameters": parameters}
+    if isinstance(dask, AddressDaskCluster):
+        parameters = {"cluster_type": "address", "client_config": {"address": dask.address}}
+        return {"module": DASK_CONTEXT_MODULE, "context_manager": "DaskContext", "parameters": parameters}
+    if isinstance(dask, GatewayDaskCluster):
+        parameters = {"address": dask.address, "cluster_label": dask.cluster_name}
+        if dask.cluster_instance:
+            parameters["cluster_instance"] = dask.cluster_instance
+        if dask.auth is not None:
+            auth: dict[str, Any] = {"type": dask.auth.type}
+            if dask.auth.type == "basic":
+                auth |= {"username": dask.auth.username, "password": env_placeholder(dask.auth.password_env)}
+            else:
+                auth["api_token"] = env_placeholder(dask.auth.api_token_env)
+            parameters["auth"] = auth
+        return {
+            "module": GATEWAY_CONTEXT_MODULE,
+            "context_manager": "labelled_gateway_cluster",
+            "parameters": parameters,
+        }
+    raise TypeError(f"unknown Dask cluster {dask!r}")
+
+
+def progress_callback(path: str) -> dict[str, Any]:
+    """The `workflow_callbacks` entry appending every workflow event to `path` (JSON lines)."""
+    return {"module": PROGRESS_CALLBACK_MODULE, "function": "record_progress", "parameters": {"path": path}}
+
+
+def build_payload(spec: PayloadSpec) -> dict[str, Any]:
+    """The EOPF 3.0 payload of the units in `spec`.
+
+    Raises:
+        PayloadError: a mandatory input, ADF or output has no path.
+    """
+    if not spec.units:
+        raise PayloadError("no processing unit to run")
+    io, adf_ids, output_ids = _io_section(spec)
+    general: dict[str, Any] = {
+        "triggering__id": spec.run_id,
+        "triggering__use_basic_logging": True,
+        "logging__level": "INFO",
+        # EOPF's example sleeps 90 s after the run to leave time for the dashboard: nothing to wait for here.
+        "triggering__wait_before_exit": 0,
+    }
+    if spec.dry_run:
+        general["triggering__dry_run"] = True
+    # Unit modules are imported before `io` is parsed, so a reader engine they register (`cadu`) is known.
+    modules = [*spec.external_modules, *({"name": unit["module"]} for unit in spec.units)]
+    unique_modules = list({str(module["name"]): dict(module) for module in modules}.values())
+    payload: dict[str, Any] = {
+        "general_configuration": general,
+        "external_modules": unique_modules,
+        "workflow": [
+            _workflow_step(unit, adf_ids, output_ids, spec.unit_parameters.get(str(unit["name"]), {}))
+            for unit in spec.units
+        ],
+        "io": io,
+        "context_managers": [dask_context_manager(spec.dask)] if spec.dask is not None else [],
+    }
+    if spec.progress_file:
+        payload["workflow_callbacks"] = [progress_callback(spec.progress_file)]
+    return payload
+
+
+def with_dask_context(payload: Mapping[str, Any], dask: DaskClusterSpec) -> dict[str, Any]:
+    """`payload` on the cluster `dask`: any Dask context it named is replaced, other context managers kept."""
+    ours = {DASK_CONTEXT_MODULE, GATEWAY_CONTEXT_MODULE}
+    others = [cm for cm in payload.get("context_managers") or [] if cm.get("module") not in ours]
+    out = {key: value for key, value in payload.items() if key != "dask_context"}
+    out["context_managers"] = [dask_context_manager(dask), *others]
+    return out
+
+
+def with_progress_callback(payload: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """`payload` reporting its events to `path`: our callback entry is replaced, other callbacks kept."""
+    others = [cb for cb in payload.get("workflow_callbacks") or [] if cb.get("module") != PROGRESS_CALLBACK_MODULE]
+    return {**payload, "workflow_callbacks": [*others, progress_callback(path)]}
+
+
+def payload_yaml(payload: Mapping[str, Any]) -> str:
+    """The payload as YAML, keys in the builder's order (RS dumps with `sort_keys=False` too)."""
+    return yaml.safe_dump(dict(payload), sort_keys=False, default_flow_style=False, allow_unicode=True)
