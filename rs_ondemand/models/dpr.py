@@ -161,6 +161,9 @@ class ProcessorProgress(BaseModel):
     """Heartbeat details of a running processor, from the EOPF workflow callback events."""
 
     event: str = "starting"
+    """The last EOPF workflow event (`before_unit`, `after_output_write_flush`, ...)."""
+    pid: int | None = None
+    """The EOPF driver's pid, which is also its process group."""
     unit: str | None = None
     units_done: int = 0
     units_total: int = 0

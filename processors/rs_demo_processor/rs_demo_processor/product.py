@@ -64,6 +64,11 @@ def frames_dataset(summary: ChunkSummary, chunk_count: int) -> Dataset:
             "sync_errors": summary.sync_errors,
             "chunk_files": chunk_count,
             "spacecraft_ids": summary.spacecraft_ids,
+            # The same numbers as the variables, readable from the product's metadata alone (catalog, QC).
+            "channel_summary": {
+                str(vcid): {"frames": r.frames, "gaps": r.gaps, "missing_frames": r.missing_frames}
+                for vcid, r in summary.channels.items()
+            },
         },
     )
 

@@ -1,0 +1,369 @@
+"""DPR processor runs: the EOPF trigger as a subprocess of its own process group, heartbeating its progress.
+
+Pattern A of infra-notes.md §5.2: `eopf trigger local payload.yaml` runs in the EOPF venv (Python 3.13 and 1.3 GB
+of science stack stay out of the worker), on the Dask cluster the request's label names. The EOPF process only
+drives; the work happens on the cluster. A cancellation kills the whole process group (SIGTERM, a grace period,
+then SIGKILL), so no driver, LocalCluster nanny or worker outlives the activity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from temporalio import activity
+
+from rs_ondemand.activities.storage import ObjectStore, translate_s3_errors
+from rs_ondemand.config import S3Settings
+from rs_ondemand.dpr.payload import payload_yaml, with_dask_context, with_progress_callback
+from rs_ondemand.errors import ConfigurationError, InvalidInputError, OnDemandError
+from rs_ondemand.models.dpr import (
+    AddressDaskCluster,
+    GatewayDaskCluster,
+    LocalDaskCluster,
+    ProcessorProgress,
+    RunProcessorInput,
+    RunProcessorResult,
+    WritePayloadInput,
+    WrittenProduct,
+    parse_dask_cluster,
+)
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_EOPF = REPO_ROOT / ".venv-eopf" / "bin" / "eopf"
+"""Where `scripts/setup-eopf` installs the EOPF environment (a checkout; set RS_EOPF_EXECUTABLE elsewhere)."""
+PAYLOAD_NAME = "payload.yaml"
+PROGRESS_NAME = "progress.jsonl"
+REPORT_MARKER = '"message":"Workflow execution report"'
+"""EOPF logs its execution report as one JSON object on one line (`WorkflowExecutionReport.format`)."""
+
+TAIL_CHARS = 1500
+"""The end of EOPF's output kept in a failure (error text is capped at 2000 characters in workflow history)."""
+
+DaskCluster = LocalDaskCluster | AddressDaskCluster | GatewayDaskCluster
+
+
+class ProcessorSettings(BaseSettings):
+    """Where the EOPF environment is and which Dask clusters requests may name (RS_EOPF_* variables)."""
+
+    model_config = SettingsConfigDict(env_prefix="RS_EOPF_", extra="ignore")
+
+    executable: Path = DEFAULT_EOPF
+    """The EOPF venv's `eopf` command."""
+    dask_clusters: dict[str, DaskCluster] = Field(default_factory=lambda: {"local": LocalDaskCluster()})
+    """`{label: cluster}` as JSON: "local", a scheduler URL ("tcp://127.0.0.1:8786") or a mapping with
+    `cluster_type` local/address/gateway. Only these labels run: a request never names a scheduler itself, as
+    the S3 credentials travel to whatever cluster runs the job."""
+    kill_grace_s: float = 20.0
+    """After SIGTERM, how long EOPF gets to close its Dask client and cluster before SIGKILL."""
+    heartbeat_s: float = 2.0
+    output_tail_lines: int = 60
+    """Lines of EOPF's output kept for the error of a failed run."""
+    dask_gateway_password: SecretStr | None = None
+    jupyterhub_api_token: SecretStr | None = None
+
+    @field_validator("dask_clusters", mode="before")
+    @classmethod
+    def _lenient_clusters(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {label: parse_dask_cluster(spec) for label, spec in value.items()}
+        return value
+
+
+class ProcessorFailedError(OnDemandError):
+    """The EOPF run failed. Retryable: an operator may fix the cause (data, cluster) and retry the step."""
+
+    def __init__(self, run_id: str, returncode: int, reason: str, output_tail: str) -> None:
+        super().__init__(
+            f"EOPF run {run_id!r} failed (exit code {returncode}): {reason}\n--- last EOPF output ---\n{output_tail}"
+        )
+        self.returncode = returncode
+
+
+class EopfNotInstalledError(ConfigurationError):
+    """The worker has no EOPF environment."""
+
+    def __init__(self, executable: Path) -> None:
+        super().__init__(f"EOPF is not installed at {executable}: run scripts/setup-eopf (or set RS_EOPF_EXECUTABLE)")
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    match = re.fullmatch(r"s3://([^/]+)/(.+)", url)
+    if match is None:
+        raise InvalidInputError(f"{url!r} is not an s3://bucket/key URL")
+    return match.group(1), match.group(2)
+
+
+def _last_chars(text: str, limit: int) -> str:
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+def _traceparent() -> str | None:
+    """The current span as a W3C `traceparent`, for the EOPF process's environment."""
+    try:
+        from opentelemetry.propagate import inject
+    except ImportError:  # pragma: no cover - temporalio[opentelemetry] brings it
+        return None
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    return carrier.get("traceparent")
+
+
+class _RunMonitor:
+    """Follows one EOPF run: its output (tail and execution report) and its progress events."""
+
+    def __init__(self, progress_path: Path, tail_lines: int) -> None:
+        self.progress_path = progress_path
+        self.tail: deque[str] = deque(maxlen=tail_lines)
+        self.report: dict[str, Any] | None = None
+        self.progress = ProcessorProgress()
+        self.products: dict[str, WrittenProduct] = {}
+        self._offset = 0
+        self._started = time.monotonic()
+        self._units_done: set[str] = set()
+
+    async def pump(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            text = line.decode(errors="replace").rstrip()
+            self.tail.append(text)
+            if REPORT_MARKER in text:
+                with contextlib.suppress(ValueError):
+                    self.report = json.loads(text[text.index("{") :])
+
+    def poll(self) -> ProcessorProgress:
+        """Read the events appended since the last poll; returns the progress so far."""
+        with contextlib.suppress(FileNotFoundError), self.progress_path.open("rb") as events:
+            events.seek(self._offset)
+            chunk = events.read()
+            # Only whole lines: the callback writes one line per event, the last may still be arriving.
+            whole = chunk[: chunk.rfind(b"\n") + 1]
+            self._offset += len(whole)
+            for line in whole.splitlines():
+                with contextlib.suppress(ValueError):
+                    self._apply(json.loads(line))
+        self.progress.elapsed_s = round(time.monotonic() - self._started, 1)
+        return self.progress
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        kind = str(event.get("event", ""))
+        self.progress.event = kind
+        self.progress.units_total = int(event.get("units_total") or self.progress.units_total)
+        if event.get("unit"):
+            self.progress.unit = str(event["unit"])
+        if kind == "after_unit" and event.get("unit"):
+            self._units_done.add(str(event["unit"]))
+            self.progress.units_done = len(self._units_done)
+        if kind in ("after_output_write_submit", "after_output_write_flush") and event.get("product_path"):
+            output_id = str(event.get("output_id"))
+            self.products[str(event["product_path"])] = WrittenProduct(
+                output_id=output_id, path=str(event["product_path"]), unit=event.get("unit")
+            )
+            self.progress.outputs_written = len(self.products)
+
+    def written_products(self) -> list[WrittenProduct]:
+        """From EOPF's report when it printed one, else from the callback events."""
+        if self.report and self.report.get("written_products"):
+            return [
+                WrittenProduct(output_id=str(p.get("product_id")), path=str(p["path"]), unit=p.get("unit"))
+                for p in self.report["written_products"]
+            ]
+        return list(self.products.values())
+
+    def failure_reason(self) -> str:
+        exception = (self.report or {}).get("exception") or {}
+        if exception:
+            return f"{exception.get('type')}: {exception.get('message')}"
+        errors = [line for line in self.tail if "Error" in line or "ERROR" in line]
+        return errors[-1] if errors else "no error message (see the output below)"
+
+
+async def _stop_group(proc: asyncio.subprocess.Process, grace: float) -> None:
+    """SIGTERM the process group, give it `grace` seconds, then SIGKILL whatever is left of the group."""
+    pgid = proc.pid  # start_new_session: the EOPF process leads its own group
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(proc.wait(), grace)
+    _kill_leftovers(pgid)
+    await proc.wait()
+
+
+def _kill_leftovers(pgid: int) -> None:
+    # Dask nannies and workers are in the group too and may outlive the leader: nothing of it may stay.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+class ProcessorActivities:
+    """The DPR processor: payload files in S3 and EOPF runs."""
+
+    def __init__(self, store: ObjectStore, settings: ProcessorSettings) -> None:
+        self._store = store
+        self._settings = settings
+
+    @property
+    def s3(self) -> S3Settings:
+        return self._store.settings
+
+    @activity.defn
+    async def write_payload(self, request: WritePayloadInput) -> None:
+        """Upload a generated payload to `s3_payload_file` (RS keeps the payload next to the run's reports)."""
+        self._refuse_secret_values(request.payload_yaml)
+        bucket, key = split_s3_url(request.s3_payload_file)
+        with translate_s3_errors(f"writing {request.s3_payload_file}"):
+            await self._store.client.put_object(
+                Bucket=bucket, Key=key, Body=request.payload_yaml.encode(), ContentType="application/yaml"
+            )
+
+    @activity.defn
+    async def delete_payload(self, s3_payload_file: str) -> None:
+        """Remove a run's payload once it is no longer needed (RS deletes it after processing)."""
+        bucket, key = split_s3_url(s3_payload_file)
+        with translate_s3_errors(f"deleting {s3_payload_file}"):
+            await self._store.client.delete_object(Bucket=bucket, Key=key)
+
+    @activity.defn
+    async def run_processor(self, request: RunProcessorInput) -> RunProcessorResult:
+        """Run the EOPF trigger on the request's payload and cluster, heartbeating `ProcessorProgress`.
+
+        Raises:
+            ProcessorFailedError: EOPF exited non-zero; the message carries its error and last output lines.
+            InvalidInputError: unknown Dask cluster label, unreadable payload, or a payload holding a secret.
+            EopfNotInstalledError: the EOPF environment is missing.
+        """
+        executable = self._settings.executable
+        if not os.access(executable, os.X_OK):
+            raise EopfNotInstalledError(executable)
+        cluster = self._settings.dask_clusters.get(request.dask_cluster_label)
+        if cluster is None:
+            known = ", ".join(sorted(self._settings.dask_clusters)) or "<none>"
+            raise InvalidInputError(f"unknown Dask cluster label {request.dask_cluster_label!r}; known: {known}")
+        text = request.payload_yaml if request.payload_yaml is not None else await self._read(request)
+        payload = self._prepare(text, cluster)
+        rendered = payload_yaml(payload)
+        self._refuse_secret_values(rendered)
+
+        workdir = Path(tempfile.mkdtemp(prefix="rs-eopf-"))
+        try:
+            (workdir / PAYLOAD_NAME).write_text(rendered, encoding="utf-8")
+            return await self._run(request.run_id, workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    async def _read(self, request: RunProcessorInput) -> str:
+        bucket, key = split_s3_url(str(request.s3_payload_file))
+        with translate_s3_errors(f"reading {request.s3_payload_file}"):
+            response = await self._store.client.get_object(Bucket=bucket, Key=key)
+            async with response["Body"] as body:
+                return (await body.read()).decode("utf-8")
+
+    @staticmethod
+    def _prepare(text: str, cluster: DaskCluster) -> dict[str, Any]:
+        try:
+            payload = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise InvalidInputError(f"the payload is not valid YAML: {err}") from err
+        if not isinstance(payload, dict):
+            raise InvalidInputError("the payload must be a YAML mapping")
+        # The worker's configuration decides where clusters are (RS's DPR service injects its Dask context too).
+        return with_progress_callback(with_dask_context(payload, cluster), PROGRESS_NAME)
+
+    def _secret_values(self) -> list[str]:
+        values = [self.s3.aws_access_key_id, self.s3.aws_secret_access_key]
+        values += [self._settings.dask_gateway_password, self._settings.jupyterhub_api_token]
+        # Very short values would match by chance in any text; they are not secrets worth the name anyway.
+        return [v.get_secret_value() for v in values if v is not None and len(v.get_secret_value()) >= 4]
+
+    def _refuse_secret_values(self, text: str) -> None:
+        if any(secret in text for secret in self._secret_values()):
+            raise InvalidInputError("the payload holds a credential value: name it as ${VARIABLE} instead")
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secret_values():
+            text = text.replace(secret, "***")
+        return text
+
+    def _environment(self) -> dict[str, str]:
+        """The EOPF process's environment: ours, plus the values the payload's `${VAR}` placeholders name."""
+        env = dict(os.environ)
+        s3 = self.s3
+        named = {
+            "AWS_ACCESS_KEY_ID": s3.aws_access_key_id,
+            "AWS_SECRET_ACCESS_KEY": s3.aws_secret_access_key,
+            "DASK_GATEWAY_PASSWORD": self._settings.dask_gateway_password,
+            "JUPYTERHUB_API_TOKEN": self._settings.jupyterhub_api_token,
+        }
+        env.update({name: value.get_secret_value() for name, value in named.items() if value is not None})
+        env["AWS_DEFAULT_REGION"] = s3.aws_default_region
+        if s3.s3_endpoint_url:
+            env["S3_ENDPOINT_URL"] = s3.s3_endpoint_url
+        if traceparent := _traceparent():
+            env["TRACEPARENT"] = traceparent
+        env["PYTHONUNBUFFERED"] = "1"  # output lines arrive as they are written, for the error tail
+        return env
+
+    async def _run(self, run_id: str, workdir: Path) -> RunProcessorResult:
+        monitor = _RunMonitor(workdir / PROGRESS_NAME, self._settings.output_tail_lines)
+        started = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            str(self._settings.executable),
+            "trigger",
+            "local",
+            str(workdir / PAYLOAD_NAME),
+            "--working-dir",
+            str(workdir),
+            cwd=workdir,
+            env=self._environment(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            # Its own process group: a cancellation kills the driver and every Dask process it started.
+            start_new_session=True,
+        )
+        log.info("EOPF run %s started (pid %d) in %s", run_id, proc.pid, workdir)
+        monitor.progress.pid = proc.pid
+        assert proc.stdout is not None
+        pump = asyncio.create_task(monitor.pump(proc.stdout))
+        try:
+            while True:
+                activity.heartbeat(monitor.poll().model_dump())
+                try:
+                    await asyncio.wait_for(asyncio.shield(proc.wait()), self._settings.heartbeat_s)
+                    break
+                except TimeoutError:
+                    continue
+        except BaseException:
+            # Cancellation (or a worker shutdown): nothing of the run may outlive the activity.
+            log.warning("EOPF run %s interrupted: stopping its process group %d", run_id, proc.pid)
+            await asyncio.shield(_stop_group(proc, self._settings.kill_grace_s))
+            raise
+        finally:
+            _kill_leftovers(proc.pid)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(pump, 5)
+            monitor.poll()
+
+        duration = round(time.monotonic() - started, 2)
+        if proc.returncode != 0:
+            tail = _last_chars(self._scrub("\n".join(monitor.tail)), TAIL_CHARS)
+            reason = self._scrub(monitor.failure_reason())
+            raise ProcessorFailedError(run_id, int(proc.returncode or -1), reason, tail)
+        status = str((monitor.report or {}).get("status", "completed"))
+        log.info("EOPF run %s %s in %.1f s", run_id, status, duration)
+        return RunProcessorResult(status=status, written_products=monitor.written_products(), duration_s=duration)
