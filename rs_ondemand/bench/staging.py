@@ -55,6 +55,9 @@ WARMUP_TIMEOUT_S = 900.0
 RUN_TIMEOUT_BASE_S = 120.0
 RUN_TIMEOUT_MIN_MIB_S = 1.0
 """A run slower than this (plus the base) counts as stuck."""
+STUCK_POLL_S = 5.0
+STUCK_WORKFLOW_TASK_ATTEMPTS = 3
+"""A workflow task failing this often means the worker cannot run our code: give up instead of waiting."""
 
 Log = Callable[[str], None]
 StagedHook = Callable[[str, str], Awaitable[None]]
@@ -281,6 +284,31 @@ async def _cleanup_ours(
             await http.delete(url)
 
 
+async def _fail_if_stuck(client: Any, workflow_id: str) -> None:
+    """Raise BenchError when the workflow or one of its children keeps failing its workflow task.
+
+    That is how a worker whose code no longer imports (e.g. a stack worker older than the tree: the workflow
+    sandbox re-imports workflow modules from disk) shows: the request stays Running, nothing happens.
+    """
+    while True:
+        await asyncio.sleep(STUCK_POLL_S)
+        try:
+            described = await client.get_workflow_handle(workflow_id).describe()
+            runs = [(workflow_id, described)]
+            for child in described.raw_description.pending_children:
+                runs.append((child.workflow_id, await client.get_workflow_handle(child.workflow_id).describe()))
+        except Exception:  # a transient RPC failure, or the run just closed: look again later
+            continue
+        for run_id, run in runs:
+            attempt = run.raw_description.pending_workflow_task.attempt
+            if attempt >= STUCK_WORKFLOW_TASK_ATTEMPTS:
+                raise BenchError(
+                    f"the workflow task of {run_id} failed {attempt - 1} times: the worker cannot run it "
+                    "(restart a stack worker older than the code: rs-ondemand stack down && rs-ondemand stack up; "
+                    "see its log)"
+                )
+
+
 async def _ours(
     client: Any, task_queue: str, source: StationFile, collection: str, workflow_id: str
 ) -> tuple[float, CadipStagingResult]:
@@ -296,9 +324,15 @@ async def _ours(
     handle = await client.start_workflow(
         CADIP_STAGING, request, id=workflow_id, task_queue=task_queue, result_type=CadipStagingResult
     )
+    watcher = asyncio.create_task(_fail_if_stuck(client, workflow_id))
+    outcome = asyncio.ensure_future(handle.result())
     try:
         async with asyncio.timeout(_run_timeout_s(source.size)):
-            result = await handle.result()
+            await asyncio.wait((watcher, outcome), return_when=asyncio.FIRST_COMPLETED)
+        seconds = time.perf_counter() - began
+        if watcher.done():
+            watcher.result()  # raises the BenchError that stopped it
+        result = outcome.result()  # or the workflow's failure
     except BaseException as err:
         with contextlib.suppress(Exception):
             await handle.terminate("benchmark interrupted")
@@ -308,7 +342,11 @@ async def _ours(
                 "(is the worker on its task queue healthy? see its log)"
             ) from err
         raise
-    return time.perf_counter() - began, result
+    finally:
+        for task in (watcher, outcome):
+            task.cancel()
+        await asyncio.gather(watcher, outcome, return_exceptions=True)
+    return seconds, result
 
 
 async def run_staging_bench(

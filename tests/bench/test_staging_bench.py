@@ -6,14 +6,20 @@ import asyncio
 import hashlib
 import json
 import os
+import uuid
 from typing import Any
 
 import httpx
 import pytest
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
 from typer.testing import CliRunner
 
-from rs_ondemand.bench.staging import BenchTarget, run_staging_bench, session_id_for
+from rs_ondemand.bench import staging as bench_staging
+from rs_ondemand.bench.staging import BenchError, BenchTarget, run_staging_bench, session_id_for
 from rs_ondemand.config import Settings
+from rs_ondemand.names import CADIP_STAGING
 from rs_ondemand.starter.cli import app
 
 KEYS = {
@@ -122,3 +128,25 @@ def test_bench_command_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(app, ["bench", "staging", "--json"])
     assert result.exit_code == 0, result.output
     assert (seen["size_mib"], seen["rounds"]) == (1024, 2)
+
+
+@workflow.defn(name=CADIP_STAGING, sandboxed=False)
+class BrokenCadipStaging:
+    """Stands for a worker whose workflow code fails every workflow task (e.g. an import error)."""
+
+    @workflow.run
+    async def run(self, request: dict[str, Any]) -> None:
+        raise RuntimeError("this worker cannot run the workflow")
+
+
+async def test_bench_gives_up_on_a_worker_that_cannot_run_the_workflow(
+    settings: Settings, stack_env: dict[str, str], client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bench_staging, "STUCK_POLL_S", 0.5)
+    queue = f"tq-broken-{uuid.uuid4()}"
+    target = BenchTarget(
+        settings=settings, simulator_url=stack_env["SIMULATOR_URL"], worker_pid=os.getpid(), task_queue=queue
+    )
+    async with Worker(client, task_queue=queue, workflows=[BrokenCadipStaging]):
+        with pytest.raises(BenchError, match=r"workflow task of bench-staging/.* failed"):
+            await asyncio.wait_for(run_staging_bench(target, size_mib=1, rounds=1), timeout=60)
