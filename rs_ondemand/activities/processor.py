@@ -259,7 +259,8 @@ class ProcessorActivities:
         rendered = payload_yaml(payload)
         self._refuse_secret_values(rendered)
 
-        workdir = Path(tempfile.mkdtemp(prefix="rs-eopf-"))
+        # The run id in the folder name tells an operator which run a process or a leftover folder belongs to.
+        workdir = Path(tempfile.mkdtemp(prefix=f"rs-eopf-{re.sub(r'[^A-Za-z0-9._-]', '_', request.run_id)[:80]}-"))
         try:
             (workdir / PAYLOAD_NAME).write_text(rendered, encoding="utf-8")
             return await self._run(request.run_id, workdir)
@@ -281,8 +282,12 @@ class ProcessorActivities:
             raise InvalidInputError(f"the payload is not valid YAML: {err}") from err
         if not isinstance(payload, dict):
             raise InvalidInputError("the payload must be a YAML mapping")
-        # The worker's configuration decides where clusters are (RS's DPR service injects its Dask context too).
-        return with_progress_callback(with_dask_context(payload, cluster), PROGRESS_NAME)
+        general = payload.get("general_configuration") or {}
+        if not general.get("triggering__dry_run"):
+            # The worker's configuration decides where clusters are (RS's DPR service injects its Dask context
+            # too). A dry run opens nothing: starting a cluster for it would only cost time.
+            payload = with_dask_context(payload, cluster)
+        return with_progress_callback(payload, PROGRESS_NAME)
 
     def _secret_values(self) -> list[str]:
         values = [self.s3.aws_access_key_id, self.s3.aws_secret_access_key]
@@ -360,6 +365,7 @@ class ProcessorActivities:
             monitor.poll()
 
         duration = round(time.monotonic() - started, 2)
+        activity.heartbeat(monitor.progress.model_dump())  # the final state, teardown included
         if proc.returncode != 0:
             tail = _last_chars(self._scrub("\n".join(monitor.tail)), TAIL_CHARS)
             reason = self._scrub(monitor.failure_reason())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -82,8 +83,17 @@ class DemoL0Unit(EOProcessingUnit):
     PROCESSOR_NAME = "DemoL0"
     PROCESSOR_VERSION = "0.1.0"
     PROCESSOR_LEVEL = "L0"
-    # No EOPF processing-contract model file ships with the demo: inputs are checked in `run`.
+    # No EOPF processing-contract model file ships with the demo: its mandatory inputs are declared below.
     PROCESSOR_CONTRACT = False
+
+    # EOPF checks these before the run (and in a dry run): without them the inputs would count as optional.
+    @classmethod
+    def get_mandatory_input_list(cls, mode: str | None = None, **kwargs: Any) -> list[str]:
+        return [INPUT_NAME]
+
+    @classmethod
+    def get_mandatory_adf_list(cls, mode: str | None = None, **kwargs: Any) -> list[str]:
+        return [ADF_NAME]
 
     def run(
         self, inputs: MappingDataType, adfs: MappingAuxiliary | None = None, mode: str | None = None, **kwargs: Any
@@ -104,15 +114,13 @@ class DemoL0Unit(EOProcessingUnit):
         log.info("Decoded %d CADUs of %d chunk files: %s", summary.frames, len(trees), summary.channels)
 
         acquisition = self._acquisition(trees, kwargs)
-        orbit = None
-        adf = (adfs or {}).get(ADF_NAME) or (adfs or {}).get(ADF_NAME.upper())
-        if adf is not None:
-            orbit = self._orbit_samples(adf, acquisition, float(kwargs.get("sampling_seconds", 10.0)))
-            if acquisition.absolute_orbit is None:
-                nearest = int(np.argmin(np.abs(orbit.orbit.times - acquisition.start.timestamp())))
-                acquisition = Acquisition(
-                    **{**acquisition.__dict__, "absolute_orbit": int(orbit.orbit.absolute_orbits[nearest])}
-                )
+        adf = (adfs or {}).get(ADF_NAME)
+        if adf is None:
+            raise ValueError(f"ADF {ADF_NAME!r} is missing: {sorted(adfs or {})} were given")
+        orbit = self._orbit_samples(adf, acquisition, float(kwargs.get("sampling_seconds", 10.0)))
+        if acquisition.absolute_orbit is None:
+            nearest = int(np.argmin(np.abs(orbit.orbit.times - acquisition.start.timestamp())))
+            acquisition = replace(acquisition, absolute_orbit=int(orbit.orbit.absolute_orbits[nearest]))
         product_type = kwargs.get("product_type") or f"S{int(acquisition.satellite[1]):02d}DEMOL0"
         product = build_product(
             product_type=product_type,

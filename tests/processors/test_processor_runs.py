@@ -1,0 +1,240 @@
+"""Real EOPF runs of the demo processor through the `run_processor` activity: dry run, LocalCluster, scheduler
+address, EOPF's error on failure, and cancellation killing the whole process group."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from rs_ondemand.activities.processor import ProcessorActivities, ProcessorFailedError, ProcessorSettings
+from rs_ondemand.config import Settings
+from rs_ondemand.models.dpr import AddressDaskCluster, RunProcessorInput, WritePayloadInput
+from tests.processors._runs import demo_payload, product_metadata
+from tests.processors.conftest import StagedSession
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def run_id() -> str:
+    return f"test-{uuid.uuid4().hex[:10]}"
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group, from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(")") + 2 :].split()
+            if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+                members.append(int(entry.name))
+    return members
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def assert_demo_product(s3: Any, path: str, staged: StagedSession) -> None:
+    metadata = product_metadata(s3, path)
+    stac = metadata["attributes"]["stac_discovery"]
+    assert path.endswith(f"/{stac['id']}.zarr")
+    assert stac["id"].startswith("S01DEMOL0_20241114T143038_00164_A")
+    properties = stac["properties"]
+    assert properties | {"processing:software": None} == properties | {
+        "product:type": "S01DEMOL0",
+        "platform": "sentinel-1a",
+        "constellation": "sentinel-1",
+        "datetime": "2024-11-14T14:30:38.477000Z",
+        "start_datetime": "2024-11-14T14:30:38.477000Z",
+        "end_datetime": "2024-11-14T14:33:22.662000Z",
+        "sat:absolute_orbit": 56552,
+        "processing:software": None,
+    }
+    groups = metadata["consolidated_metadata"]["metadata"]
+    frames = groups["measurements/frames"]["attributes"]
+    # What the simulator's reference decoder finds, with the 3 frames left out of channel 2.
+    assert frames["channel_summary"] == {
+        str(channel): {
+            "frames": staged.frames[channel],
+            "gaps": staged.gaps[channel],
+            "missing_frames": staged.missing[channel],
+        }
+        for channel in (1, 2)
+    }
+    assert frames["sync_errors"] == 0 and frames["chunk_files"] == 6
+    orbit = groups["conditions/orbit"]["attributes"]
+    assert orbit["orbit_file_type"] == "AUX_RESORB"
+    assert groups["conditions/orbit/time"]["shape"] == [18]  # every 10 s over 164.2 s, both ends included
+
+
+async def test_demo_payload_passes_eopf_dry_run(
+    processor: ProcessorActivities, demo_units: list[dict[str, Any]], staged_session: StagedSession, settings: Settings
+) -> None:
+    """EOPF's own validation accepts the generated payload; it resolves `${VAR}` and finds every S3 path."""
+    rid = run_id()
+    payload = demo_payload(demo_units, staged_session, settings, rid, dry_run=True)
+    result = await ActivityEnvironment().run(
+        processor.run_processor, RunProcessorInput(run_id=rid, dask_cluster_label="local", payload_yaml=payload)
+    )
+    assert result.status == "dry_run"
+    assert result.written_products == []
+
+
+async def test_failing_run_reports_eopf_error(
+    processor: ProcessorActivities, demo_units: list[dict[str, Any]], staged_session: StagedSession, settings: Settings
+) -> None:
+    """A session folder that does not exist: the error carries EOPF's own message, and no credential."""
+    rid = run_id()
+    missing = StagedSession(**(staged_session.__dict__ | {"folder": staged_session.folder.rstrip("/") + "-missing/"}))
+    payload = demo_payload(demo_units, missing, settings, rid, dry_run=True)
+    with pytest.raises(ProcessorFailedError) as failure:
+        await ActivityEnvironment().run(
+            processor.run_processor, RunProcessorInput(run_id=rid, dask_cluster_label="local", payload_yaml=payload)
+        )
+    message = str(failure.value)
+    assert f"EOPF run '{rid}' failed (exit code 1)" in message
+    assert "CADU input is requested for ['DemoL0Unit.CADU'] but its path is not available" in message
+    assert "--- last EOPF output ---" in message
+    secret = settings.s3.aws_secret_access_key
+    assert secret is not None and secret.get_secret_value() not in message
+
+
+async def test_demo_processor_runs_on_local_cluster(
+    processor: ProcessorActivities,
+    demo_units: list[dict[str, Any]],
+    staged_session: StagedSession,
+    settings: Settings,
+    s3: Any,
+) -> None:
+    """The payload goes through S3 like in RS; the product lands under the run's own prefix with its STAC."""
+    rid = run_id()
+    payload_file = f"s3://{settings.s3.rs_work_bucket}/dpr/{rid}/payload.yaml"
+    env = ActivityEnvironment()
+    await env.run(
+        processor.write_payload,
+        WritePayloadInput(
+            s3_payload_file=payload_file, payload_yaml=demo_payload(demo_units, staged_session, settings, rid)
+        ),
+    )
+    beats: list[Any] = []
+    env.on_heartbeat = lambda *details: beats.append(details[0])
+    result = await env.run(
+        processor.run_processor, RunProcessorInput(run_id=rid, dask_cluster_label="local", s3_payload_file=payload_file)
+    )
+
+    assert result.status == "completed"
+    (product,) = result.written_products
+    assert product.output_id == "DEMOL0"
+    assert product.path.startswith(staged_session.output_prefix(rid))
+    assert_demo_product(s3, product.path, staged_session)
+    events = [beat["event"] for beat in beats]
+    assert events[0] == "starting" and "before_unit" in events and events[-1] == "workflow_teardown"
+    assert beats[-1]["units_done"] == 1 and beats[-1]["units_total"] == 1 and beats[-1]["outputs_written"] == 1
+    await env.run(processor.delete_payload, payload_file)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def dask_scheduler(eopf_executable: Path, tmp_path: Path) -> Iterator[str]:
+    """A `dask scheduler` and a `dask worker` (2 processes) from the EOPF venv, on loopback, stopped after."""
+    dask = str(eopf_executable.with_name("dask"))
+    address = f"tcp://127.0.0.1:{free_port()}"
+    log = (tmp_path / "dask.log").open("w")
+    commands = [
+        [dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+        [dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"],
+    ]
+    procs = [
+        subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
+        for cmd in commands
+    ]
+    try:
+        yield address
+    finally:
+        for proc in reversed(procs):
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+
+
+async def test_demo_processor_runs_on_scheduler_address(
+    store: Any,
+    processor_settings: ProcessorSettings,
+    dask_scheduler: str,
+    demo_units: list[dict[str, Any]],
+    staged_session: StagedSession,
+    settings: Settings,
+    s3: Any,
+) -> None:
+    """The label names an external scheduler: EOPF only drives, the decoding runs on its workers."""
+    clusters = {"dask-l0": AddressDaskCluster(address=dask_scheduler)}
+    processor = ProcessorActivities(store, processor_settings.model_copy(update={"dask_clusters": clusters}))
+    rid = run_id()
+    payload = demo_payload(demo_units, staged_session, settings, rid)
+    result = await ActivityEnvironment().run(
+        processor.run_processor, RunProcessorInput(run_id=rid, dask_cluster_label="dask-l0", payload_yaml=payload)
+    )
+    (product,) = result.written_products
+    assert_demo_product(s3, product.path, staged_session)
+
+
+async def test_cancellation_kills_the_eopf_process_group(
+    processor: ProcessorActivities, demo_units: list[dict[str, Any]], staged_session: StagedSession, settings: Settings
+) -> None:
+    """Cancelled while EOPF runs its LocalCluster: the driver, the nannies and the workers are all gone."""
+    rid = run_id()
+    env = ActivityEnvironment()
+    pids: list[int] = []
+    env.on_heartbeat = lambda *details: pids.append(details[0]["pid"]) if details[0].get("pid") else None
+    task = asyncio.create_task(
+        env.run(
+            processor.run_processor,
+            RunProcessorInput(
+                run_id=rid,
+                dask_cluster_label="local",
+                payload_yaml=demo_payload(demo_units, staged_session, settings, rid),
+            ),
+        )
+    )
+    async with asyncio.timeout(90):
+        while not pids or len(group_members(pids[0])) < 4:  # driver + 2 nannies + their workers
+            assert not task.done(), "the run ended before it could be cancelled"
+            await asyncio.sleep(0.2)
+    pgid = pids[0]
+    env.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert group_members(pgid) == []
+    assert processes_mentioning(f"rs-eopf-{rid}") == []
