@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,28 +214,30 @@ async def test_demo_processor_runs_on_scheduler_address(
 async def test_cancellation_kills_the_eopf_process_group(
     processor: ProcessorActivities, demo_units: list[dict[str, Any]], staged_session: StagedSession, settings: Settings
 ) -> None:
-    """Cancelled while EOPF runs its LocalCluster: the driver, the nannies and the workers are all gone."""
+    """Cancelled while the unit runs on its LocalCluster: the driver, nannies and workers are all gone."""
     rid = run_id()
     env = ActivityEnvironment()
-    pids: list[int] = []
-    env.on_heartbeat = lambda *details: pids.append(details[0]["pid"]) if details[0].get("pid") else None
+    beats: list[dict[str, Any]] = []
+    env.on_heartbeat = lambda *details: beats.append(details[0])
+    # The unit holds for a minute, so the cancellation surely arrives while it runs.
+    payload = demo_payload(
+        demo_units, staged_session, settings, rid, unit_parameters={"DemoL0Unit": {"hold_seconds": 60}}
+    )
     task = asyncio.create_task(
         env.run(
-            processor.run_processor,
-            RunProcessorInput(
-                run_id=rid,
-                dask_cluster_label="local",
-                payload_yaml=demo_payload(demo_units, staged_session, settings, rid),
-            ),
+            processor.run_processor, RunProcessorInput(run_id=rid, dask_cluster_label="local", payload_yaml=payload)
         )
     )
     async with asyncio.timeout(90):
-        while not pids or len(group_members(pids[0])) < 4:  # driver + 2 nannies + their workers
+        while not any(beat["event"] == "before_unit" for beat in beats):
             assert not task.done(), "the run ended before it could be cancelled"
             await asyncio.sleep(0.2)
-    pgid = pids[0]
+    pgid = beats[-1]["pid"]
+    assert len(group_members(pgid)) >= 3  # the driver, and the LocalCluster's nannies and workers
+    cancelled_at = time.monotonic()
     env.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    assert time.monotonic() - cancelled_at < 15  # SIGTERM, then SIGKILL after the 5 s grace at the latest
     assert group_members(pgid) == []
     assert processes_mentioning(f"rs-eopf-{rid}") == []

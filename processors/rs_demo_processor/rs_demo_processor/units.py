@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -77,7 +78,8 @@ class DemoL0Unit(EOProcessingUnit):
 
     Parameters (the payload step's `parameters`): `start_datetime` / `end_datetime` of the session (default:
     its id's start, for both), `sampling_seconds` of the orbit samples (10), `timeliness_category` ("NRT"),
-    `product_type` (derived from the satellite).
+    `product_type` (derived from the satellite), `hold_seconds` (0): extra time the unit stays busy, to watch a
+    demo's progress or cancel it while the unit runs.
     """
 
     PROCESSOR_NAME = "DemoL0"
@@ -104,6 +106,9 @@ class DemoL0Unit(EOProcessingUnit):
         trees = sorted([chunks] if isinstance(chunks, DataTree) else list(chunks), key=_chunk_order)  # type: ignore[arg-type]
         if not trees:
             raise ValueError(f"input {INPUT_NAME!r} has no chunk file")
+        if (hold := float(kwargs.get("hold_seconds", 0))) > 0:
+            log.info("Holding for %.0f s (hold_seconds)", hold)
+            time.sleep(hold)
         # One decode + summary task per chunk file: the decoding happens on the Dask workers.
         tasks = [
             dask.delayed(_summarize_fields, pure=True)(*(t["frames"][name].data for name in _HEADER_DTYPE.names or ()))
