@@ -57,6 +57,8 @@ TAIL_CHARS = 1500
 """The end of EOPF's output kept in a failure (error text is capped at 2000 characters in workflow history)."""
 
 DaskCluster = LocalDaskCluster | AddressDaskCluster | GatewayDaskCluster
+DEFAULT_CLUSTERS: dict[str, DaskCluster] = {"local": LocalDaskCluster()}
+"""Without configuration, only a LocalCluster inside the EOPF process (2 workers x 1 thread)."""
 
 
 class ProcessorSettings(BaseSettings):
@@ -66,7 +68,7 @@ class ProcessorSettings(BaseSettings):
 
     executable: Path = DEFAULT_EOPF
     """The EOPF venv's `eopf` command."""
-    dask_clusters: dict[str, DaskCluster] = Field(default_factory=lambda: {"local": LocalDaskCluster()})
+    dask_clusters: dict[str, DaskCluster] = Field(default_factory=lambda: dict(DEFAULT_CLUSTERS))
     """`{label: cluster}` as JSON: "local", a scheduler URL ("tcp://127.0.0.1:8786") or a mapping with
     `cluster_type` local/address/gateway. Only these labels run: a request never names a scheduler itself, as
     the S3 credentials travel to whatever cluster runs the job."""

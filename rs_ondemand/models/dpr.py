@@ -75,10 +75,14 @@ def parse_dask_cluster(
         return AddressDaskCluster(address=value)
     if isinstance(value, dict):
         kind = value.get("cluster_type", "local")
-        model = {"local": LocalDaskCluster, "address": AddressDaskCluster, "gateway": GatewayDaskCluster}.get(kind)
-        if model is None:
+        models: dict[str, type[LocalDaskCluster | AddressDaskCluster | GatewayDaskCluster]] = {
+            "local": LocalDaskCluster,
+            "address": AddressDaskCluster,
+            "gateway": GatewayDaskCluster,
+        }
+        if kind not in models:
             raise ValueError(f"unknown cluster_type {kind!r}: use local, address or gateway")
-        return model.model_validate(value)
+        return models[kind].model_validate(value)
     raise ValueError(f"cannot read a Dask cluster from {value!r}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from eopf.product.conveniences import init_datatree
@@ -104,7 +105,7 @@ def build_product(
     """An EOPF product whose `stac_discovery` is enough to publish it as a catalog item."""
     product = init_datatree(product_type)
     product.cpm.product_type = product_type
-    properties = {
+    properties: dict[str, Any] = {
         "datetime": stac_time(acquisition.start),
         "start_datetime": stac_time(acquisition.start),
         "end_datetime": stac_time(acquisition.end),
