@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio import activity
 
@@ -64,7 +64,7 @@ DEFAULT_CLUSTERS: dict[str, DaskCluster] = {"local": LocalDaskCluster()}
 class ProcessorSettings(BaseSettings):
     """Where the EOPF environment is and which Dask clusters requests may name (RS_EOPF_* variables)."""
 
-    model_config = SettingsConfigDict(env_prefix="RS_EOPF_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RS_EOPF_", extra="ignore", populate_by_name=True)
 
     executable: Path = DEFAULT_EOPF
     """The EOPF venv's `eopf` command."""
@@ -77,8 +77,14 @@ class ProcessorSettings(BaseSettings):
     heartbeat_s: float = 2.0
     output_tail_lines: int = 60
     """Lines of EOPF's output kept for the error of a failed run."""
-    dask_gateway_password: SecretStr | None = None
-    jupyterhub_api_token: SecretStr | None = None
+    dask_gateway_password: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("RS_EOPF_DASK_GATEWAY_PASSWORD", "DASK_GATEWAY_PASSWORD")
+    )
+    """Basic-auth password of the dask-gateway (only the EOPF process's environment receives it)."""
+    jupyterhub_api_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("RS_EOPF_JUPYTERHUB_API_TOKEN", "JUPYTERHUB_API_TOKEN")
+    )
+    """JupyterHub token for a dask-gateway behind JupyterHub (RS reads JUPYTERHUB_API_TOKEN too)."""
 
     @field_validator("dask_clusters", mode="before")
     @classmethod
@@ -110,6 +116,15 @@ def split_s3_url(url: str) -> tuple[str, str]:
     if match is None:
         raise InvalidInputError(f"{url!r} is not an s3://bucket/key URL")
     return match.group(1), match.group(2)
+
+
+INHERITED_VARIABLES = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "SSL_CERT_FILE"})
+INHERITED_PREFIXES = ("LC_", "OTEL_", "EOPF_", "DASK_", "REQUESTS_CA_", "CURL_CA_")
+"""Environment of the worker passed to EOPF: locale, temp dir, CA bundles, telemetry, EOPF and Dask settings."""
+
+
+def _inherited(name: str) -> bool:
+    return name in INHERITED_VARIABLES or name.startswith(INHERITED_PREFIXES)
 
 
 def _last_chars(text: str, limit: int) -> str:
@@ -307,8 +322,12 @@ class ProcessorActivities:
         return text
 
     def _environment(self) -> dict[str, str]:
-        """The EOPF process's environment: ours, plus the values the payload's `${VAR}` placeholders name."""
-        env = dict(os.environ)
+        """The EOPF process's environment: the basics of ours, plus the values the payload's `${VAR}` name.
+
+        Only what EOPF needs is passed on: the worker's other credentials (stations, catalog) stay out of a
+        process that runs third-party processor code.
+        """
+        env = {key: value for key, value in os.environ.items() if _inherited(key)}
         s3 = self.s3
         named = {
             "AWS_ACCESS_KEY_ID": s3.aws_access_key_id,

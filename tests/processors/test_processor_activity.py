@@ -1,0 +1,81 @@
+"""The processor activity's guards, without running EOPF: inputs, cluster labels, secrets, the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from pydantic import SecretStr, ValidationError
+from temporalio.testing import ActivityEnvironment
+
+from rs_ondemand.activities.processor import EopfNotInstalledError, ProcessorActivities, ProcessorSettings
+from rs_ondemand.config import S3Settings
+from rs_ondemand.errors import InvalidInputError
+from rs_ondemand.models.dpr import RunProcessorInput, WritePayloadInput
+
+S3 = S3Settings(
+    s3_endpoint_url="http://127.0.0.1:9000",
+    aws_access_key_id=SecretStr("AKIA-TEST-KEY"),
+    aws_secret_access_key=SecretStr("s3cr3t-value"),
+)
+
+
+def activities(**settings: Any) -> ProcessorActivities:
+    # The S3 client is never reached by these tests: only the settings are read.
+    store: Any = SimpleNamespace(settings=S3, client=None)
+    return ProcessorActivities(store, ProcessorSettings(**settings))
+
+
+def test_run_input_needs_exactly_one_payload_source() -> None:
+    with pytest.raises(ValidationError, match="exactly one of 's3_payload_file' and 'payload_yaml'"):
+        RunProcessorInput(run_id="r", dask_cluster_label="local")
+    with pytest.raises(ValidationError, match="exactly one"):
+        RunProcessorInput(run_id="r", dask_cluster_label="local", s3_payload_file="s3://b/p.yaml", payload_yaml="a: 1")
+
+
+async def test_unknown_cluster_label_is_refused(tmp_path: Path) -> None:
+    eopf = tmp_path / "eopf"
+    eopf.write_text("#!/bin/sh\n")
+    eopf.chmod(0o755)
+    with pytest.raises(InvalidInputError, match="unknown Dask cluster label 'dask-l9'; known: local"):
+        await ActivityEnvironment().run(
+            activities(executable=eopf).run_processor,
+            RunProcessorInput(run_id="r", dask_cluster_label="dask-l9", payload_yaml="workflow: []"),
+        )
+
+
+async def test_missing_eopf_environment_says_how_to_install_it(tmp_path: Path) -> None:
+    with pytest.raises(EopfNotInstalledError, match="run scripts/setup-eopf"):
+        await ActivityEnvironment().run(
+            activities(executable=tmp_path / "nothing").run_processor,
+            RunProcessorInput(run_id="r", dask_cluster_label="local", payload_yaml="workflow: []"),
+        )
+
+
+async def test_payload_with_a_credential_value_is_refused() -> None:
+    leaky = "io:\n  input_products:\n  - {id: A, reader_params: {storage_options: {secret: s3cr3t-value}}}\n"
+    with pytest.raises(InvalidInputError, match=r"holds a credential value: name it as \$\{VARIABLE\}"):
+        await ActivityEnvironment().run(
+            activities().write_payload, WritePayloadInput(s3_payload_file="s3://b/p.yaml", payload_yaml=leaky)
+        )
+
+
+def test_eopf_gets_the_named_values_and_nothing_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CADIP_CLIENT_SECRET", "station-secret")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "rs-ondemand")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "hub-token")
+    env = activities()._environment()
+    assert env["AWS_ACCESS_KEY_ID"] == "AKIA-TEST-KEY"
+    assert env["AWS_SECRET_ACCESS_KEY"] == "s3cr3t-value"
+    assert env["S3_ENDPOINT_URL"] == "http://127.0.0.1:9000"
+    assert env["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert env["JUPYTERHUB_API_TOKEN"] == "hub-token"  # read by the settings under RS's own name
+    assert env["OTEL_SERVICE_NAME"] == "rs-ondemand"
+    assert "CADIP_CLIENT_SECRET" not in env
+    assert env["PATH"]
+
+
+def test_failure_text_never_shows_credentials() -> None:
+    assert activities()._scrub("key=AKIA-TEST-KEY secret=s3cr3t-value") == "key=*** secret=***"
