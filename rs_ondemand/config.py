@@ -93,7 +93,7 @@ class StationSettings(_Settings):
     """Connect/read timeout of one HTTP exchange with the station (not of a whole download)."""
     max_concurrent_downloads: int = Field(4, ge=1)
     """Downloads from this station at once, across every running request (the slots of its download queue)."""
-    max_requests_per_minute: int | None = Field(None, ge=1)
+    max_requests_per_minute: int | None = Field(None, ge=1, json_schema_extra={"unset_means_off": True})
     """Optional cap on downloads started per minute, enforced by the Temporal server on the download queue."""
 
 

@@ -276,8 +276,9 @@ class ProcessorActivities:
         rendered = payload_yaml(payload)
         self._refuse_secret_values(rendered)
 
-        # The run id in the folder name tells an operator which run a process or a leftover folder belongs to.
-        workdir = Path(tempfile.mkdtemp(prefix=f"rs-eopf-{re.sub(r'[^A-Za-z0-9._-]', '_', request.run_id)[:80]}-"))
+        # The run id in the folder name tells an operator which run a process belongs to. Kept short: EOPF's and
+        # Dask's temporary files go below it (TMPDIR), and Unix socket paths there are limited to 108 bytes.
+        workdir = Path(tempfile.mkdtemp(prefix=f"rs-eopf-{re.sub(r'[^A-Za-z0-9._-]', '_', request.run_id)[:32]}-"))
         try:
             (workdir / PAYLOAD_NAME).write_text(rendered, encoding="utf-8")
             return await self._run(request.run_id, workdir)
@@ -346,6 +347,10 @@ class ProcessorActivities:
 
     async def _run(self, run_id: str, workdir: Path) -> RunProcessorResult:
         monitor = _RunMonitor(workdir / PROGRESS_NAME, self._settings.output_tail_lines)
+        # EOPF's temporary folder and Dask's scratch space follow TMPDIR: inside the run's folder, they go with it,
+        # even when the run is killed before EOPF could clean up.
+        scratch = workdir / "tmp"
+        scratch.mkdir()
         started = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
             str(self._settings.executable),
@@ -355,7 +360,7 @@ class ProcessorActivities:
             "--working-dir",
             str(workdir),
             cwd=workdir,
-            env=self._environment(),
+            env=self._environment() | {"TMPDIR": str(scratch)},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

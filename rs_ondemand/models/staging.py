@@ -7,6 +7,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, Field, model_validator
 
 from rs_ondemand.models.common import FlowEnv, OperatorInput, SafeName
+from rs_ondemand.models.operator import RequestOptions
 from rs_ondemand.models.progress import Progress
 from rs_ondemand.models.timewindow import UtcDatetime
 
@@ -24,6 +25,7 @@ class CadipStagingInput(OperatorInput):
     """CADIP session id, e.g. `S1A_20241114143038056552`."""
     catalog_collection_identifier: SafeName
     """Catalog collection receiving the session item (created if missing)."""
+    options: RequestOptions = Field(default_factory=RequestOptions)
 
 
 class WindowStagingInput(OperatorInput):
@@ -35,6 +37,7 @@ class WindowStagingInput(OperatorInput):
     end_datetime: UtcDatetime
     product_type: str = ProductType
     catalog_collection_identifier: SafeName
+    options: RequestOptions = Field(default_factory=RequestOptions)
 
     @model_validator(mode="after")
     def _window_is_ordered(self) -> Self:
@@ -112,6 +115,7 @@ class StagingInput(BaseModel):
     """Workflow id of the parent that wants `staging_progress` signals."""
     max_parallel_transfers: int = Field(8, ge=1, le=256)
     """Assets streamed at once by this request."""
+    options: RequestOptions = Field(default_factory=RequestOptions)
     progress_reports: int = Field(20, ge=1)
     """About how many progress signals this child may send its parent (the parent splits its budget)."""
 

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
-# Name -> dev-server type (Text, Keyword, Int, Double, Bool, Datetime, KeywordList). Keyword because operators
-# filter on exact values (`RsState="failed"`); registering them again on an existing db is accepted.
-SEARCH_ATTRIBUTES: Final[dict[str, str]] = {
-    "RsOwner": "Keyword",
-    "RsState": "Keyword",
-    "RsStation": "Keyword",
-    "RsSession": "Keyword",
-    "RsProcessor": "Keyword",
-    "RsMission": "Keyword",
-    "RsCollection": "Keyword",
-}
+from rs_ondemand.search_attributes import ALL
+
+# Name -> dev-server type. Keyword because operators filter on exact values (`RsState="failed"`); registering
+# them again on an existing db is accepted.
+SEARCH_ATTRIBUTES: Final[dict[str, str]] = {key.name: "Keyword" for key in ALL}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -43,3 +44,8 @@ CLEANUP: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=10),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=30),
 }
+
+
+def with_attempts(preset: dict[str, Any], attempts: int) -> dict[str, Any]:
+    """`preset` with its retry policy limited to `attempts` (a request's `step_attempts`)."""
+    return {**preset, "retry_policy": dataclasses.replace(preset["retry_policy"], maximum_attempts=attempts)}

@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.activities.stations import StationActivities
     from rs_ondemand.activities.storage import StorageActivities
     from rs_ondemand.models.common import FlowEnv
+    from rs_ondemand.models.operator import RequestOptions, RetrySignal
     from rs_ondemand.models.progress import Progress, State
     from rs_ondemand.models.staging import (
         QueryStagingOutcome,
@@ -25,9 +26,10 @@ with workflow.unsafe.imports_passed_through():
         Station,
         StationSearchInput,
     )
-    from rs_ondemand.names import PROGRESS_QUERY, STAGING_PROGRESS_SIGNAL
+    from rs_ondemand.names import RETRY_SIGNAL, STAGING_PROGRESS_SIGNAL
+    from rs_ondemand.search_attributes import RS_COLLECTION, RS_OWNER, RS_STATION
     from rs_ondemand.workflows import _options
-    from rs_ondemand.workflows._failures import is_cancellation, operator_error
+    from rs_ondemand.workflows._operator import OperatorControl
     from rs_ondemand.workflows._tasks import all_or_first_error
     from rs_ondemand.workflows.staging import Staging
 
@@ -42,21 +44,27 @@ PROGRESS_SIGNALS = 200
 _SUMMED = ("items_done", "items_skipped", "assets_done", "assets_total", "bytes_done", "bytes_total")
 
 
-class SearchAndStage:
+class SearchAndStage(OperatorControl):
     """Base of `OnDemandCadipStaging`, `OnDemandPripStaging` and `OnDemandAuxipStaging`.
 
     Search results stay in the work bucket; history carries page references only, and each page (100 items)
     is staged by its own `Staging` child, a few at a time, so a request of thousands of products keeps every
-    history far below Temporal's limits. Children report their counts by signal; `progress` sums them.
+    history far below Temporal's limits. Children report their counts by signal; `progress` sums them, shows
+    `waiting_for_operator` while a child waits, and `retry` is passed on to the children that wait.
+
+    Query: `progress`. Signals: `retry`, `cancel`.
     """
 
     def __init__(self) -> None:
-        self._progress = Progress()
+        super().__init__()
         self._children: dict[str, Progress] = {}
 
-    @workflow.query(name=PROGRESS_QUERY)
-    def progress(self) -> Progress:
-        return self._progress
+    def _start(self, env: FlowEnv, collection: str, station: Station, options: RequestOptions) -> None:
+        """Record what the request is about where operators look for it (search attributes)."""
+        self._options = options
+        workflow.upsert_search_attributes(
+            [RS_OWNER.value_set(env.owner_id), RS_COLLECTION.value_set(collection), RS_STATION.value_set(station)]
+        )
 
     @workflow.signal(name=STAGING_PROGRESS_SIGNAL)
     def _staging_progress(self, report: StagingReport) -> None:
@@ -65,17 +73,31 @@ class SearchAndStage:
             setattr(self._progress, name, sum(getattr(child, name) for child in self._children.values()))
         errors = [child.last_error for child in self._children.values() if child.last_error]
         self._progress.last_error = errors[-1] if errors else self._progress.last_error
+        key = f"child {report.child_id}"
+        if report.progress.state == State.WAITING_FOR_OPERATOR:
+            self._waiting[key] = report.progress.last_error or "waiting"
+        else:
+            self._waiting.pop(key, None)
+        self._show_state()
+
+    async def _forward_retry(self, request: RetrySignal) -> None:
+        for child_id, child in self._children.items():
+            if child.state == State.WAITING_FOR_OPERATOR:
+                await workflow.get_external_workflow_handle(child_id).signal(RETRY_SIGNAL, request)
 
     async def _search(self, search: StationSearchInput) -> SearchResult:
-        self._progress.state, self._progress.step = State.SEARCHING, f"searching {search.station.upper()}"
-        found = await workflow.execute_activity_method(StationActivities.search_station, search, **_options.SEARCH)
+        self._set_state(State.SEARCHING, f"searching {search.station.upper()}")
+        options = _options.with_attempts(_options.SEARCH, self._options.step_attempts)
+        found = await self._step(
+            f"search {search.station.upper()}",
+            lambda: workflow.execute_activity_method(StationActivities.search_station, search, **options),
+        )
         self._progress.items_total += found.items
         return found
 
     async def _stage(self, found: SearchResult, env: FlowEnv, collection: str, station: Station) -> StagingResult:
         """Stage every page of `found` into `collection` through `Staging` children."""
-        self._progress.state = State.STAGING
-        self._progress.step = f"staging {found.items} items ({found.assets} assets) into {collection}"
+        self._set_state(State.STAGING, f"staging {found.items} items ({found.assets} assets) into {collection}")
         slots = asyncio.Semaphore(CHILDREN_IN_FLIGHT)
         parent = workflow.info().workflow_id
 
@@ -146,14 +168,12 @@ class SearchAndStage:
         # Not `finally`/`BaseException`: a workflow evicted from the cache must not schedule cleanup.
         except (Exception, asyncio.CancelledError) as err:
             await self._forget_manifests(request_id)
-            if is_cancellation(err):
-                self._progress.state = State.CANCELLED
+            failure = await self._cancelled_or_failed(err, what)
+            if failure is None:
                 raise
-            failure = operator_error(f"{what} failed", err)
-            self._progress.state, self._progress.last_error = State.FAILED, failure.message
             raise failure from err
         await self._forget_manifests(request_id)
-        self._progress.state, self._progress.step = State.COMPLETED, "completed"
+        self._set_state(State.COMPLETED, "completed")
         return result
 
     async def _forget_manifests(self, request_id: str) -> None:

@@ -8,6 +8,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult, StationSearchInput
     from rs_ondemand.names import CADIP_STAGING
+    from rs_ondemand.search_attributes import RS_SESSION
     from rs_ondemand.workflows._failures import INVALID_INPUT
     from rs_ondemand.workflows._search_and_stage import SearchAndStage
 
@@ -17,7 +18,7 @@ class OnDemandCadipStaging(SearchAndStage):
     """Search the CADIP station for one session (an unknown session fails at once) and stage its chunk files
     into the catalog collection. Re-running a staged session stages nothing.
 
-    Query: `progress`.
+    Query: `progress`. Signals: `retry`, `cancel`.
     """
 
     @workflow.run
@@ -25,6 +26,8 @@ class OnDemandCadipStaging(SearchAndStage):
         return await self._run_request(self._body(request), f"staging CADIP session {request.session_identifier!r}")
 
     async def _body(self, request: CadipStagingInput) -> CadipStagingResult:
+        self._start(request.env, request.catalog_collection_identifier, "cadip", request.options)
+        workflow.upsert_search_attributes([RS_SESSION.value_set(request.session_identifier)])
         found = await self._search(
             StationSearchInput(
                 station="cadip",

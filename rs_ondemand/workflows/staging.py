@@ -10,7 +10,7 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.activities.catalog import CatalogActivities
     from rs_ondemand.activities.stations import StationActivities
     from rs_ondemand.activities.storage import StorageActivities
-    from rs_ondemand.models.progress import Progress, State
+    from rs_ondemand.models.progress import State
     from rs_ondemand.models.staging import (
         AssetTransfer,
         DiscardItemsInput,
@@ -22,9 +22,10 @@ with workflow.unsafe.imports_passed_through():
         StagingResult,
         TransferPageInput,
     )
-    from rs_ondemand.names import PROGRESS_QUERY, STAGING, STAGING_PROGRESS_SIGNAL, download_task_queue
+    from rs_ondemand.names import STAGING, STAGING_PROGRESS_SIGNAL, download_task_queue
     from rs_ondemand.workflows import _options
-    from rs_ondemand.workflows._failures import INVALID_INPUT, is_cancellation, operator_error
+    from rs_ondemand.workflows._failures import INVALID_INPUT
+    from rs_ondemand.workflows._operator import OperatorControl
     from rs_ondemand.workflows._tasks import all_or_first_error
 
 PUBLISH_BATCH = 50
@@ -32,7 +33,7 @@ PUBLISH_BATCH = 50
 
 
 @workflow.defn(name=STAGING, failure_exception_types=INVALID_INPUT)
-class Staging:
+class Staging(OperatorControl):
     """Stage station items into a catalog collection (the RS staging service, rs-reference.md §5.2).
 
     Items already in the collection are skipped. Assets stream station → S3 in parallel on the station's
@@ -40,33 +41,40 @@ class Staging:
     assets are verified (in batches, while other transfers go on). On a failure or a cancel, what was written
     for unpublished items is removed; published items stay.
 
-    Query: `progress`.
+    A step that fails after its retry policy (station or catalog down) waits for `retry` from the parent
+    (`waiting_for_operator`); transfers already done are not done again.
+
+    Query: `progress`. Signals: `retry`, `cancel`.
     """
 
     def __init__(self) -> None:
-        self._progress = Progress(state=State.STAGING)
+        super().__init__()
         self._result = StagingResult()
         self._reported_at = 0
         self._ready: list[ItemRef] = []
         self._unfinished = 0
-
-    @workflow.query(name=PROGRESS_QUERY)
-    def progress(self) -> Progress:
-        return self._progress
+        self._request: StagingInput | None = None
 
     @workflow.run
     async def run(self, request: StagingInput) -> StagingResult:
+        self._request, self._options = request, request.options
+        self._set_state(State.STAGING, "reading the search page")
         progress = self._progress
         owner, collection = request.env.owner_id, request.catalog_collection_identifier
-        items = await workflow.execute_activity_method(
-            StorageActivities.read_manifest_page, request.page, **_options.CATALOG
+        catalog = _options.with_attempts(_options.CATALOG, request.options.step_attempts)
+        items = await self._step(
+            "read the search page",
+            lambda: workflow.execute_activity_method(StorageActivities.read_manifest_page, request.page, **catalog),
         )
         progress.items_total = len(items)
         progress.step = "checking the catalog"
-        prepared = await workflow.execute_activity_method(
-            CatalogActivities.prepare_staging,
-            PrepareStagingInput(owner_id=owner, collection=collection, item_ids=[i.item_id for i in items]),
-            **_options.CATALOG,
+        prepared = await self._step(
+            "check the catalog",
+            lambda: workflow.execute_activity_method(
+                CatalogActivities.prepare_staging,
+                PrepareStagingInput(owner_id=owner, collection=collection, item_ids=[i.item_id for i in items]),
+                **catalog,
+            ),
         )
         existing = set(prepared.existing)
         todo = [item for item in items if item.item_id not in existing]
@@ -87,9 +95,7 @@ class Staging:
                 + [self._publisher(request)]
             )
         except (Exception, asyncio.CancelledError) as err:
-            cancelled = is_cancellation(err)
-            progress.state, progress.step = State.CLEANING_UP, "removing what unpublished items wrote"
-            progress.last_error = None if cancelled else str(operator_error("staging", err).message)
+            self._set_state(State.CLEANING_UP, "removing what unpublished items wrote")
             published = set(self._result.staged)
             unpublished = [item.item_id for item in todo if item.item_id not in published]
             if unpublished:
@@ -98,29 +104,36 @@ class Staging:
                     DiscardItemsInput(owner_id=owner, collection=collection, item_ids=unpublished),
                     **_options.CLEANUP,
                 )
-            progress.state = State.CANCELLED if cancelled else State.FAILED
+            failure = await self._cancelled_or_failed(err, f"staging into {collection!r}")
             await self._report(request, force=True)
-            if cancelled:
+            if failure is None:
                 raise
-            raise operator_error(f"staging into {collection!r} failed", err) from err
-        progress.state, progress.step = State.COMPLETED, f"{self._result.items_staged} items published"
+            raise failure from err
+        self._set_state(State.COMPLETED, f"{self._result.items_staged} items published")
         await self._report(request, force=True)
         return self._result
+
+    async def _on_state_change(self) -> None:
+        if self._request is not None:
+            await self._report(self._request, force=True)
 
     async def _plan(self, request: StagingInput, todo: list[ItemRef]) -> dict[str, list[AssetTransfer]]:
         """Every transfer of the items to stage, fetched a window at a time (keeps each result small)."""
         transfers: dict[str, list[AssetTransfer]] = {item.item_id: [] for item in todo}
         offset: int | None = 0 if todo else None
+        catalog = _options.with_attempts(_options.CATALOG, request.options.step_attempts)
         while offset is not None:
-            page = await workflow.execute_activity_method(
-                StorageActivities.list_asset_transfers,
-                TransferPageInput(
-                    owner_id=request.env.owner_id,
-                    collection=request.catalog_collection_identifier,
-                    items=todo,
-                    offset=offset,
+            window = TransferPageInput(
+                owner_id=request.env.owner_id,
+                collection=request.catalog_collection_identifier,
+                items=todo,
+                offset=offset,
+            )
+            page = await self._step(
+                "plan the transfers",
+                lambda w=window: workflow.execute_activity_method(  # type: ignore[misc]
+                    StorageActivities.list_asset_transfers, w, **catalog
                 ),
-                **_options.CATALOG,
             )
             for transfer in page.transfers:
                 transfers[transfer.item_id].append(transfer)
@@ -138,12 +151,15 @@ class Staging:
         while self._unfinished:
             await workflow.wait_condition(lambda: bool(self._ready))
             batch, self._ready = self._ready[:PUBLISH_BATCH], self._ready[PUBLISH_BATCH:]
-            published = await workflow.execute_activity_method(
-                CatalogActivities.publish_staged_items,
-                PublishItemsInput(
-                    owner_id=request.env.owner_id, collection=request.catalog_collection_identifier, items=batch
+            publish = PublishItemsInput(
+                owner_id=request.env.owner_id, collection=request.catalog_collection_identifier, items=batch
+            )
+            catalog = _options.with_attempts(_options.CATALOG, request.options.step_attempts)
+            published = await self._step(
+                "publish",
+                lambda p=publish, c=catalog: workflow.execute_activity_method(  # type: ignore[misc]
+                    CatalogActivities.publish_staged_items, p, **c
                 ),
-                **_options.CATALOG,
             )
             self._result.staged += [item.item_id for item in batch]
             self._result.items_staged += len(batch)
@@ -154,14 +170,18 @@ class Staging:
             await self._report(request)
 
     async def _transfer(self, request: StagingInput, transfer: AssetTransfer, slots: asyncio.Semaphore) -> None:
+        options = _options.with_attempts(_options.TRANSFER, request.options.step_attempts)
         async with slots:
-            result = await workflow.execute_activity_method(
-                StationActivities.stream_asset,
-                transfer,
-                activity_id=f"stream/{transfer.item_id}/{transfer.asset_name}",
-                # The station's own queue: its worker slots bound downloads across every running request.
-                task_queue=download_task_queue(workflow.info().task_queue, request.station),
-                **_options.TRANSFER,
+            result = await self._step(
+                f"stream {transfer.item_id}/{transfer.asset_name}",
+                lambda: workflow.execute_activity_method(
+                    StationActivities.stream_asset,
+                    transfer,
+                    activity_id=f"stream/{transfer.item_id}/{transfer.asset_name}",
+                    # The station's own queue: its worker slots bound downloads across every running request.
+                    task_queue=download_task_queue(workflow.info().task_queue, request.station),
+                    **options,
+                ),
             )
         self._result.assets_staged += 1
         self._result.bytes_staged += result.size

@@ -27,6 +27,7 @@ class _WindowStaging(SearchAndStage):
     station: Station
 
     async def _stage_window(self, request: WindowStagingInput, collections: list[str] | None) -> WindowStagingResult:
+        self._start(request.env, request.catalog_collection_identifier, self.station, request.options)
         cql2 = valcover_filter(request.start_datetime, request.end_datetime, request.product_type)
         found = await self._search(
             StationSearchInput(
@@ -54,7 +55,7 @@ class _WindowStaging(SearchAndStage):
 @workflow.defn(name=PRIP_STAGING, failure_exception_types=INVALID_INPUT)
 class OnDemandPripStaging(_WindowStaging):
     """Stage every PRIP product of `product_type` whose validity covers the window (ValCover filter, every
-    result page: the original stopped at 10). Query: `progress`."""
+    result page: the original stopped at 10). Query: `progress`. Signals: `retry`, `cancel`."""
 
     station: Station = "prip"
 
@@ -67,7 +68,10 @@ class OnDemandPripStaging(_WindowStaging):
 
 @workflow.defn(name=AUXIP_STAGING, failure_exception_types=INVALID_INPUT)
 class OnDemandAuxipStaging(_WindowStaging):
-    """Stage every AUXIP file of `product_type` whose validity covers the window. Query: `progress`."""
+    """Stage every AUXIP file of `product_type` whose validity covers the window.
+
+    Query: `progress`. Signals: `retry`, `cancel`.
+    """
 
     station: Station = "auxip"
 

@@ -84,7 +84,10 @@ def settings_env_names() -> dict[str, FieldInfo]:
 
 
 def needs_setting(field: FieldInfo) -> bool:
-    """A field without a default usable in a container: none, or a loopback address."""
+    """A field without a default usable in a container: none, or a loopback address (fields whose unset value
+    switches a feature off, marked `unset_means_off`, need nothing)."""
+    if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("unset_means_off"):
+        return False
     if field.is_required() or field.default is None:
         return True
     return isinstance(field.default, str) and any(host in field.default for host in ("127.0.0.1", "localhost"))

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -43,6 +44,10 @@ def group_members(pgid: int) -> list[int]:
             if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
                 members.append(int(entry.name))
     return members
+
+
+def run_folders(rid: str) -> list[Path]:
+    return list(Path(tempfile.gettempdir()).glob(f"rs-eopf-{rid}-*"))
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -241,3 +246,4 @@ async def test_cancellation_kills_the_eopf_process_group(
     assert time.monotonic() - cancelled_at < 15  # SIGTERM, then SIGKILL after the 5 s grace at the latest
     assert group_members(pgid) == []
     assert processes_mentioning(f"rs-eopf-{rid}") == []
+    assert run_folders(rid) == []  # its folder, EOPF's and Dask's temporary files included
