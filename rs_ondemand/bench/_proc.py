@@ -24,6 +24,15 @@ def _status_kib(pid: int, field: str) -> int | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time `pid` has used so far (all its threads), or None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float | None:
     kib = _status_kib(pid, "VmRSS")
     return kib / 1024 if kib is not None else None
@@ -60,6 +69,9 @@ class RssSampler:
         self.kernel_peak: float | None = None
         """VmHWM since entry (MiB), None if the mark could not be reset."""
         self.samples = 0
+        self.cpu_s: float | None = None
+        """CPU seconds the process used during the block."""
+        self._cpu_before: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._hwm_reset = False
@@ -82,6 +94,7 @@ class RssSampler:
     def __enter__(self) -> RssSampler:
         self._hwm_reset = reset_peak_rss(self.pid)
         self.before = rss_mib(self.pid)
+        self._cpu_before = cpu_seconds(self.pid)
         self._thread = threading.Thread(target=self._run, name=f"rss-sampler-{self.pid}", daemon=True)
         self._thread.start()
         return self
@@ -91,6 +104,9 @@ class RssSampler:
         if self._thread is not None:
             self._thread.join()
         self._sample()
+        cpu_after = cpu_seconds(self.pid)
+        if self._cpu_before is not None and cpu_after is not None:
+            self.cpu_s = cpu_after - self._cpu_before
         if self._hwm_reset:
             self.kernel_peak = kernel_peak_rss_mib(self.pid)
 

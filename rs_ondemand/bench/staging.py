@@ -93,6 +93,7 @@ class StationFile:
 class _Rounds:
     ours_s: list[float] = field(default_factory=list)
     baseline_s: list[float] = field(default_factory=list)
+    baseline_cpu_s: list[float] = field(default_factory=list)
     samplers: list[RssSampler] = field(default_factory=list)
 
 
@@ -104,6 +105,10 @@ def session_id_for(size_mib: int) -> str:
 def _run_timeout_s(size: int) -> float:
     """How long one of our runs may take before the bench gives up (a stuck worker must not hang it)."""
     return RUN_TIMEOUT_BASE_S + size / MIB / RUN_TIMEOUT_MIN_MIB_S
+
+
+def _per_gib(seconds: float | None, size: int) -> float | None:
+    return round(seconds * (1 << 30) / size, 2) if seconds is not None else None
 
 
 def _mib_s(size: int, seconds: float) -> float:
@@ -401,7 +406,9 @@ async def run_staging_bench(
         async def baseline(round_: int) -> None:
             key = f"{SCRATCH_PREFIX}{run_id}/{round_}/{source.name}"
             try:
+                cpu_before = time.process_time()
                 seconds = await baseline_copy(http, s3, settings, source, settings.s3.rs_bucket, key)
+                runs.baseline_cpu_s.append(time.process_time() - cpu_before)
                 runs.baseline_s.append(seconds)
                 log(f"round {round_ + 1}/{rounds} baseline: {_mib_s(size, seconds):8.1f} MiB/s ({seconds:.1f} s)")
             finally:
@@ -442,6 +449,11 @@ def report(size_mib: int, rounds: int, runs: _Rounds, part_size: int) -> dict[st
         "ours_runs_mb_s": [round(_mib_s(size, s), 1) for s in runs.ours_s],
         "baseline_runs_mb_s": [round(_mib_s(size, s), 1) for s in runs.baseline_s],
         "rss_before_mb": round(before, 1),
+        # CPU per GiB is far steadier than throughput on a shared machine: where our worker spends more.
+        "cpu_s_per_gib": {
+            "ours_worker": _per_gib(min((s.cpu_s for s in runs.samplers if s.cpu_s is not None), default=None), size),
+            "baseline": _per_gib(min(runs.baseline_cpu_s, default=None), size),
+        },
         "md5_verified": True,  # every staged object was read back and matched (else BenchError)
     }
 

@@ -54,6 +54,9 @@ def _print_table(result: dict[str, Any]) -> None:
     table.add_row(
         "worker RSS growth", f"{result['rss_growth_mb']:.0f}", f"≤ {targets['rss_growth_mb']} {ok[growth_ok]}"
     )
+    cpu = result.get("cpu_s_per_gib") or {}
+    if cpu.get("ours_worker") is not None and cpu.get("baseline") is not None:
+        table.add_row("CPU s/GiB: our worker / baseline", f"{cpu['ours_worker']:.2f} / {cpu['baseline']:.2f}", "")
     table.add_row("part size", f"{result['part_size_mib']:g}", "")
     machine = result["machine"]
     table.caption = f"{machine['cpus']} CPUs, {machine['mem_gib']} GiB, Python {machine['python']}"

@@ -82,6 +82,7 @@ async def test_bench_smoke_on_the_test_stack(
     assert result["targets"] == {"ratio": 0.9, "rss_growth_mb": 256}
     assert isinstance(result["met"], bool)
     assert set(result["machine"]) == {"cpus", "mem_gib", "python"}
+    assert result["cpu_s_per_gib"]["ours_worker"] > 0 and result["cpu_s_per_gib"]["baseline"] > 0
     json.dumps(result)  # serialisable as the command prints it
 
     # The staged object (checked before the bench removed it) is the station's file, bit for bit.
