@@ -53,6 +53,7 @@ PROGRESS_NAME = "progress.jsonl"
 REPORT_MARKER = '"message":"Workflow execution report"'
 """EOPF logs its execution report as one JSON object on one line (`WorkflowExecutionReport.format`)."""
 
+PROGRESS_LINE = re.compile(r"Workflow progress: (\d+)%")
 TAIL_CHARS = 1500
 """The end of EOPF's output kept in a failure (error text is capped at 2000 characters in workflow history)."""
 
@@ -159,6 +160,8 @@ class _RunMonitor:
         while line := await stream.readline():
             text = line.decode(errors="replace").rstrip()
             self.tail.append(text)
+            if progress := PROGRESS_LINE.search(text):
+                self.progress.percent = int(progress.group(1))
             if REPORT_MARKER in text:
                 with contextlib.suppress(ValueError):
                     self.report = json.loads(text[text.index("{") :])

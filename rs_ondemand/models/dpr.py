@@ -169,6 +169,8 @@ class ProcessorProgress(BaseModel):
     pid: int | None = None
     """The EOPF driver's pid, which is also its process group."""
     unit: str | None = None
+    percent: int = 0
+    """EOPF's own estimate (its "Workflow progress: N%" log lines)."""
     units_done: int = 0
     units_total: int = 0
     outputs_written: int = 0

@@ -158,6 +158,7 @@ async def test_demo_processor_runs_on_local_cluster(
     events = [beat["event"] for beat in beats]
     assert events[0] == "starting" and "before_unit" in events and events[-1] == "workflow_teardown"
     assert beats[-1]["units_done"] == 1 and beats[-1]["units_total"] == 1 and beats[-1]["outputs_written"] == 1
+    assert beats[-1]["percent"] == 100
     await env.run(processor.delete_payload, payload_file)
 
 
