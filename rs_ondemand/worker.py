@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 from rs_ondemand.activities.catalog import CatalogActivities, CatalogClient
 from rs_ondemand.activities.stations import StationActivities, StationRegistry
 from rs_ondemand.activities.storage import ObjectStore, StorageActivities
+from rs_ondemand.activities.temporal import TemporalActivities
 from rs_ondemand.client import connect
 from rs_ondemand.config import Settings
 from rs_ondemand.errors import ErrorTranslationInterceptor
@@ -45,6 +46,7 @@ async def activities(settings: Settings) -> AsyncIterator[list[Any]]:
             StationActivities(stations, store),
             StorageActivities(store),
             CatalogActivities(catalog, store),
+            TemporalActivities(),
         ]
         yield [getattr(group, name) for group in groups for name in _activity_names(group)]
 

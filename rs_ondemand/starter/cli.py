@@ -9,6 +9,7 @@ import typer
 
 from rs_ondemand.starter.bench_cmd import bench_app
 from rs_ondemand.starter.demo_cmd import demo
+from rs_ondemand.starter.operator_cmd import cancel, retry
 from rs_ondemand.starter.stack_cmd import stack_app
 from rs_ondemand.starter.stage_cmd import stage_app
 
@@ -21,6 +22,8 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(stage_app, name="stage")
 app.add_typer(bench_app, name="bench")
 app.command("demo")(demo)
+app.command("retry")(retry)
+app.command("cancel")(cancel)
 
 
 @app.command("worker")

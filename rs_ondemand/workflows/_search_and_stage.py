@@ -111,9 +111,16 @@ class SearchAndStage(OperatorControl):
                     parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
                 )
 
+        reports = max(1, PROGRESS_SIGNALS // max(1, len(found.pages)))
         pages = [
             StagingInput(
-                env=env, catalog_collection_identifier=collection, station=station, page=page, report_to=parent
+                env=env,
+                catalog_collection_identifier=collection,
+                station=station,
+                page=page,
+                report_to=parent,
+                progress_reports=reports,
+                options=self._options,
             )
             for page in found.pages
         ]
