@@ -14,6 +14,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from rs_ondemand._allocator import keep_large_buffers
 from rs_ondemand.activities.catalog import CatalogActivities, CatalogClient
 from rs_ondemand.activities.stations import StationActivities, StationRegistry
 from rs_ondemand.activities.storage import ObjectStore, StorageActivities
@@ -114,6 +115,7 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    keep_large_buffers()
     asyncio.run(run(Settings.load()))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -128,12 +129,11 @@ class MultipartWriter:
     async def write(self, data: bytes) -> None:
         self._buffer += data
         while len(self._buffer) >= self._part_size:
-            part = bytes(self._buffer[: self._part_size])
+            part = bytes(memoryview(self._buffer)[: self._part_size])  # one copy, not two
             del self._buffer[: self._part_size]
             await self._store_part(part)
 
     async def _store_part(self, data: bytes) -> None:
-        self._md5.update(data)
         with translate_s3_errors(f"uploading s3://{self.bucket}/{self.key}"):
             if self._upload_id is None:
                 created = await self._client.create_multipart_upload(
@@ -141,8 +141,12 @@ class MultipartWriter:
                 )
                 self._upload_id = created["UploadId"]
             number = len(self._parts) + 1
-            response = await self._client.upload_part(
-                Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=data
+            # Hash in a thread (both MD5s release the GIL) while the part uploads: the loop stays free.
+            _, response = await asyncio.gather(
+                asyncio.to_thread(self._md5.update, data),
+                self._client.upload_part(
+                    Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=data
+                ),
             )
         self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
         self.offset += len(data)
