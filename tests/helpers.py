@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+
+async def run_cli(*args: str, **env: str) -> tuple[int, str, str]:
+    """Run `rs-ondemand ARGS` as operators do (without blocking the loop the in-process worker runs on)."""
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("rs-ondemand")),
+        *args,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    return process.returncode or 0, out.decode(), err.decode()
 
 
 class Simulator:

@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import aioboto3
 import httpx
-from aiobotocore.config import AioConfig
 
+from rs_ondemand.activities.storage import ObjectStore
 from rs_ondemand.bench._proc import MIB, RssSampler, machine
 from rs_ondemand.checksums import md5_from_checksum
 from rs_ondemand.client import connect
@@ -117,24 +116,9 @@ def _mib_s(size: int, seconds: float) -> float:
 
 @asynccontextmanager
 async def _s3_client(settings: Settings) -> AsyncIterator[Any]:
-    """A plain aioboto3 client configured as the worker's (path style, no CRC trailers moto would reject)."""
-    s3 = settings.s3
-    config = AioConfig(
-        s3={"addressing_style": "path"},
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-        max_pool_connections=16,
-        retries={"max_attempts": 4, "mode": "standard"},
-    )
-    async with aioboto3.Session().client(
-        "s3",
-        endpoint_url=s3.s3_endpoint_url,
-        region_name=s3.aws_default_region,
-        aws_access_key_id=s3.aws_access_key_id.get_secret_value() if s3.aws_access_key_id else None,
-        aws_secret_access_key=s3.aws_secret_access_key.get_secret_value() if s3.aws_secret_access_key else None,
-        config=config,
-    ) as client:
-        yield client
+    """The worker's own S3 client (same addressing and checksum settings), for the baseline and cleanup."""
+    async with ObjectStore.open(settings.s3) as store:
+        yield store.client
 
 
 async def _station_token(http: httpx.AsyncClient, settings: Settings) -> str:

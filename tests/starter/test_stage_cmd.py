@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
-from pathlib import Path
 
 from temporalio.client import Client
 
@@ -15,7 +12,7 @@ from rs_ondemand.models.staging import PripStagingInput, WindowStagingResult
 from rs_ondemand.names import PRIP_STAGING
 from rs_ondemand.starter._run import start
 from rs_ondemand.starter.request_ids import prip_workflow_id
-from tests.helpers import Simulator
+from tests.helpers import Simulator, run_cli
 from tests.workflows.test_window_staging import WINDOW, add_prip_products
 
 
@@ -62,15 +59,11 @@ async def test_stage_prip_command_runs_a_request_to_the_end(
 ) -> None:
     """`rs-ondemand stage prip … --wait` prints the id, a UI link, then the result as JSON."""
     product_type = add_prip_products(simulator, 2)
-    command = Path(sys.executable).with_name("rs-ondemand")
-    process = await asyncio.create_subprocess_exec(
-        str(command),
+    window = ["--start", WINDOW[0].isoformat(), "--end", WINDOW[1].isoformat()]
+    code, out, err = await run_cli(
         "stage",
         "prip",
-        "--start",
-        WINDOW[0].isoformat(),
-        "--end",
-        WINDOW[1].isoformat(),
+        *window,
         "--product-type",
         product_type,
         "--catalog-collection",
@@ -78,20 +71,15 @@ async def test_stage_prip_command_runs_a_request_to_the_end(
         "--owner",
         "bob",
         "--wait",
-        env={**os.environ, "RS_TASK_QUEUE": task_queue},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        RS_TASK_QUEUE=task_queue,
     )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode == 0, err.decode()
-    assert f"workflow id: prip-staging/bob/{collection}/prip/{product_type}/" in err.decode()
+    assert code == 0, err
+    assert f"workflow id: prip-staging/bob/{collection}/prip/{product_type}/" in err
     assert json.loads(out)["staging"]["items_staged"] == 2
 
 
 async def test_stage_command_refuses_bad_input_in_one_line(task_queue: str) -> None:
-    command = Path(sys.executable).with_name("rs-ondemand")
-    process = await asyncio.create_subprocess_exec(
-        str(command),
+    code, out, err = await run_cli(
         "stage",
         "prip",
         "--start",
@@ -100,11 +88,8 @@ async def test_stage_command_refuses_bad_input_in_one_line(task_queue: str) -> N
         "2025-08-07",
         "--product-type",
         "X",
-        env={**os.environ, "RS_TASK_QUEUE": task_queue},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        RS_TASK_QUEUE=task_queue,
     )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 1 and out == b""
-    (line,) = err.decode().strip().splitlines()  # one line, no traceback
+    assert code == 1 and out == ""
+    (line,) = err.strip().splitlines()  # one line, no traceback
     assert line.startswith("error: invalid request:") and "must be after start_datetime" in line

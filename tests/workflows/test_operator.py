@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +14,7 @@ from rs_ondemand.config import Settings
 from rs_ondemand.models.progress import Progress, State
 from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
 from rs_ondemand.names import CADIP_STAGING, PROGRESS_QUERY
-from tests.helpers import Simulator
+from tests.helpers import Simulator, run_cli
 
 MiB = 1024 * 1024
 
@@ -54,18 +51,6 @@ async def progress_until(handle: WorkflowHandle[Any, Any], done: Any, within_s: 
             await asyncio.sleep(0.1)
 
 
-async def cli(*args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("rs-ondemand")),
-        *args,
-        env=dict(os.environ),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    return process.returncode or 0, out.decode(), err.decode()
-
-
 async def test_a_station_outage_waits_for_an_operator_then_resumes_on_retry(
     client: Client, task_queue: str, simulator: Simulator, collection: str
 ) -> None:
@@ -84,12 +69,12 @@ async def test_a_station_outage_waits_for_an_operator_then_resumes_on_retry(
     async with asyncio.timeout(30):  # visibility is eventually consistent
         while not [w async for w in client.list_workflows(query)]:  # noqa: ASYNC110 (polling the server)
             await asyncio.sleep(0.2)
-    code, out, _ = await cli("status", handle.id, "--json")
+    code, out, _ = await run_cli("status", handle.id, "--json")
     assert code == 0 and json.loads(out)["progress"]["state"] == "waiting_for_operator"
 
     simulator.clear_faults()
     simulator.reset_stats()
-    code, _, err = await cli("retry", "--query", query)
+    code, _, err = await run_cli("retry", "--query", query)
     assert code == 0 and "retry sent to 1 request(s)" in err
     result = await asyncio.wait_for(handle.result(), timeout=120)
 
@@ -113,7 +98,7 @@ async def test_cancelling_during_staging_cleans_up(
         while not s3.list_objects_v2(Bucket=settings.s3.rs_work_bucket, Prefix=checkpoints).get("Contents"):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
     if how == "signal":
-        code, _, err = await cli("cancel", handle.id, "--reason", "test")
+        code, _, err = await run_cli("cancel", handle.id, "--reason", "test")
         assert code == 0, err
     else:
         await handle.cancel()
