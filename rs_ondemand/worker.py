@@ -58,7 +58,11 @@ def _activity_names(group: object) -> list[str]:
 
 @asynccontextmanager
 async def running_workers(
-    client: Client, settings: Settings, activity_fns: list[Any], task_queue: str | None = None
+    client: Client,
+    settings: Settings,
+    activity_fns: list[Any],
+    task_queue: str | None = None,
+    extra_workflows: list[type] | None = None,
 ) -> AsyncIterator[list[Worker]]:
     """The main worker (every workflow and activity) plus one download worker per station.
 
@@ -76,7 +80,7 @@ async def running_workers(
         Worker(
             client,
             task_queue=queue,
-            workflows=WORKFLOWS,
+            workflows=WORKFLOWS + (extra_workflows or []),
             activities=activity_fns,
             max_concurrent_activities=settings.worker.max_concurrent_activities,
             **common,

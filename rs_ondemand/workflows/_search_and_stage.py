@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.names import RETRY_SIGNAL, STAGING_PROGRESS_SIGNAL
     from rs_ondemand.search_attributes import RS_COLLECTION, RS_OWNER, RS_STATION
     from rs_ondemand.workflows import _options
+    from rs_ondemand.workflows._failures import is_cancellation
     from rs_ondemand.workflows._operator import OperatorControl
     from rs_ondemand.workflows._tasks import all_or_first_error
     from rs_ondemand.workflows.staging import Staging
@@ -162,10 +163,19 @@ class SearchAndStage(OperatorControl):
 
         if timeout_seconds <= 0:
             return await search_and_stage()
+        # Not asyncio.wait_for: a cancelled activity surfaces as ActivityError(CancelledError), which it would
+        # not recognise as its own cancellation. Wait with a deadline, then cancel and let the children clean up.
+        task = asyncio.create_task(search_and_stage())
+        done, _ = await workflow.wait([task], timeout=timeout_seconds)
+        if task in done:
+            return task.result()
+        task.cancel()
         try:
-            return await asyncio.wait_for(search_and_stage(), timeout=timeout_seconds)
-        except TimeoutError:
-            return QueryStagingOutcome(timed_out=True)
+            await task
+        except (Exception, asyncio.CancelledError) as err:
+            if not is_cancellation(err):
+                raise
+        return QueryStagingOutcome(timed_out=True)
 
     async def _run_request(self, body: Awaitable[T], what: str) -> T:
         """Run a request's body with the bookkeeping every request shares: state, clean failure, manifests."""
