@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -113,6 +113,17 @@ class PripSettings(StationSettings):
     kind: ClassVar[str] = "prip"
 
 
+class TelemetrySettings(_Settings):
+    """OpenTelemetry tracing, with the standard OTEL_* variable names."""
+
+    model_config = SettingsConfigDict(env_prefix="OTEL_")
+
+    traces_exporter: Literal["none", "console", "otlp"] = "none"
+    exporter_otlp_endpoint: str | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """An OTLP/HTTP collector; setting it alone turns the `otlp` exporter on."""
+    service_name: str = "rs-ondemand"
+
+
 class Settings(BaseModel):
     """Everything a worker or a starter needs, loaded once and passed down (never read in workflow code)."""
 
@@ -123,6 +134,7 @@ class Settings(BaseModel):
     cadip: CadipSettings
     auxip: AuxipSettings
     prip: PripSettings
+    telemetry: TelemetrySettings
 
     @property
     def stations(self) -> list[StationSettings]:

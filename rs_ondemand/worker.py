@@ -23,6 +23,7 @@ from rs_ondemand.client import connect
 from rs_ondemand.config import Settings
 from rs_ondemand.errors import ErrorTranslationInterceptor
 from rs_ondemand.names import download_task_queue
+from rs_ondemand.telemetry import configure_tracing
 from rs_ondemand.workflows.cadip_staging import OnDemandCadipStaging
 from rs_ondemand.workflows.staging import Staging
 from rs_ondemand.workflows.window_staging import OnDemandAuxipStaging, OnDemandPripStaging
@@ -106,6 +107,7 @@ async def running_workers(
 
 
 async def run(settings: Settings) -> None:
+    configure_tracing(settings.telemetry)
     client = await connect(settings.temporal)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

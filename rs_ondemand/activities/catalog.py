@@ -25,6 +25,7 @@ from rs_ondemand.models.staging import (
     PublishItemsResult,
     ReadCatalogItemsInput,
 )
+from rs_ondemand.telemetry import tracer
 
 FILE_EXTENSION = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
 WHOLE_WORLD = {
@@ -205,6 +206,10 @@ class CatalogActivities:
         return verified
 
     async def _publish_one(self, request: PublishItemsInput, ref: ItemRef) -> bool:
+        with tracer.start_as_current_span("catalog.publish", attributes={"rs.item": ref.item_id}):
+            return await self._verify_and_insert(request, ref)
+
+    async def _verify_and_insert(self, request: PublishItemsInput, ref: ItemRef) -> bool:
         station_item = await self.store.get_json(self.store.settings.rs_work_bucket, ref.manifest_key)
         verified = await self._verified_assets(request, ref.item_id, station_item.get("assets", {}))
         item = staged_item(station_item, request.owner_id, request.collection, self.store.settings.rs_bucket, verified)

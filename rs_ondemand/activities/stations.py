@@ -39,6 +39,7 @@ from rs_ondemand.models.staging import (
     StationSearchInput,
     TransferResult,
 )
+from rs_ondemand.telemetry import tracer
 
 CHECKSUM_ATTEMPTS = 3
 """Attempts after which a checksum mismatch is final: the station's copy itself is corrupt."""
@@ -217,16 +218,18 @@ class StationActivities:
             search |= {"filter": _checked_filter(request.filter), "filter_lang": "cql2-json"}
         result = SearchResult(pages=[])
         pages = _search_pages(station.url, station.timeout_s, search)
-        async with Heartbeater(lambda: {"items": result.items}):
-            while True:
-                try:
-                    page = await asyncio.to_thread(next, pages, None)
-                except (APIError, OSError) as err:
-                    raise _station_error(station.url, err) from err
-                if page is None:
-                    break
-                if page:
-                    result.pages.append(await self._store_page(request.request_id, len(result.pages), page))
+        with tracer.start_as_current_span("station.search", attributes={"rs.station": request.station}) as span:
+            async with Heartbeater(lambda: {"items": result.items}):
+                while True:
+                    try:
+                        page = await asyncio.to_thread(next, pages, None)
+                    except (APIError, OSError) as err:
+                        raise _station_error(station.url, err) from err
+                    if page is None:
+                        break
+                    if page:
+                        result.pages.append(await self._store_page(request.request_id, len(result.pages), page))
+            span.set_attribute("rs.items", sum(p.items for p in result.pages))
         result.items = sum(p.items for p in result.pages)
         result.assets = sum(p.assets for p in result.pages)
         result.bytes = sum(p.bytes for p in result.pages)
@@ -271,28 +274,32 @@ class StationActivities:
         offset = received = await writer.resume()
         if offset:
             activity.logger.info("resuming %s at byte %d", transfer.key, offset)
-        async with Heartbeater(lambda: {"key": transfer.key, "bytes": received, "resumed_at": offset}):
-            try:
-                async with station.download(transfer.href, offset=offset) as response:
-                    if offset and response.status_code != 206:
-                        raise TransferError(f"{station.kind} ignored the Range request for {transfer.href}")
-                    async for chunk in response.aiter_bytes():
-                        received += len(chunk)
-                        await writer.write(chunk)
-                actual = writer.hexdigest()
-                _verify(transfer, received, actual)
-                await writer.complete()
-            except BaseException as err:
-                if isinstance(err, ChecksumMismatchError) and activity.info().attempt >= CHECKSUM_ATTEMPTS:
-                    err.non_retryable = True
-                # Corrupted bytes may sit in any stored part, so a mismatch always starts again from zero.
-                if isinstance(err, ChecksumMismatchError) or _is_final(err):
-                    await writer.abort()
-                if isinstance(err, httpx.HTTPError):
-                    raise TransferError(
-                        f"download of {transfer.asset_name!r} broke off after {received} bytes: {err!r}"
-                    ) from err
-                raise
+        with tracer.start_as_current_span(
+            "station.download_to_s3",
+            attributes={"rs.station": station.kind, "rs.s3.key": transfer.key, "rs.resumed_at": offset},
+        ):
+            async with Heartbeater(lambda: {"key": transfer.key, "bytes": received, "resumed_at": offset}):
+                try:
+                    async with station.download(transfer.href, offset=offset) as response:
+                        if offset and response.status_code != 206:
+                            raise TransferError(f"{station.kind} ignored the Range request for {transfer.href}")
+                        async for chunk in response.aiter_bytes():
+                            received += len(chunk)
+                            await writer.write(chunk)
+                    actual = writer.hexdigest()
+                    _verify(transfer, received, actual)
+                    await writer.complete()
+                except BaseException as err:
+                    if isinstance(err, ChecksumMismatchError) and activity.info().attempt >= CHECKSUM_ATTEMPTS:
+                        err.non_retryable = True
+                    # Corrupted bytes may sit in any stored part, so a mismatch always starts again from zero.
+                    if isinstance(err, ChecksumMismatchError) or _is_final(err):
+                        await writer.abort()
+                    if isinstance(err, httpx.HTTPError):
+                        raise TransferError(
+                            f"download of {transfer.asset_name!r} broke off after {received} bytes: {err!r}"
+                        ) from err
+                    raise
         if not transfer.md5:
             # No announced checksum: record the one we computed, so publication can still verify the object.
             await self.store.set_metadata(transfer.bucket, transfer.key, {MD5_METADATA: actual})

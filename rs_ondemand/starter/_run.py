@@ -18,6 +18,7 @@ from rs_ondemand.client import connect, ui_link
 from rs_ondemand.config import Settings
 from rs_ondemand.models.progress import Progress
 from rs_ondemand.names import PROGRESS_QUERY
+from rs_ondemand.telemetry import configure_tracing
 from rs_ondemand.workflows._failures import root_cause
 
 err_console = Console(stderr=True)
@@ -28,6 +29,7 @@ async def start(
     settings: Settings, workflow: str, request: BaseModel, workflow_id: str, result_type: type[BaseModel]
 ) -> tuple[Client, WorkflowHandle]:
     """Start `workflow` under a request-derived id; a running duplicate is attached to, not started twice."""
+    configure_tracing(settings.telemetry)
     client = await connect(settings.temporal)
     handle = await client.start_workflow(
         workflow,
