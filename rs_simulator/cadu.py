@@ -23,7 +23,7 @@ Layout of a chunk file (what a processor decodes):
 
 import numpy as np
 
-from rs_simulator.content import ROW_BYTES, Content, payload_pool, pool_rows, stable_key
+from rs_simulator.content import ROW_BYTES, PooledContent, pool_rows, stable_key
 
 CADU_BYTES = ROW_BYTES
 SYNC_MARKER = bytes.fromhex("1ACFFC1D")
@@ -61,28 +61,18 @@ def frame_count(size: int) -> int:
     return -(-size // CADU_BYTES)
 
 
-class CaduContent(Content):
+class CaduContent(PooledContent):
     """The bytes of one CADIP chunk file, generated frame by frame on demand."""
 
+    row_bytes = CADU_BYTES
+
     def __init__(self, size: int, satellite: str, channel: int, first_counter: int, key: int, seed: int) -> None:
-        super().__init__()
-        self._size = size
+        super().__init__(size, key, seed)
         self.spacecraft_id = spacecraft_id(satellite)
         self.virtual_channel_id = channel & 0x3F
         self.first_counter = first_counter % COUNTER_MODULO
-        self._key = key
-        self._pool = payload_pool(seed)
 
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def read(self, start: int, end: int) -> bytes:
-        end = min(end, self._size)
-        if start >= end:
-            return b""
-        first = start // CADU_BYTES
-        count = frame_count(end) - first
+    def _rows(self, first: int, count: int) -> np.ndarray:
         frames = np.empty((count, CADU_BYTES), dtype=np.uint8)
         # Data zone first (one fancy-indexed copy of whole pool rows), then the header columns over it.
         frames[:, DATA_OFFSET:] = self._pool[pool_rows(self._key, first, count), DATA_OFFSET:]
@@ -94,8 +84,7 @@ class CaduContent(Content):
         frames[:, 7] = (counters >> 8) & 0xFF
         frames[:, 8] = counters & 0xFF
         frames[:, 9] = 0
-        offset = first * CADU_BYTES
-        return frames.reshape(-1)[start - offset : end - offset].tobytes()
+        return frames
 
 
 def decode_headers(data: bytes) -> list[tuple[int, int, int]]:

@@ -87,8 +87,10 @@ class Content(ABC):
             return self._md5
 
 
-class NoiseContent(Content):
-    """Deterministic pseudo-random bytes (PRIP products, archives): rows of the seeded pool."""
+class PooledContent(Content):
+    """Bytes generated from the seeded pool in fixed-size rows: any range is built from the rows covering it."""
+
+    row_bytes: int = ROW_BYTES
 
     def __init__(self, size: int, key: int, seed: int) -> None:
         super().__init__()
@@ -100,16 +102,27 @@ class NoiseContent(Content):
     def size(self) -> int:
         return self._size
 
+    @abstractmethod
+    def _rows(self, first: int, count: int) -> np.ndarray:
+        """Rows `first` to `first + count` (exclusive), as a `(count, row_bytes)` uint8 array."""
+
     def read(self, start: int, end: int) -> bytes:
         end = min(end, self._size)
         if start >= end:
             return b""
-        first = start // ROW_BYTES
-        count = -(-end // ROW_BYTES) - first
-        rows = self._pool[pool_rows(self._key, first, count)]
-        offset = first * ROW_BYTES
-        data: bytes = rows.reshape(-1)[start - offset : end - offset].tobytes()
+        first = start // self.row_bytes
+        count = -(-end // self.row_bytes) - first
+        offset = first * self.row_bytes
+        data: bytes = self._rows(first, count).reshape(-1)[start - offset : end - offset].tobytes()
         return data
+
+
+class NoiseContent(PooledContent):
+    """Deterministic pseudo-random bytes (PRIP products, archives): rows of the seeded pool."""
+
+    def _rows(self, first: int, count: int) -> np.ndarray:
+        rows: np.ndarray = self._pool[pool_rows(self._key, first, count)]
+        return rows
 
 
 class TextContent(Content):
