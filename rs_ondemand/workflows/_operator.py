@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.models.progress import Progress, State
     from rs_ondemand.names import CANCEL_SIGNAL, PROGRESS_QUERY, RETRY_SIGNAL
     from rs_ondemand.search_attributes import RS_STATE
+    from rs_ondemand.workflows import _options
     from rs_ondemand.workflows._failures import is_cancellation, operator_error
 
 T = TypeVar("T")
@@ -69,6 +70,11 @@ class OperatorControl:
             CancelRequest(workflow_id=workflow.info().workflow_id, reason=reason),
             start_to_close_timeout=timedelta(seconds=30),
         )
+
+    def _with_attempts(self, preset: dict[str, Any]) -> dict[str, Any]:
+        """Activity options of `preset` whose retries stop after the request's `step_attempts`, when the step
+        waits for an operator."""
+        return _options.with_attempts(preset, self._options.step_attempts)
 
     async def _forward_retry(self, request: RetrySignal) -> None:
         """Hook for parents: pass a retry on to the children that wait."""

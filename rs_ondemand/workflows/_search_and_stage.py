@@ -88,7 +88,7 @@ class SearchAndStage(OperatorControl):
 
     async def _search(self, search: StationSearchInput) -> SearchResult:
         self._set_state(State.SEARCHING, f"searching {search.station.upper()}")
-        options = _options.with_attempts(_options.SEARCH, self._options.step_attempts)
+        options = self._with_attempts(_options.SEARCH)
         found = await self._step(
             f"search {search.station.upper()}",
             lambda: workflow.execute_activity_method(StationActivities.search_station, search, **options),

@@ -61,7 +61,7 @@ class Staging(OperatorControl):
         self._set_state(State.STAGING, "reading the search page")
         progress = self._progress
         owner, collection = request.env.owner_id, request.catalog_collection_identifier
-        catalog = _options.with_attempts(_options.CATALOG, request.options.step_attempts)
+        catalog = self._with_attempts(_options.CATALOG)
         items = await self._step(
             "read the search page",
             lambda: workflow.execute_activity_method(StorageActivities.read_manifest_page, request.page, **catalog),
@@ -121,7 +121,7 @@ class Staging(OperatorControl):
         """Every transfer of the items to stage, fetched a window at a time (keeps each result small)."""
         transfers: dict[str, list[AssetTransfer]] = {item.item_id: [] for item in todo}
         offset: int | None = 0 if todo else None
-        catalog = _options.with_attempts(_options.CATALOG, request.options.step_attempts)
+        catalog = self._with_attempts(_options.CATALOG)
         while offset is not None:
             window = TransferPageInput(
                 owner_id=request.env.owner_id,
@@ -154,7 +154,7 @@ class Staging(OperatorControl):
             publish = PublishItemsInput(
                 owner_id=request.env.owner_id, collection=request.catalog_collection_identifier, items=batch
             )
-            catalog = _options.with_attempts(_options.CATALOG, request.options.step_attempts)
+            catalog = self._with_attempts(_options.CATALOG)
             published = await self._step(
                 "publish",
                 lambda p=publish, c=catalog: workflow.execute_activity_method(  # type: ignore[misc]
@@ -170,7 +170,7 @@ class Staging(OperatorControl):
             await self._report(request)
 
     async def _transfer(self, request: StagingInput, transfer: AssetTransfer, slots: asyncio.Semaphore) -> None:
-        options = _options.with_attempts(_options.TRANSFER, request.options.step_attempts)
+        options = self._with_attempts(_options.TRANSFER)
         async with slots:
             result = await self._step(
                 f"stream {transfer.item_id}/{transfer.asset_name}",
