@@ -178,8 +178,24 @@ async def test_cadip_staging_survives_a_station_error_burst(
         assert hashlib.md5(body.read()).hexdigest() == md5_from_checksum(asset["file:checksum"])
 
 
-async def temporal_cli(settings: Settings, *args: str) -> tuple[int, str]:
-    """Run the `temporal` CLI without blocking the event loop the in-process worker runs on."""
+async def execute_with_temporal_cli(
+    settings: Settings, queue: str, payload: dict[str, Any], *extra: str
+) -> tuple[int, str]:
+    """`temporal workflow execute --type OnDemandCadipStaging --input JSON`, without blocking the event loop the
+    in-process worker runs on."""
+    args = (
+        "workflow",
+        "execute",
+        "--type",
+        CADIP_STAGING,
+        "--task-queue",
+        queue,
+        "--workflow-id",
+        f"test-cli-{uuid.uuid4()}",
+        "--input",
+        json.dumps(payload),
+        *extra,
+    )
     binary = Path(sys.executable).with_name("temporal")
     process = await asyncio.create_subprocess_exec(
         str(binary if binary.exists() else shutil.which("temporal")),
@@ -196,21 +212,7 @@ async def temporal_cli(settings: Settings, *args: str) -> tuple[int, str]:
 async def test_temporal_cli_starts_cadip_staging(task_queue: str, settings: Settings, collection: str) -> None:
     """`temporal workflow execute --type OnDemandCadipStaging --input '{…}'` works as it is (interface.md)."""
     payload = request(SESSION, collection).model_dump(mode="json", exclude_none=True)
-    code, output = await temporal_cli(
-        settings,
-        "workflow",
-        "execute",
-        "--type",
-        CADIP_STAGING,
-        "--task-queue",
-        task_queue,
-        "--workflow-id",
-        f"test-cli-{uuid.uuid4()}",
-        "--input",
-        json.dumps(payload),
-        "--output",
-        "json",
-    )
+    code, output = await execute_with_temporal_cli(settings, task_queue, payload, "--output", "json")
     assert code == 0, output
     assert catalog_item(settings, collection, SESSION).status_code == 200
 
@@ -218,18 +220,6 @@ async def test_temporal_cli_starts_cadip_staging(task_queue: str, settings: Sett
 async def test_temporal_cli_invalid_input_fails_the_workflow_at_once(task_queue: str, settings: Settings) -> None:
     """Bad JSON from an operator fails the workflow with pydantic's message instead of retrying forever."""
     payload = {"env": {"owner_id": OWNER}, "session_identifier": "../x", "cadip_collection_identifier": "cadip"}
-    code, output = await temporal_cli(
-        settings,
-        "workflow",
-        "execute",
-        "--type",
-        CADIP_STAGING,
-        "--task-queue",
-        task_queue,
-        "--workflow-id",
-        f"test-cli-bad-{uuid.uuid4()}",
-        "--input",
-        json.dumps(payload),
-    )
+    code, output = await execute_with_temporal_cli(settings, task_queue, payload)
     assert code != 0
     assert "session_identifier" in output and "catalog_collection_identifier" in output, output
