@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Iterable
 
@@ -20,14 +21,35 @@ def is_port_free(port: int, host: str = HOST) -> bool:
     return True
 
 
+def _ephemeral_start() -> int:
+    """First port of the kernel's ephemeral range (Linux default 32768)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ranges:
+            return int(ranges.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host: str = HOST, *, avoid: Iterable[int] = ()) -> int:
-    """A port the kernel hands out for `bind(0)`, not in `avoid`."""
+    """A free port below the kernel's ephemeral range, not in `avoid`.
+
+    `bind(0)` would hand out an ephemeral port, which any outgoing connection may take as its source port
+    between the moment we pick it and the moment the service binds it (seen: the Temporal dev server, which binds
+    four ports, failing at start-up). Ports below that range are never assigned by the kernel on its own.
+    """
     avoided = set(avoid)
+    low, high = 20000, min(_ephemeral_start(), 65536) - 1
+    if high - low < 1000:  # an unusual ephemeral range: fall back to the kernel's choice
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((host, 0))
+                port = int(sock.getsockname()[1])
+            if port not in avoided:
+                return port
+    picker = random.SystemRandom()
     while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((host, 0))
-            port = int(sock.getsockname()[1])
-        if port not in avoided:
+        port = picker.randint(low, high)
+        if port not in avoided and is_port_free(port, host):
             return port
 
 

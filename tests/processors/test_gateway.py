@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -20,6 +19,7 @@ from temporalio.testing import ActivityEnvironment
 from rs_ondemand.activities.processor import ProcessorActivities, ProcessorSettings
 from rs_ondemand.config import Settings
 from rs_ondemand.models.dpr import GatewayAuth, GatewayDaskCluster, RunProcessorInput
+from rs_ondemand.stack.ports import free_port
 from tests.processors._runs import demo_payload
 from tests.processors.conftest import StagedSession
 from tests.processors.test_processor_runs import assert_demo_product
@@ -59,12 +59,6 @@ with Gateway(sys.argv[1], auth=BasicAuth("rs", sys.argv[2])) as gateway:
     gateway.scale_cluster(name, 2)
     print(name)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,6 +20,7 @@ from temporalio.testing import ActivityEnvironment
 from rs_ondemand.activities.processor import ProcessorActivities, ProcessorFailedError, ProcessorSettings
 from rs_ondemand.config import Settings
 from rs_ondemand.models.dpr import AddressDaskCluster, RunProcessorInput, WritePayloadInput
+from rs_ondemand.stack.ports import free_port
 from tests.processors._runs import demo_payload, product_metadata
 from tests.processors.conftest import StagedSession
 
@@ -160,12 +160,6 @@ async def test_demo_processor_runs_on_local_cluster(
     assert beats[-1]["units_done"] == 1 and beats[-1]["units_total"] == 1 and beats[-1]["outputs_written"] == 1
     assert beats[-1]["percent"] == 100
     await env.run(processor.delete_payload, payload_file)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

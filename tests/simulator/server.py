@@ -2,7 +2,6 @@
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,10 @@ from typing import Any
 
 import httpx
 
+from rs_ondemand.stack.ports import free_port
+
 STARTUP_TIMEOUT = 30.0
 STATIONS = ("cadip", "auxip", "prip")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from rs_ondemand.stack.ports import HOST, choose_port, free_port, is_listening, is_port_free
 
@@ -38,3 +39,12 @@ def test_choose_port_ignores_default_when_not_preferred() -> None:
     """Tests ask for free ports only: the well-known default is never used then."""
     default = free_port()
     assert choose_port(recorded=None, default=default, prefer_default=False, taken=[default]) != default
+
+
+def test_free_ports_come_from_below_the_ephemeral_range() -> None:
+    """The kernel hands ephemeral ports to outgoing connections; a picked port must not be one of them."""
+    start = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = {free_port() for _ in range(20)}
+    assert all(20000 <= port < start for port in ports)
+    assert all(is_port_free(port) for port in ports)
+    assert free_port(avoid=ports) not in ports
