@@ -187,3 +187,41 @@ class RunProcessorResult(BaseModel):
 class WritePayloadInput(BaseModel):
     s3_payload_file: str = Field(pattern=r"^s3://[^/]+/.+")
     payload_yaml: str
+
+
+# --- Publishing the processed products ---------------------------------------------------------------------------
+
+
+class ItemLink(BaseModel):
+    """A catalog item by reference: what a product was derived from, or what was published."""
+
+    collection: str
+    item_id: str
+
+
+class Provenance(BaseModel):
+    """Where published products come from: their items' `processing:*` fields and `derived_from` links."""
+
+    workflow_id: str
+    processor_name: str
+    processor_version: str = ""
+    processed_at: str
+    """ISO 8601 time of the processing (`processing:datetime`), e.g. the workflow's time when the run ended."""
+    derived_from: list[ItemLink] = Field(default_factory=list)
+    """The input items and ADF items of the run."""
+    catalog_url: str | None = None
+    """Base of the `derived_from` hrefs (`<url>/collections/<c>/items/<id>`); None: the catalog the publishing
+    activity writes to, which a workflow cannot know (it reads no settings)."""
+
+
+class PublishProductsInput(BaseModel):
+    owner_id: str
+    products: list[WrittenProduct]
+    targets: dict[str, list[tuple[str, str]]]
+    """`{task table output name: [(product:type, collection)]}`, i.e. `DprProcessIn.output_targets()`."""
+    provenance: Provenance
+
+
+class PublishProductsResult(BaseModel):
+    items: list[ItemLink]
+    """The published items, in the order of the products."""
