@@ -1,4 +1,5 @@
-"""Catalog side effects: collections, existing-item checks and publication of verified items (STAC API)."""
+"""Catalog side effects: collections, existing-item checks, publication of verified staged items and of processed
+products (STAC API)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from urllib.parse import quote
 
 import httpx
 import pystac
+from botocore.exceptions import ClientError
 from pystac_client.exceptions import APIError
 from temporalio import activity
 
@@ -15,7 +17,16 @@ from rs_ondemand.activities._stac import open_stac_api
 from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, staged_key
 from rs_ondemand.checksums import md5_from_checksum, md5_multihash
 from rs_ondemand.config import CatalogSettings
-from rs_ondemand.errors import CatalogError, CatalogRejectedError, OnDemandError, cap
+from rs_ondemand.dpr.publish import (
+    WHOLE_WORLD,
+    WHOLE_WORLD_BBOX,
+    ProductMetadataError,
+    collection_for,
+    product_item,
+    stac_discovery_of,
+)
+from rs_ondemand.errors import CatalogError, CatalogRejectedError, InvalidInputError, OnDemandError, StorageError, cap
+from rs_ondemand.models.dpr import ItemLink, PublishProductsInput, PublishProductsResult, WrittenProduct
 from rs_ondemand.models.staging import (
     CatalogItemRef,
     ItemRef,
@@ -28,12 +39,6 @@ from rs_ondemand.models.staging import (
 from rs_ondemand.telemetry import tracer
 
 FILE_EXTENSION = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
-WHOLE_WORLD = {
-    "type": "Polygon",
-    "coordinates": [[[-180.0, -90.0], [180.0, -90.0], [180.0, 90.0], [-180.0, 90.0], [-180.0, -90.0]]],
-}
-"""Geometry of items the station leaves without one (CADIP sessions): pgstac requires a geometry, and RS uses
-the whole world for sessions (rs-reference.md §2.1)."""
 ID_BATCH = 200
 """Item ids per existence query: keeps the search body small for requests of thousands of items."""
 
@@ -130,6 +135,24 @@ class CatalogClient:
             f"catalog refused item {item.get('id')!r} ({response.status_code}): {cap(response.text)}"
         )
 
+    async def upsert_item(self, collection_id: str, item: dict[str, Any]) -> bool:
+        """Insert an item, or replace the one with its id; True if it was created. A processed product is
+        published again when its run is retried or redone, and the newest metadata is the one to keep."""
+        if await self.create_item(collection_id, item):
+            return True
+        path = f"/collections/{quote(collection_id, safe='')}/items/{quote(item['id'], safe='')}"
+        response = await self._send("PUT", path, json=item)
+        if response.status_code in (200, 201, 204):
+            return False
+        raise CatalogRejectedError(
+            f"catalog refused to replace item {item['id']!r} ({response.status_code}): {cap(response.text)}"
+        )
+
+
+def _no_such_key(err: StorageError) -> bool:
+    cause = err.__cause__
+    return isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in ("404", "NoSuchKey")
+
 
 def staged_item(
     station_item: dict[str, Any],
@@ -141,7 +164,7 @@ def staged_item(
     """The catalog version of a station item: assets at their `s3://` location with size and checksum."""
     item = pystac.Item.from_dict(station_item, preserve_dict=True)
     if item.geometry is None:
-        item.geometry, item.bbox = WHOLE_WORLD, [-180.0, -90.0, 180.0, 90.0]
+        item.geometry, item.bbox = WHOLE_WORLD, list(WHOLE_WORLD_BBOX)
     item.clear_links()
     item.collection_id = collection
     item.properties["owner"] = owner_id
@@ -223,4 +246,49 @@ class CatalogActivities:
         return PublishItemsResult(
             created=[ref.item_id for ref, new in zip(request.items, created, strict=True) if new],
             existing=[ref.item_id for ref, new in zip(request.items, created, strict=True) if not new],
+        )
+
+    async def _product_stac(self, product: WrittenProduct) -> dict[str, Any]:
+        """EOPF's `stac_discovery` of a written product: Zarr v3 `zarr.json` first, else Zarr v2 `.zattrs`."""
+        bucket, _, key = product.path.removeprefix("s3://").partition("/")
+        if not product.path.startswith("s3://") or not key:
+            raise InvalidInputError(f"product path {product.path!r} is not an s3://bucket/key location")
+        for name in ("zarr.json", ".zattrs"):
+            try:
+                document = await self.store.get_json(bucket, f"{key.rstrip('/')}/{name}")
+            except StorageError as err:
+                if _no_such_key(err):
+                    continue
+                raise
+            if isinstance(document, dict) and (stac := stac_discovery_of(document)):
+                return stac
+            raise ProductMetadataError(f"product {product.path} has no stac_discovery in its {name}")
+        raise ProductMetadataError(f"product {product.path} has neither zarr.json nor .zattrs: no metadata to publish")
+
+    @activity.defn
+    async def publish_products(self, request: PublishProductsInput) -> PublishProductsResult:
+        """Publish processed products as catalog items (rs-reference.md §1.9), all or nothing as far as the
+        request goes: every product's metadata is read and mapped to a collection before anything is written, so
+        an unknown product type publishes none. An item that exists is replaced: safe to retry."""
+        provenance = request.provenance
+        if provenance.catalog_url is None:
+            provenance = provenance.model_copy(update={"catalog_url": self.catalog.url})
+        stacs = await asyncio.gather(*(self._product_stac(product) for product in request.products))
+        items = []
+        for product, stac in zip(request.products, stacs, strict=True):
+            product_type = (stac.get("properties") or {}).get("product:type")
+            collection = collection_for(product.output_id, product_type, request.targets, product_id=stac.get("id"))
+            items.append(
+                product_item(
+                    stac, product.path, collection=collection, owner_id=request.owner_id, provenance=provenance
+                )
+            )
+        for collection in dict.fromkeys(item["collection"] for item in items):
+            await self.catalog.ensure_collection(collection)
+        for item in items:
+            attributes = {"rs.item": item["id"], "rs.collection": item["collection"]}
+            with tracer.start_as_current_span("catalog.publish_product", attributes=attributes):
+                await self.catalog.upsert_item(item["collection"], item)
+        return PublishProductsResult(
+            items=[ItemLink(collection=item["collection"], item_id=item["id"]) for item in items]
         )
