@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rs_ondemand.models.dpr import AddressDaskCluster, GatewayDaskCluster, LocalDaskCluster, parse_dask_cluster
 
 DEFAULT_TASK_QUEUE = "rs-ondemand"
 
@@ -124,6 +126,51 @@ class TelemetrySettings(_Settings):
     service_name: str = "rs-ondemand"
 
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_EOPF = REPO_ROOT / ".venv-eopf" / "bin" / "eopf"
+"""Where `scripts/setup-eopf` installs the EOPF environment (a checkout; set RS_EOPF_EXECUTABLE elsewhere)."""
+DaskCluster = LocalDaskCluster | AddressDaskCluster | GatewayDaskCluster
+DEFAULT_CLUSTERS: dict[str, DaskCluster] = {"local": LocalDaskCluster()}
+"""Without configuration, only a LocalCluster inside the EOPF process (2 workers x 1 thread)."""
+
+
+class ProcessorSettings(_Settings):
+    """Where the EOPF environment is and which Dask clusters requests may name (RS_EOPF_* variables)."""
+
+    model_config = SettingsConfigDict(env_prefix="RS_EOPF_", populate_by_name=True)
+
+    executable: Path = DEFAULT_EOPF
+    """The EOPF venv's `eopf` command."""
+    dask_clusters: dict[str, DaskCluster] = Field(default_factory=lambda: dict(DEFAULT_CLUSTERS))
+    """`{label: cluster}` as JSON: "local", a scheduler URL ("tcp://127.0.0.1:8786") or a mapping with
+    `cluster_type` local/address/gateway. Only these labels run: a request never names a scheduler itself, as
+    the S3 credentials travel to whatever cluster runs the job."""
+    kill_grace_s: float = 20.0
+    """After SIGTERM, how long EOPF gets to close its Dask client and cluster before SIGKILL."""
+    heartbeat_s: float = 2.0
+    output_tail_lines: int = 60
+    """Lines of EOPF's output kept for the error of a failed run."""
+    dask_gateway_password: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("RS_EOPF_DASK_GATEWAY_PASSWORD", "DASK_GATEWAY_PASSWORD"),
+        json_schema_extra={"unset_means_off": True},
+    )
+    """Basic-auth password of the dask-gateway (only the EOPF process's environment receives it)."""
+    jupyterhub_api_token: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("RS_EOPF_JUPYTERHUB_API_TOKEN", "JUPYTERHUB_API_TOKEN"),
+        json_schema_extra={"unset_means_off": True},
+    )
+    """JupyterHub token for a dask-gateway behind JupyterHub (RS reads JUPYTERHUB_API_TOKEN too)."""
+
+    @field_validator("dask_clusters", mode="before")
+    @classmethod
+    def _lenient_clusters(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {label: parse_dask_cluster(spec) for label, spec in value.items()}
+        return value
+
+
 class Settings(BaseModel):
     """Everything a worker or a starter needs, loaded once and passed down (never read in workflow code)."""
 
@@ -135,6 +182,7 @@ class Settings(BaseModel):
     auxip: AuxipSettings
     prip: PripSettings
     telemetry: TelemetrySettings
+    processor: ProcessorSettings
 
     @property
     def stations(self) -> list[StationSettings]:

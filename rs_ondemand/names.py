@@ -20,3 +20,7 @@ STAGING_PROGRESS_SIGNAL: Final = "staging_progress"
 def download_task_queue(task_queue: str, station: str) -> str:
     """The queue of one station's downloads: its worker slots are the station's concurrency limit."""
     return f"{task_queue}-downloads-{station}"
+
+
+UNIT_PROGRESS_SIGNAL: Final = "unit_progress"
+"""Internal: a `ProcessingUnit` child reports its state and the ADF alternatives it tried to its parent."""

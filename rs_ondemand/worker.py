@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 
 from rs_ondemand._allocator import keep_large_buffers
 from rs_ondemand.activities.catalog import CatalogActivities, CatalogClient
+from rs_ondemand.activities.processor import ProcessorActivities
 from rs_ondemand.activities.stations import StationActivities, StationRegistry
 from rs_ondemand.activities.storage import ObjectStore, StorageActivities
 from rs_ondemand.activities.temporal import TemporalActivities
@@ -25,12 +26,21 @@ from rs_ondemand.errors import ErrorTranslationInterceptor
 from rs_ondemand.names import download_task_queue
 from rs_ondemand.telemetry import configure_tracing
 from rs_ondemand.workflows.cadip_staging import OnDemandCadipStaging
+from rs_ondemand.workflows.dpr_processing import DprProcessing
+from rs_ondemand.workflows.processing_unit import ProcessingUnit
 from rs_ondemand.workflows.staging import Staging
 from rs_ondemand.workflows.window_staging import OnDemandAuxipStaging, OnDemandPripStaging
 
 log = logging.getLogger("rs_ondemand.worker")
 
-WORKFLOWS: list[type] = [OnDemandCadipStaging, OnDemandPripStaging, OnDemandAuxipStaging, Staging]
+WORKFLOWS: list[type] = [
+    OnDemandCadipStaging,
+    OnDemandPripStaging,
+    OnDemandAuxipStaging,
+    DprProcessing,
+    ProcessingUnit,
+    Staging,
+]
 
 
 @asynccontextmanager
@@ -48,6 +58,7 @@ async def activities(settings: Settings) -> AsyncIterator[list[Any]]:
             StationActivities(stations, store),
             StorageActivities(store),
             CatalogActivities(catalog, store),
+            ProcessorActivities(store, settings.processor),
             TemporalActivities(),
         ]
         yield [getattr(group, name) for group in groups for name in _activity_names(group)]

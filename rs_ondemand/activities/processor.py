@@ -23,31 +23,39 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio import activity
 
-from rs_ondemand.activities.storage import ObjectStore, translate_s3_errors
-from rs_ondemand.config import S3Settings
-from rs_ondemand.dpr.payload import payload_yaml, with_dask_context, with_progress_callback
+from rs_ondemand.activities.storage import ObjectStore, item_prefix, translate_s3_errors
+from rs_ondemand.config import DaskCluster, ProcessorSettings, S3Settings
+from rs_ondemand.dpr.payload import (
+    build_payload,
+    payload_yaml,
+    run_output_prefix,
+    with_dask_context,
+    with_progress_callback,
+)
+from rs_ondemand.dpr.plan import plan_request
 from rs_ondemand.errors import ConfigurationError, InvalidInputError, OnDemandError
 from rs_ondemand.models.dpr import (
-    AddressDaskCluster,
-    GatewayDaskCluster,
-    LocalDaskCluster,
+    PayloadSpec,
     ProcessorProgress,
     RunProcessorInput,
     RunProcessorResult,
+    S3StorageRef,
     WritePayloadInput,
     WrittenProduct,
-    parse_dask_cluster,
 )
+from rs_ondemand.models.processing import (
+    AdfItem,
+    DprProcessIn,
+    PreparedPayload,
+    PreparePayloadInput,
+    ProcessingPlan,
+)
+from rs_ondemand.processors.registry import get_tasktable
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_EOPF = REPO_ROOT / ".venv-eopf" / "bin" / "eopf"
-"""Where `scripts/setup-eopf` installs the EOPF environment (a checkout; set RS_EOPF_EXECUTABLE elsewhere)."""
 PAYLOAD_NAME = "payload.yaml"
 PROGRESS_NAME = "progress.jsonl"
 REPORT_MARKER = '"message":"Workflow execution report"'
@@ -56,43 +64,6 @@ REPORT_MARKER = '"message":"Workflow execution report"'
 PROGRESS_LINE = re.compile(r"Workflow progress: (\d+)%")
 TAIL_CHARS = 1500
 """The end of EOPF's output kept in a failure (error text is capped at 2000 characters in workflow history)."""
-
-DaskCluster = LocalDaskCluster | AddressDaskCluster | GatewayDaskCluster
-DEFAULT_CLUSTERS: dict[str, DaskCluster] = {"local": LocalDaskCluster()}
-"""Without configuration, only a LocalCluster inside the EOPF process (2 workers x 1 thread)."""
-
-
-class ProcessorSettings(BaseSettings):
-    """Where the EOPF environment is and which Dask clusters requests may name (RS_EOPF_* variables)."""
-
-    model_config = SettingsConfigDict(env_prefix="RS_EOPF_", extra="ignore", populate_by_name=True)
-
-    executable: Path = DEFAULT_EOPF
-    """The EOPF venv's `eopf` command."""
-    dask_clusters: dict[str, DaskCluster] = Field(default_factory=lambda: dict(DEFAULT_CLUSTERS))
-    """`{label: cluster}` as JSON: "local", a scheduler URL ("tcp://127.0.0.1:8786") or a mapping with
-    `cluster_type` local/address/gateway. Only these labels run: a request never names a scheduler itself, as
-    the S3 credentials travel to whatever cluster runs the job."""
-    kill_grace_s: float = 20.0
-    """After SIGTERM, how long EOPF gets to close its Dask client and cluster before SIGKILL."""
-    heartbeat_s: float = 2.0
-    output_tail_lines: int = 60
-    """Lines of EOPF's output kept for the error of a failed run."""
-    dask_gateway_password: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("RS_EOPF_DASK_GATEWAY_PASSWORD", "DASK_GATEWAY_PASSWORD")
-    )
-    """Basic-auth password of the dask-gateway (only the EOPF process's environment receives it)."""
-    jupyterhub_api_token: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("RS_EOPF_JUPYTERHUB_API_TOKEN", "JUPYTERHUB_API_TOKEN")
-    )
-    """JupyterHub token for a dask-gateway behind JupyterHub (RS reads JUPYTERHUB_API_TOKEN too)."""
-
-    @field_validator("dask_clusters", mode="before")
-    @classmethod
-    def _lenient_clusters(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {label: parse_dask_cluster(spec) for label, spec in value.items()}
-        return value
 
 
 class ProcessorFailedError(OnDemandError):
@@ -110,6 +81,16 @@ class EopfNotInstalledError(ConfigurationError):
 
     def __init__(self, executable: Path) -> None:
         super().__init__(f"EOPF is not installed at {executable}: run scripts/setup-eopf (or set RS_EOPF_EXECUTABLE)")
+
+
+def run_folder_name(run_id: str) -> str:
+    """A run id as one path segment (workflow ids may hold `/`)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
+
+
+def staged_folder(bucket: str, owner_id: str, item: AdfItem) -> str:
+    """Where a planned (not yet staged) ADF item will be: its folder, which EOPF reads as the ADF."""
+    return f"s3://{bucket}/{item_prefix(owner_id, item.collection, item.id)}"
 
 
 def split_s3_url(url: str) -> tuple[str, str]:
@@ -250,6 +231,54 @@ class ProcessorActivities:
             await self._store.client.put_object(
                 Bucket=bucket, Key=key, Body=request.payload_yaml.encode(), ContentType="application/yaml"
             )
+
+    @activity.defn
+    async def plan_processing(self, request: DprProcessIn) -> ProcessingPlan:
+        """Read the processor's task table (the request's own, else the registry's) and apply the request to it.
+
+        Raises:
+            TaskTableError: unknown processor, malformed table, or a request that does not fit it (non-retryable).
+        """
+        tasktable = request.tasktable if request.tasktable is not None else get_tasktable(request.processor_name)
+        return plan_request(request, tasktable)
+
+    @activity.defn
+    async def prepare_payload(self, request: PreparePayloadInput) -> PreparedPayload:
+        """Build the run's EOPF payload from the resolved units and upload it to its `s3_payload_file`."""
+        run, bucket, owner = run_folder_name(request.run_id), self.s3.rs_bucket, request.owner_id
+        output_paths = {
+            name: run_output_prefix(bucket, owner, collection, run)
+            for name, collection in request.plan.output_collections.items()
+        }
+        spec = PayloadSpec(
+            run_id=request.run_id,
+            units=request.plan.units,
+            input_paths={name: path for unit in request.resolutions for name, path in unit.input_paths.items()},
+            adf_paths={
+                name: [path for item in items for path in item.hrefs or [staged_folder(bucket, owner, item)]]
+                for unit in request.resolutions
+                for name, items in unit.adfs.items()
+            },
+            output_paths=output_paths,
+            storage=S3StorageRef(endpoint_url=self.s3.s3_endpoint_url, region_name=self.s3.aws_default_region),
+            external_modules=request.plan.external_modules,
+            dry_run=request.dry_run,
+        )
+        text = payload_yaml(build_payload(spec))
+        target = request.s3_payload_file or f"s3://{self.s3.rs_work_bucket}/dpr/{run}/{PAYLOAD_NAME}"
+        await self.write_payload(WritePayloadInput(s3_payload_file=target, payload_yaml=text))
+        return PreparedPayload(
+            s3_payload_file=target, payload_yaml=text, output_prefixes=sorted(set(output_paths.values()))
+        )
+
+    @activity.defn
+    async def discard_run_outputs(self, output_prefixes: list[str]) -> int:
+        """Delete what a failed or cancelled run wrote (its own folders only); returns the objects deleted."""
+        deleted = 0
+        for prefix in output_prefixes:
+            bucket, key = split_s3_url(prefix)
+            deleted += await self._store.delete_prefix(bucket, key)
+        return deleted
 
     @activity.defn
     async def delete_payload(self, s3_payload_file: str) -> None:

@@ -179,9 +179,11 @@ class ProcessorProgress(BaseModel):
 
 class RunProcessorResult(BaseModel):
     status: str
-    """EOPF's report status: `completed`, or `dry_run` for a validation-only run."""
+    """EOPF's report status: `completed`, or `dry_run` for a validation-only run (`invalid` when EOPF refused
+    the payload of a dry run)."""
     written_products: list[WrittenProduct] = Field(default_factory=list)
     duration_s: float = 0.0
+    error: str | None = None
 
 
 class WritePayloadInput(BaseModel):

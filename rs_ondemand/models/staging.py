@@ -249,7 +249,7 @@ class CatalogItemRef(BaseModel):
 
     id: str
     collection: str
-    assets: dict[str, str]
+    assets: dict[str, str] = Field(default_factory=dict)
     """Asset name → href."""
 
 

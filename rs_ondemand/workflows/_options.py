@@ -49,3 +49,20 @@ CLEANUP: dict[str, Any] = {
 def with_attempts(preset: dict[str, Any], attempts: int) -> dict[str, Any]:
     """`preset` with its retry policy limited to `attempts` (a request's `step_attempts`)."""
     return {**preset, "retry_policy": dataclasses.replace(preset["retry_policy"], maximum_attempts=attempts)}
+
+
+PROCESSOR: dict[str, Any] = {
+    # One EOPF run: hours for real L0/L1 processors. The activity heartbeats every few seconds from EOPF's
+    # progress, so a dead worker is noticed within a minute; a cancel kills the process group first.
+    "start_to_close_timeout": timedelta(hours=12),
+    "heartbeat_timeout": timedelta(seconds=60),
+    # A failed run is not retried blindly (it may have failed on its data): the operator decides (`retry`).
+    "retry_policy": RetryPolicy(maximum_attempts=1),
+    "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+}
+
+PLAN: dict[str, Any] = {
+    # Reading a task table and building queries: CPU only, seconds; its errors are the request's (final).
+    "start_to_close_timeout": timedelta(minutes=2),
+    "retry_policy": _TRANSIENT,
+}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar
 
 from temporalio import workflow
 
@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.models.operator import RequestOptions, RetrySignal
     from rs_ondemand.models.progress import Progress, State
     from rs_ondemand.models.staging import (
+        CatalogItemRef,
         QueryStagingOutcome,
         ReadCatalogItemsInput,
         SearchResult,
@@ -142,30 +143,61 @@ class SearchAndStage(OperatorControl):
         """
 
         async def search_and_stage() -> QueryStagingOutcome:
-            found = await self._search(
-                StationSearchInput(
-                    station="auxip",
-                    request_id=f"{workflow.info().workflow_id}/{key}",
-                    filter=query.filter,
-                    sortby=query.sortby,
-                    max_items=query.limit,
-                )
-            )
+            found = await self._search(self._auxip_search(query, key))
             if not found.items:
                 return QueryStagingOutcome()
             staged = await self._stage(found, env, collection, "auxip")
-            items = await workflow.execute_activity_method(
-                CatalogActivities.read_catalog_items,
-                ReadCatalogItemsInput(collection=collection, ids=staged.staged + staged.skipped),
-                **_options.CATALOG,
-            )
-            return QueryStagingOutcome(items=items)
+            return QueryStagingOutcome(items=await self._catalog_items(collection, staged.staged + staged.skipped))
 
+        return await self._within(timeout_seconds, search_and_stage())
+
+    async def search_auxip_query(
+        self, query: StacQuery, collection: str, timeout_seconds: int, key: str
+    ) -> QueryStagingOutcome:
+        """`stage_auxip_query` without the staging (a dry run): the items it would stage, with their catalog
+        hrefs for those the catalog already has (others have none)."""
+
+        async def search_only() -> QueryStagingOutcome:
+            found = await self._search(self._auxip_search(query, key))
+            ids = [
+                ref.item_id
+                for page in found.pages
+                for ref in await workflow.execute_activity_method(
+                    StorageActivities.read_manifest_page, page, **self._with_attempts(_options.CATALOG)
+                )
+            ]
+            staged = {item.id: item for item in await self._catalog_items(collection, ids)} if ids else {}
+            return QueryStagingOutcome(
+                items=[staged.get(item_id) or CatalogItemRef(id=item_id, collection=collection) for item_id in ids]
+            )
+
+        return await self._within(timeout_seconds, search_only())
+
+    @staticmethod
+    def _auxip_search(query: StacQuery, key: str) -> StationSearchInput:
+        return StationSearchInput(
+            station="auxip",
+            request_id=f"{workflow.info().workflow_id}/{key}",
+            filter=query.filter,
+            sortby=query.sortby,
+            max_items=query.limit,
+        )
+
+    async def _catalog_items(self, collection: str, ids: list[str]) -> list[CatalogItemRef]:
+        return await workflow.execute_activity_method(
+            CatalogActivities.read_catalog_items,
+            ReadCatalogItemsInput(collection=collection, ids=ids),
+            **self._with_attempts(_options.CATALOG),
+        )
+
+    @staticmethod
+    async def _within(timeout_seconds: int, body: Coroutine[Any, Any, QueryStagingOutcome]) -> QueryStagingOutcome:
+        """`body`'s outcome, or a timed-out one after `timeout_seconds` (0 or less: no limit)."""
         if timeout_seconds <= 0:
-            return await search_and_stage()
+            return await body
         # Not asyncio.wait_for: a cancelled activity surfaces as ActivityError(CancelledError), which it would
         # not recognise as its own cancellation. Wait with a deadline, then cancel and let the children clean up.
-        task = asyncio.create_task(search_and_stage())
+        task = asyncio.create_task(body)
         done, _ = await workflow.wait([task], timeout=timeout_seconds)
         if task in done:
             return task.result()

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from rs_ondemand.activities.processor import DEFAULT_EOPF, ProcessorActivities, ProcessorSettings
+from rs_ondemand.activities.processor import ProcessorActivities
 from rs_ondemand.activities.storage import ObjectStore
-from rs_ondemand.config import Settings
+from rs_ondemand.config import DEFAULT_EOPF, ProcessorSettings, Settings
 from rs_ondemand.dpr import build_unit_list
 from rs_ondemand.dpr.payload import run_output_prefix
 from rs_ondemand.processors.registry import get_tasktable

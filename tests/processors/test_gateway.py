@@ -16,8 +16,8 @@ import pytest
 from pydantic import SecretStr
 from temporalio.testing import ActivityEnvironment
 
-from rs_ondemand.activities.processor import ProcessorActivities, ProcessorSettings
-from rs_ondemand.config import Settings
+from rs_ondemand.activities.processor import ProcessorActivities
+from rs_ondemand.config import ProcessorSettings, Settings
 from rs_ondemand.models.dpr import GatewayAuth, GatewayDaskCluster, RunProcessorInput
 from rs_ondemand.stack.ports import free_port
 from tests.processors._runs import demo_payload

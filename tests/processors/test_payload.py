@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from rs_ondemand.activities.processor import ProcessorSettings
+from rs_ondemand.config import ProcessorSettings
 from rs_ondemand.dpr.payload import (
     PayloadError,
     build_payload,

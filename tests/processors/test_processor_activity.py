@@ -10,8 +10,8 @@ import pytest
 from pydantic import SecretStr, ValidationError
 from temporalio.testing import ActivityEnvironment
 
-from rs_ondemand.activities.processor import EopfNotInstalledError, ProcessorActivities, ProcessorSettings
-from rs_ondemand.config import S3Settings
+from rs_ondemand.activities.processor import EopfNotInstalledError, ProcessorActivities
+from rs_ondemand.config import ProcessorSettings, S3Settings
 from rs_ondemand.errors import InvalidInputError
 from rs_ondemand.models.dpr import RunProcessorInput, WritePayloadInput
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from rs_ondemand.activities.processor import ProcessorActivities, ProcessorFailedError, ProcessorSettings
-from rs_ondemand.config import Settings
+from rs_ondemand.activities.processor import ProcessorActivities, ProcessorFailedError
+from rs_ondemand.config import ProcessorSettings, Settings
 from rs_ondemand.models.dpr import AddressDaskCluster, RunProcessorInput, WritePayloadInput
 from rs_ondemand.stack.ports import free_port
 from tests.processors._runs import demo_payload, product_metadata

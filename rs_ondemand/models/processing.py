@@ -1,0 +1,274 @@
+"""Contracts of DPR processing: the operator's `DprProcessIn`, the plan of units and ADFs, their resolution."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from rs_ondemand.models.common import FlowEnv, OperatorInput, SafeName
+from rs_ondemand.models.operator import RequestOptions
+from rs_ondemand.models.progress import Progress
+from rs_ondemand.models.staging import StacQuery
+from rs_ondemand.models.timewindow import UtcDatetime
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class WorkflowType(StrEnum):
+    BENCHMARKING = "benchmarking"
+    ON_DEMAND = "on-demand"
+    SYSTEMATIC = "systematic"
+
+
+class ProcessingMode(StrEnum):
+    NRT = "nrt"
+    NTC = "ntc"
+    REPROCESSING = "reprocessing"
+    SUBS = "subs"
+    ALWAYS = "always"
+
+
+ItemAndCollection = tuple[SafeName, SafeName]
+"""`(<stac item id>, <catalog collection>)`, a JSON list of two strings."""
+
+
+class DprProcessIn(OperatorInput):
+    """Input of `DprProcessing`: the original's `DprProcessIn` (rs-reference.md §1.1), plus our options.
+
+    Example: `{"env": {"owner_id": "ops"}, "processor_name": "demo", "processor_version": "0.1.0",
+    "dask_cluster_label": "local", "pipeline": "demo_full", "input_products": [{"CADU":
+    ["S1A_20241114143038056552", "s1-cadip"]}], "generated_product_to_collection_identifier": [{"DEMOL0":
+    ["S01DEMOL0", "s1-demo-l0"]}], "auxiliary_product_to_collection_identifier": {"*": "s1-aux"},
+    "start_datetime": "2024-11-14T14:30:38.477Z", "end_datetime": "2024-11-14T14:33:22.662Z",
+    "satellite": "sentinel-1a"}`.
+    """
+
+    env: FlowEnv
+    processor_name: SafeName
+    """The processor (a task table of the registry: `demo`, `mockup`, `s1_l0`, ...)."""
+    processor_version: str = ""
+    """Informational, as in the original; recorded in the published items' `processing:software`."""
+    dask_cluster_label: str = Field(min_length=1)
+    """A label of the worker's Dask cluster map (`RS_EOPF_DASK_CLUSTERS`), e.g. `local` or `dask-l0`."""
+    s3_payload_file: str | None = Field(None, pattern=r"^s3://[^/]+/.+")
+    """Where the payload YAML goes; default `s3://<work bucket>/dpr/<workflow id>/payload.yaml`."""
+    pipeline: str | None = None
+    unit: str | None = None
+    priority: Priority = Priority.LOW
+    workflow_type: WorkflowType = WorkflowType.ON_DEMAND
+    input_products: list[dict[str, ItemAndCollection]]
+    """`[{<task table input name>: [<item id>, <collection>]}]`: the staged products the units read."""
+    generated_product_to_collection_identifier: list[dict[str, str | tuple[str, SafeName]]]
+    """`[{<task table output name>: [<product:type>, <collection>]}]`, or `{<output>: <product:type>}` when the
+    collection is named after the type."""
+    auxiliary_product_to_collection_identifier: dict[str, SafeName]
+    """ADF product type → catalog collection it is staged into; `"*"` for every other type."""
+    processing_mode: list[ProcessingMode] = Field(default_factory=list)
+    start_datetime: UtcDatetime | None = None
+    end_datetime: UtcDatetime | None = None
+    satellite: str | None = None
+    """A task-table external variable (e.g. `sentinel-1a`), also in the default ADF collection name."""
+    tasktable: dict[str, Any] | None = None
+    """A task table to use instead of the registry's (tests, new processors); same schema."""
+    dry_run: bool = False
+    """Plan only: search the ADF alternatives without staging, build the payload, let EOPF validate it
+    (`triggering__dry_run`), and neither process nor publish."""
+    options: RequestOptions = Field(default_factory=RequestOptions)
+
+    @field_validator("auxiliary_product_to_collection_identifier", mode="before")
+    @classmethod
+    def _merge_listed_aux_map(cls, value: Any) -> Any:
+        # Newer RS requests give the map as a list of one-key objects, like the generated-product map.
+        if isinstance(value, list) and all(isinstance(entry, dict) for entry in value):
+            return {key: target for entry in value for key, target in entry.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        # The original's messages (rs-reference.md §1.1), then ours.
+        if (self.pipeline is None) == (self.unit is None):
+            raise ValueError("Exactly one of 'pipeline' or 'unit' must be provided.")
+        for name in ("generated_product_to_collection_identifier", "auxiliary_product_to_collection_identifier"):
+            if not getattr(self, name):
+                raise ValueError(f"'{name}' must not be empty.")
+        if not self.input_products or not any(self.input_products):
+            raise ValueError("'input_products' must not be empty.")
+        inputs = [name for entry in self.input_products for name in entry]
+        if duplicates := sorted({name for name in inputs if inputs.count(name) > 1}):
+            raise ValueError(f"'input_products' names {duplicates} more than once.")
+        if self.start_datetime and self.end_datetime and self.end_datetime < self.start_datetime:
+            raise ValueError(
+                f"end_datetime {self.end_datetime.isoformat()} is before start_datetime "
+                f"{self.start_datetime.isoformat()}"
+            )
+        return self
+
+    def external_variables(self) -> dict[str, Any]:
+        """Values of the task table's `{external_variable.X}`."""
+        values = {"start_datetime": self.start_datetime, "end_datetime": self.end_datetime}
+        return values | {"satellite": self.satellite}
+
+    def input_items(self) -> dict[str, ItemAndCollection]:
+        return {name: ref for entry in self.input_products for name, ref in entry.items()}
+
+    def output_targets(self) -> dict[str, list[tuple[str, str]]]:
+        """Output name → its `(product type, collection)` pairs, in the request's order."""
+        targets: dict[str, list[tuple[str, str]]] = {}
+        for entry in self.generated_product_to_collection_identifier:
+            for output, target in entry.items():
+                pair = (target, target) if isinstance(target, str) else (target[0], target[1])
+                targets.setdefault(output, []).append(pair)
+        return targets
+
+
+# --- The plan: what the task table asks for, with the request's values filled in ---------------------------------
+
+
+class AdfAlternative(BaseModel):
+    """One way of finding an ADF: a STAC search of the AUXIP, bounded by its own timeout."""
+
+    order: float | None = None
+    timeout_seconds: int = 0
+    """Bounds this alternative's search and staging together; 0 means no limit."""
+    query_name: str
+    product_type: str | None = None
+    collection: SafeName
+    """Catalog collection the ADF is staged into (map[product_type], map["*"], `<satellite>-aux-<type>`)."""
+    query: StacQuery
+
+
+class AdfSpec(BaseModel):
+    name: str
+    mandatory: bool
+    alternatives: list[AdfAlternative]
+
+
+class InputSpec(BaseModel):
+    name: str
+    item_id: SafeName
+    collection: SafeName
+    path_type: str = "folder"
+    """The task table's `type`: a `folder` input is the item's folder, a `file` one its single asset."""
+
+
+class UnitPlan(BaseModel):
+    """What a `ProcessingUnit` child resolves: the unit's request inputs and its ADFs."""
+
+    name: str
+    inputs: list[InputSpec] = Field(default_factory=list)
+    adfs: list[AdfSpec] = Field(default_factory=list)
+
+
+class ProcessingPlan(BaseModel):
+    """The task table read and applied to the request (the `plan_processing` activity)."""
+
+    processor_name: str
+    units: list[dict[str, Any]]
+    """`build_unit_list`'s output: the original's shape, which the payload is built from."""
+    unit_plans: list[UnitPlan]
+    external_modules: list[dict[str, Any]] = Field(default_factory=list)
+    output_collections: dict[str, str]
+    """Output name → the collection its run folder is under (the first of its mapping)."""
+
+
+# --- Resolution: what a `ProcessingUnit` found ----------------------------------------------------------------------
+
+AlternativeOutcomeKind = Literal["found", "empty", "timed_out"]
+
+
+class AlternativeTried(BaseModel):
+    """One alternative as it was tried: shown in `progress` and kept in the result."""
+
+    unit: str
+    adf: str
+    order: float | None = None
+    product_type: str | None = None
+    collection: str
+    query: StacQuery
+    outcome: AlternativeOutcomeKind
+    items: list[str] = Field(default_factory=list)
+    duration_s: float = 0.0
+
+
+class AdfItem(BaseModel):
+    """An ADF's catalog item: staged (`hrefs` known) or, in a dry run, only planned (`hrefs` empty)."""
+
+    collection: str
+    id: str
+    hrefs: list[str] = Field(default_factory=list)
+
+
+class UnitInput(BaseModel):
+    env: FlowEnv
+    plan: UnitPlan
+    dry_run: bool = False
+    options: RequestOptions = Field(default_factory=RequestOptions)
+
+
+class UnitResolution(BaseModel):
+    """The paths a unit runs on, and how its ADFs were found."""
+
+    name: str
+    input_paths: dict[str, str] = Field(default_factory=dict)
+    input_items: list[AdfItem] = Field(default_factory=list)
+    """The request's input products as catalog items (provenance of the outputs)."""
+    adfs: dict[str, list[AdfItem]] = Field(default_factory=dict)
+    """ADF name → the items of the winning alternative; a skipped optional ADF is absent."""
+    alternatives: list[AlternativeTried] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class PreparePayloadInput(BaseModel):
+    run_id: str
+    owner_id: str
+    s3_payload_file: str | None
+    """None: the default location in the work bucket, `dpr/<run id>/payload.yaml`."""
+    plan: ProcessingPlan
+    resolutions: list[UnitResolution]
+    dry_run: bool = False
+
+
+class PreparedPayload(BaseModel):
+    s3_payload_file: str
+    payload_yaml: str
+    output_prefixes: list[str]
+    """The run's output folders (s3:// URLs): what a failed or cancelled run cleans up."""
+
+
+class DprProcessResult(BaseModel):
+    """What `DprProcessing` returns: the plan as run, and what it produced."""
+
+    processor_name: str
+    dry_run: bool = False
+    units: list[dict[str, Any]]
+    alternatives: list[AlternativeTried] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    s3_payload_file: str
+    payload_yaml: str
+    processor_status: str = ""
+    """EOPF's report status: `completed`, or `dry_run`; `invalid` when EOPF refused a dry run's payload."""
+    validation_error: str | None = None
+    """Why EOPF refused a dry run's payload (ADFs not staged yet have no file for it to check)."""
+    published: list[dict[str, str]] = Field(default_factory=list)
+    """`{collection, id}` of every published item."""
+
+
+class DprProgress(Progress):
+    """`progress` of `DprProcessing` and `ProcessingUnit`: the common counts, plus every ADF alternative tried."""
+
+    alternatives: list[AlternativeTried] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class UnitProgress(BaseModel):
+    """Internal: a `ProcessingUnit` child reports its alternatives to its parent."""
+
+    unit: str
+    progress: Progress
+    alternatives: list[AlternativeTried] = Field(default_factory=list)

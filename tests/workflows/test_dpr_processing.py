@@ -1,0 +1,266 @@
+"""`DprProcessing` on the real stack: a staged CADIP session → the demo processor (real EOPF) → a catalog item."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+
+from rs_ondemand.activities.processor import run_folder_name
+from rs_ondemand.config import Settings
+from rs_ondemand.models.processing import DprProcessIn, DprProcessResult, DprProgress
+from rs_ondemand.models.progress import State
+from rs_ondemand.models.staging import AuxipStagingInput, CadipStagingInput, CadipStagingResult, WindowStagingResult
+from rs_ondemand.names import AUXIP_STAGING, CADIP_STAGING, DPR_PROCESSING, PROGRESS_QUERY
+from rs_ondemand.processors.registry import get_tasktable
+from tests.helpers import Simulator
+from tests.processors.test_processor_runs import processes_mentioning
+
+SESSION = "S1A_20241114143038056552"
+OWNER = "dpr-tester"
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def session_collection(client: Client, task_queue: str) -> str:
+    """The real sample session, staged once for the module into a collection of its own."""
+    collection = f"dpr-cadip-{uuid.uuid4().hex[:8]}"
+    request = CadipStagingInput(
+        env={"owner_id": OWNER},  # type: ignore[arg-type]
+        cadip_collection_identifier="cadip",
+        session_identifier=SESSION,
+        catalog_collection_identifier=collection,
+    )
+    await client.execute_workflow(
+        CADIP_STAGING,
+        request,
+        id=f"test-dpr-stage-{uuid.uuid4()}",
+        task_queue=task_queue,
+        result_type=CadipStagingResult,
+    )
+    return collection
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def orbit_collection(client: Client, task_queue: str) -> str:
+    """The restituted orbits of the session's window, staged once by `OnDemandAuxipStaging`."""
+    collection = f"dpr-aux-{uuid.uuid4().hex[:8]}"
+    request = AuxipStagingInput.model_validate(
+        {
+            "env": {"owner_id": OWNER},
+            "start_datetime": "2024-11-14T14:30:38.477Z",
+            "end_datetime": "2024-11-14T14:33:22.662Z",
+            "product_type": "AUX_RESORB",
+            "catalog_collection_identifier": collection,
+        }
+    )
+    await client.execute_workflow(
+        AUXIP_STAGING,
+        request,
+        id=f"test-dpr-aux-{uuid.uuid4()}",
+        task_queue=task_queue,
+        result_type=WindowStagingResult,
+    )
+    return collection
+
+
+def dpr_request(session_collection: str, **changes: Any) -> DprProcessIn:
+    tag = uuid.uuid4().hex[:8]
+    fields: dict[str, Any] = {
+        "env": {"owner_id": OWNER},
+        "processor_name": "demo",
+        "processor_version": "0.1.0",
+        "dask_cluster_label": "local",
+        "pipeline": "demo_full",
+        "input_products": [{"CADU": [SESSION, session_collection]}],
+        "generated_product_to_collection_identifier": [{"DEMOL0": ["S01DEMOL0", f"demo-l0-{tag}"]}],
+        "auxiliary_product_to_collection_identifier": {"*": f"aux-{tag}"},
+        "start_datetime": "2024-11-14T14:30:38.477Z",
+        "end_datetime": "2024-11-14T14:33:22.662Z",
+        "satellite": "sentinel-1a",
+    }
+    return DprProcessIn.model_validate(fields | changes)
+
+
+async def start(client: Client, task_queue: str, request: DprProcessIn) -> WorkflowHandle[Any, DprProcessResult]:
+    return await client.start_workflow(
+        DPR_PROCESSING, request, id=f"test-dpr-{uuid.uuid4()}", task_queue=task_queue, result_type=DprProcessResult
+    )
+
+
+def demo_table(**alternative_changes: Any) -> dict[str, Any]:
+    """The demo task table, with its ORBIT ADF's alternatives changed (`{index: {key: value}}`)."""
+    table = copy.deepcopy(get_tasktable("demo"))
+    orbit = next(entry for entry in table["io"] if entry["name"] == "ORBIT")
+    for index, changes in alternative_changes.items():
+        alternative = orbit["alternatives"][int(index.removeprefix("alt"))]
+        parameters = changes.pop("parameters", {})
+        alternative.update(changes)
+        alternative["query"]["parameters"].update(parameters)
+    return table
+
+
+def s3_keys(s3: Any, url: str) -> list[str]:
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    return [obj["Key"] for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
+
+
+async def test_demo_chain_publishes_a_product_linked_to_its_inputs(
+    client: Client, task_queue: str, session_collection: str, settings: Settings, s3: Any
+) -> None:
+    """The README's chain: the precise orbit (first alternative) is not there for this date, the restituted
+    one (second) is staged; EOPF decodes the session; the product is published with its provenance."""
+    request = dpr_request(session_collection)
+    handle = await start(client, task_queue, request)
+    result = await handle.result()
+
+    poeorb, resorb = result.alternatives
+    assert (poeorb.product_type, poeorb.outcome, poeorb.items) == ("AUX_POEORB", "empty", [])
+    assert (resorb.product_type, resorb.outcome, len(resorb.items)) == ("AUX_RESORB", "found", 1)
+    assert result.processor_status == "completed" and result.warnings == []
+    (published,) = result.published
+    target = request.output_targets()["DEMOL0"][0][1]
+    assert published["collection"] == target
+
+    async with httpx.AsyncClient(timeout=30) as http:
+        item = (await http.get(f"{settings.catalog.url}/collections/{target}/items/{published['id']}")).json()
+    assert item["properties"]["product:type"] == "S01DEMOL0" and item["properties"]["owner"] == OWNER
+    (asset,) = item["assets"].values()
+    assert asset["href"].startswith(f"s3://{settings.s3.rs_bucket}/{OWNER}/{target}/")
+    assert s3_keys(s3, asset["href"].rstrip("/") + "/zarr.json")
+    derived = {link["href"].rsplit("/collections/", 1)[1] for link in item["links"] if link["rel"] == "derived_from"}
+    aux = request.auxiliary_product_to_collection_identifier["*"]
+    assert derived == {f"{session_collection}/items/{SESSION}", f"{aux}/items/{resorb.items[0]}"}
+    assert item["properties"]["processing:lineage"].endswith(handle.id)
+
+    progress = await handle.query(PROGRESS_QUERY, result_type=DprProgress)
+    assert progress.state == State.COMPLETED and progress.units_done == progress.units_total == 1
+    assert [alt.outcome for alt in progress.alternatives] == ["empty", "found"]
+    assert not s3_keys(s3, result.s3_payload_file)  # deleted after the run, as RS does
+
+
+async def test_a_timed_out_alternative_moves_on_to_the_next(
+    client: Client, task_queue: str, session_collection: str, simulator: Simulator
+) -> None:
+    """Every AUXIP request takes 3 s: the 2 s alternative times out, the unbounded one finds the orbit. A dry run:
+    nothing is staged, EOPF only validates the payload."""
+    table = demo_table(alt0={"timeout_seconds": 2, "parameters": {"product_type": "AUX_RESORB"}})
+    simulator.faults(auxip={"latency_ms": 3000})
+    request = dpr_request(session_collection, tasktable=table, dry_run=True)
+    result = await (await start(client, task_queue, request)).result()
+
+    first, second = result.alternatives
+    assert (first.outcome, first.items) == ("timed_out", [])
+    assert 2 <= first.duration_s < 10
+    assert second.outcome == "found" and second.product_type == "AUX_RESORB"
+    assert result.published == []
+    assert "triggering__dry_run: true" in result.payload_yaml
+    # EOPF's validation checks that ADF files exist: a planned orbit is not staged yet, and the plan says so.
+    assert result.processor_status == "invalid"
+    assert "ORBIT adf is requested for ['DemoL0Unit.orbit'] but its path is not available" in str(
+        result.validation_error
+    )
+    # Planned, not staged: the payload names the folder the orbit would be staged to.
+    aux = request.auxiliary_product_to_collection_identifier["*"]
+    assert f"/{OWNER}/{aux}/{second.items[0]}/" in result.payload_yaml
+
+
+async def test_a_mandatory_adf_found_nowhere_fails_at_once(
+    client: Client, task_queue: str, session_collection: str
+) -> None:
+    table = demo_table(
+        alt0={"parameters": {"product_type": "AUX_NOSUCH"}}, alt1={"parameters": {"product_type": "AUX_NOSUCH"}}
+    )
+    handle = await start(client, task_queue, dpr_request(session_collection, tasktable=table))
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    message = str(failure.value.cause)
+    assert "Searching for adfs input ORBIT of unit DemoL0Unit did not return any result" in message
+    assert "AUX_NOSUCH in aux-" in message and message.count(": empty") == 2
+    progress = await handle.query(PROGRESS_QUERY, result_type=DprProgress)
+    assert progress.state == State.FAILED and len(progress.alternatives) == 2
+
+
+async def test_an_optional_adf_found_nowhere_is_skipped_with_a_warning(
+    client: Client, task_queue: str, session_collection: str, orbit_collection: str, settings: Settings
+) -> None:
+    """A dry run whose orbit is staged already: EOPF's own validation accepts the payload."""
+    table = demo_table()
+    unit = table["units"][0]
+    unit["input_adfs"].append({"name": "EXTRA", "mode": "always", "mandatory": False})
+    extra = copy.deepcopy(next(entry for entry in table["io"] if entry["name"] == "ORBIT"))
+    extra["name"] = "EXTRA"
+    extra["alternatives"] = extra["alternatives"][1:]
+    extra["alternatives"][0]["query"]["parameters"]["product_type"] = "AUX_NOSUCH"
+    table["io"].append(extra)
+    request = dpr_request(
+        session_collection,
+        tasktable=table,
+        dry_run=True,
+        auxiliary_product_to_collection_identifier={"*": orbit_collection},
+    )
+    result = await (await start(client, task_queue, request)).result()
+
+    assert [(alt.adf, alt.outcome) for alt in result.alternatives if alt.adf == "EXTRA"] == [("EXTRA", "empty")]
+    (warning,) = result.warnings
+    assert warning.startswith("optional ADF EXTRA of unit DemoL0Unit skipped: nothing found")
+    assert "EXTRA" not in result.payload_yaml  # the processor runs without it
+    orbit = next(alt for alt in result.alternatives if alt.adf == "ORBIT" and alt.outcome == "found")
+    assert f"s3://{settings.s3.rs_bucket}/{OWNER}/{orbit_collection}/{orbit.items[0]}/" in result.payload_yaml
+    assert (result.processor_status, result.validation_error) == ("dry_run", None)
+
+
+async def test_an_unmapped_product_type_fails_and_leaves_no_output(
+    client: Client, task_queue: str, session_collection: str, s3: Any, settings: Settings
+) -> None:
+    """The product is written, but its type has no collection: a clear error, and the run's folder is removed."""
+    request = dpr_request(
+        session_collection, generated_product_to_collection_identifier=[{"DEMOL0": ["S01OTHERL0", "other"]}]
+    )
+    handle = await start(client, task_queue, request)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert "Product type unknown" in str(failure.value.cause) and "S01DEMOL0" in str(failure.value.cause)
+    assert not s3_keys(s3, f"s3://{settings.s3.rs_bucket}/{OWNER}/other/")
+    assert not s3_keys(s3, f"s3://{settings.s3.rs_work_bucket}/dpr/{run_folder_name(handle.id)}/")
+
+
+async def test_cancel_during_the_processor_run_leaves_no_process_and_no_output(
+    client: Client, task_queue: str, session_collection: str, s3: Any, settings: Settings
+) -> None:
+    table = demo_table()
+    table["pipelines"][0]["steps"][0]["parameters"]["hold_seconds"] = 120
+    request = dpr_request(session_collection, tasktable=table)
+    handle = await start(client, task_queue, request)
+    eopf_run = f"rs-eopf-{run_folder_name(handle.id)[:32]}"
+    async with asyncio.timeout(180):
+        while True:  # until the processor runs and its EOPF process is there
+            progress = await handle.query(PROGRESS_QUERY, result_type=DprProgress)
+            if progress.step.startswith("running") and processes_mentioning(eopf_run):
+                break
+            await asyncio.sleep(0.5)
+    await asyncio.sleep(3)  # the unit is holding: its LocalCluster is up
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    progress = await handle.query(PROGRESS_QUERY, result_type=DprProgress)
+    assert progress.state == State.CANCELLED
+    assert processes_mentioning(eopf_run) == []
+    target = request.output_targets()["DEMOL0"][0][1]
+    assert not s3_keys(s3, f"s3://{settings.s3.rs_bucket}/{OWNER}/{target}/")
+    assert not s3_keys(s3, f"s3://{settings.s3.rs_work_bucket}/dpr/{run_folder_name(handle.id)}/")
+
+
+async def test_a_request_of_pipeline_and_unit_fails_at_once_with_the_original_message(
+    client: Client, task_queue: str
+) -> None:
+    raw = dpr_request("c").model_dump(mode="json") | {"unit": "DemoL0Unit"}
+    handle = await client.start_workflow(DPR_PROCESSING, raw, id=f"test-dpr-{uuid.uuid4()}", task_queue=task_queue)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert "Exactly one of 'pipeline' or 'unit' must be provided." in str(failure.value.cause)
