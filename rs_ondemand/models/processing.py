@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from rs_ondemand.models.common import FlowEnv, OperatorInput, SafeName
 from rs_ondemand.models.operator import RequestOptions
@@ -81,13 +81,37 @@ class DprProcessIn(OperatorInput):
     (`triggering__dry_run`), and neither process nor publish."""
     options: RequestOptions = Field(default_factory=RequestOptions)
 
-    @field_validator("auxiliary_product_to_collection_identifier", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _merge_listed_aux_map(cls, value: Any) -> Any:
-        # Newer RS requests give the map as a list of one-key objects, like the generated-product map.
-        if isinstance(value, list) and all(isinstance(entry, dict) for entry in value):
-            return {key: target for entry in value for key, target in entry.items()}
-        return value
+    def _read_newer_rs_shape(cls, data: Any) -> Any:
+        """Also take the newer RS request (rs-dpr-service's parameter calls): `processor: {name, version}`,
+        `owner_identifier`, `dask_cluster_name`, `workflow`, and entries as `{name, item_id | product_type,
+        collection_name}` objects."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        renamed = {"owner_identifier": "env", "dask_cluster_name": "dask_cluster_label", "workflow": "workflow_type"}
+        for old, new in renamed.items():
+            if old in data and new not in data:
+                value = data.pop(old)
+                data[new] = {"owner_id": value} if new == "env" else value
+        if isinstance(processor := data.get("processor"), dict) and "processor_name" not in data:
+            data.pop("processor")
+            data["processor_name"] = processor.get("name")
+            data.setdefault("processor_version", processor.get("version", ""))
+        for key, value_key in (("input_products", "item_id"), ("generated_product_to_collection_identifier", None)):
+            if isinstance(data.get(key), list):
+                data[key] = [_entry_pair(entry, value_key) for entry in data[key]]
+        aux = data.get("auxiliary_product_to_collection_identifier")
+        if isinstance(aux, list) and all(isinstance(entry, dict) for entry in aux):
+            # A list of one-key objects, or of `{product_type, collection_name}` objects.
+            pairs = [_entry_pair(entry, None, key="product_type") for entry in aux]
+            data["auxiliary_product_to_collection_identifier"] = {
+                key: (target[1] if isinstance(target, list) else target)
+                for pair in pairs
+                for key, target in pair.items()
+            }
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -125,6 +149,15 @@ class DprProcessIn(OperatorInput):
                 pair = (target, target) if isinstance(target, str) else (target[0], target[1])
                 targets.setdefault(output, []).append(pair)
         return targets
+
+
+def _entry_pair(entry: Any, value_key: str | None, key: str = "name") -> Any:
+    """`{name, item_id, collection_name}` → `{name: [item_id, collection_name]}` (`product_type` when
+    `value_key` is None); an entry already in the original's `{name: value}` shape is kept."""
+    if not isinstance(entry, dict) or "collection_name" not in entry or key not in entry:
+        return entry
+    value = entry.get(value_key or "product_type", "*")
+    return {entry[key]: [value, entry["collection_name"]]}
 
 
 # --- The plan: what the task table asks for, with the request's values filled in ---------------------------------
