@@ -15,9 +15,11 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from rs_ondemand.models.processing import DprProcessIn
 from rs_ondemand.models.staging import CadipStagingInput
 from rs_ondemand.worker import WORKFLOWS
 from rs_ondemand.workflows.cadip_staging import OnDemandCadipStaging
+from rs_ondemand.workflows.dpr_processing import DprProcessing
 
 HISTORIES = Path(__file__).with_name("histories")
 
@@ -46,7 +48,44 @@ async def test_record_histories(client: Client, task_queue: str, collection: str
     (HISTORIES / "workflow_ids.json").write_text(json.dumps(ids, indent=1))
 
 
-@pytest.mark.parametrize("name", ["cadip_staging", "staging"])
+@pytest.mark.skipif(not os.environ.get("RS_RECORD_HISTORIES"), reason="records histories only when asked")
+async def test_record_dpr_histories(client: Client, task_queue: str, collection: str) -> None:
+    """A whole demo run: `DprProcessing`, and its `ProcessingUnit` with both orbit alternatives tried."""
+    session = CadipStagingInput.model_validate(
+        {
+            "env": {"owner_id": "replay"},
+            "cadip_collection_identifier": "cadip",
+            "session_identifier": "S1A_20241114143038056552",
+            "catalog_collection_identifier": collection,
+        }
+    )
+    await client.execute_workflow(OnDemandCadipStaging.run, session, id=f"record-{uuid.uuid4()}", task_queue=task_queue)
+    request = DprProcessIn.model_validate(
+        {
+            "env": {"owner_id": "replay"},
+            "processor_name": "demo",
+            "dask_cluster_label": "local",
+            "pipeline": "demo_full",
+            "input_products": [{"CADU": ["S1A_20241114143038056552", collection]}],
+            "generated_product_to_collection_identifier": [{"DEMOL0": ["S01DEMOL0", f"{collection}-l0"]}],
+            "auxiliary_product_to_collection_identifier": {"*": f"{collection}-aux"},
+            "start_datetime": "2024-11-14T14:30:38.477Z",
+            "end_datetime": "2024-11-14T14:33:22.662Z",
+            "satellite": "sentinel-1a",
+        }
+    )
+    handle = await client.start_workflow(DprProcessing.run, request, id=f"record-{uuid.uuid4()}", task_queue=task_queue)
+    await handle.result()
+    (unit,) = [w async for w in client.list_workflows(f"ParentWorkflowId = '{handle.id}'")]
+    ids = json.loads((HISTORIES / "workflow_ids.json").read_text())
+    for name, workflow_id in (("dpr_processing", handle.id), ("processing_unit", unit.id)):
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+        ids[name] = workflow_id
+    (HISTORIES / "workflow_ids.json").write_text(json.dumps(ids, indent=1))
+
+
+@pytest.mark.parametrize("name", ["cadip_staging", "staging", "dpr_processing", "processing_unit"])
 async def test_recorded_history_replays(name: str) -> None:
     path = HISTORIES / f"{name}.json"
     workflow_id = json.loads((HISTORIES / "workflow_ids.json").read_text())[name]
