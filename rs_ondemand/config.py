@@ -149,6 +149,9 @@ class ProcessorSettings(_Settings):
     """After SIGTERM, how long EOPF gets to close its Dask client and cluster before SIGKILL."""
     heartbeat_s: float = 2.0
     output_tail_lines: int = 60
+    otlp_endpoint: str | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """OTLP/gRPC endpoint for EOPF's own spans (e.g. http://otel-collector:4317); unset: EOPF records none, but
+    still joins the request's trace."""
     """Lines of EOPF's output kept for the error of a failed run."""
     dask_gateway_password: SecretStr | None = Field(
         None,

@@ -33,6 +33,7 @@ from rs_ondemand.dpr.payload import (
     run_output_prefix,
     with_dask_context,
     with_progress_callback,
+    with_tracing,
 )
 from rs_ondemand.dpr.plan import plan_request
 from rs_ondemand.errors import ConfigurationError, InvalidInputError, OnDemandError
@@ -167,6 +168,8 @@ class _RunMonitor:
         self.progress.units_total = int(event.get("units_total") or self.progress.units_total)
         if event.get("unit"):
             self.progress.unit = str(event["unit"])
+        if event.get("trace_id"):
+            self.progress.trace_id = str(event["trace_id"])
         if kind == "after_unit" and event.get("unit"):
             self._units_done.add(str(event["unit"]))
             self.progress.units_done = len(self._units_done)
@@ -324,8 +327,7 @@ class ProcessorActivities:
             async with response["Body"] as body:
                 return (await body.read()).decode("utf-8")
 
-    @staticmethod
-    def _prepare(text: str, cluster: DaskCluster) -> dict[str, Any]:
+    def _prepare(self, text: str, cluster: DaskCluster) -> dict[str, Any]:
         try:
             payload = yaml.safe_load(text)
         except yaml.YAMLError as err:
@@ -337,6 +339,7 @@ class ProcessorActivities:
             # The worker's configuration decides where clusters are (RS's DPR service injects its Dask context
             # too). A dry run opens nothing: starting a cluster for it would only cost time.
             payload = with_dask_context(payload, cluster)
+        payload = with_tracing(payload, eopf_spans=self._settings.otlp_endpoint is not None)
         return with_progress_callback(payload, PROGRESS_NAME)
 
     def _secret_values(self) -> list[str]:
@@ -374,6 +377,14 @@ class ProcessorActivities:
             env["S3_ENDPOINT_URL"] = s3.s3_endpoint_url
         if traceparent := _traceparent():
             env["TRACEPARENT"] = traceparent
+        if self._settings.otlp_endpoint:
+            # EOPF 3.0 exports its spans over OTLP/gRPC only (the worker's own exporter speaks OTLP/HTTP).
+            env |= {
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": self._settings.otlp_endpoint,
+                "OTEL_SERVICE_NAME": "eopf",
+            }
         env["PYTHONUNBUFFERED"] = "1"  # output lines arrive as they are written, for the error tail
         return env
 
@@ -430,4 +441,9 @@ class ProcessorActivities:
             raise ProcessorFailedError(run_id, int(proc.returncode or -1), reason, tail)
         status = str((monitor.report or {}).get("status", "completed"))
         log.info("EOPF run %s %s in %.1f s", run_id, status, duration)
-        return RunProcessorResult(status=status, written_products=monitor.written_products(), duration_s=duration)
+        return RunProcessorResult(
+            status=status,
+            written_products=monitor.written_products(),
+            duration_s=duration,
+            trace_id=monitor.progress.trace_id,
+        )

@@ -31,6 +31,7 @@ from rs_ondemand.models.dpr import (
 DASK_CONTEXT_MODULE = "eopf.dask_utils.dask_context_manager"
 GATEWAY_CONTEXT_MODULE = "rs_eopf_hooks.gateway"
 PROGRESS_CALLBACK_MODULE = "rs_eopf_hooks.progress"
+TRACING_MODULE = "rs_eopf_hooks.tracing"
 
 ENGINE_BY_STORE_TYPE = {"cadu": "cadu", "zarr": "cpm_zarr", "safe": "safe", "netcdf": "cpm_netcdf"}
 """Task tables of the RS era name a `store_type`; eopf 3.0 readers and writers are chosen by `engine`."""
@@ -283,6 +284,17 @@ def with_progress_callback(payload: Mapping[str, Any], path: str) -> dict[str, A
     """`payload` reporting its events to `path`: our callback entry is replaced, other callbacks kept."""
     others = [cb for cb in payload.get("workflow_callbacks") or [] if cb.get("module") != PROGRESS_CALLBACK_MODULE]
     return {**payload, "workflow_callbacks": [*others, progress_callback(path)]}
+
+
+def with_tracing(payload: Mapping[str, Any], eopf_spans: bool) -> dict[str, Any]:
+    """`payload` joining the worker's trace: our tracing hook is imported first (before EOPF starts a span), and
+    with `eopf_spans` EOPF records its own spans (`triggering__opentelemetry_enabled`)."""
+    modules = [m for m in payload.get("external_modules") or [] if m.get("name") != TRACING_MODULE]
+    out = {**payload, "external_modules": [{"name": TRACING_MODULE}, *modules]}
+    if eopf_spans:
+        general = dict(payload.get("general_configuration") or {})
+        out["general_configuration"] = general | {"triggering__opentelemetry_enabled": True}
+    return out
 
 
 def payload_yaml(payload: Mapping[str, Any]) -> str:

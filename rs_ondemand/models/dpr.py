@@ -175,6 +175,8 @@ class ProcessorProgress(BaseModel):
     units_total: int = 0
     outputs_written: int = 0
     elapsed_s: float = 0.0
+    trace_id: str | None = None
+    """The OpenTelemetry trace the EOPF process joined (from its `TRACEPARENT`)."""
 
 
 class RunProcessorResult(BaseModel):
@@ -184,6 +186,8 @@ class RunProcessorResult(BaseModel):
     written_products: list[WrittenProduct] = Field(default_factory=list)
     duration_s: float = 0.0
     error: str | None = None
+    trace_id: str | None = None
+    """The OpenTelemetry trace the EOPF process joined: its own spans are there."""
 
 
 class WritePayloadInput(BaseModel):

@@ -287,6 +287,8 @@ class DprProcessResult(BaseModel):
     processor_status: str = ""
     """EOPF's report status: `completed`, or `dry_run`; `invalid` when EOPF refused a dry run's payload."""
     validation_error: str | None = None
+    processor_trace_id: str | None = None
+    """The OpenTelemetry trace the EOPF run joined (with tracing on)."""
     """Why EOPF refused a dry run's payload (ADFs not staged yet have no file for it to check)."""
     published: list[dict[str, str]] = Field(default_factory=list)
     """`{collection, id}` of every published item."""

@@ -96,8 +96,10 @@ class DprProcessing(OperatorControl):
         )
 
         self._set_state(State.PROCESSING, "writing the payload")
+        # Unique per run, also when a request's id is reused: outputs and payload go to a folder of their own.
+        run_id = f"{workflow.info().workflow_id}-{workflow.info().run_id[-12:]}"
         payload_input = PreparePayloadInput(
-            run_id=workflow.info().workflow_id,
+            run_id=run_id,
             owner_id=request.env.owner_id,
             s3_payload_file=request.s3_payload_file,
             plan=plan,
@@ -112,7 +114,7 @@ class DprProcessing(OperatorControl):
         )
         self._set_state(State.PROCESSING, f"running {request.processor_name} on {request.dask_cluster_label}")
         run = RunProcessorInput(
-            run_id=workflow.info().workflow_id,
+            run_id=run_id,
             dask_cluster_label=request.dask_cluster_label,
             s3_payload_file=payload.s3_payload_file,
         )
@@ -135,6 +137,7 @@ class DprProcessing(OperatorControl):
             payload_yaml=payload.payload_yaml,
             processor_status=ran.status,
             validation_error=ran.error,
+            processor_trace_id=ran.trace_id,
             published=[{"collection": item.collection, "id": item.item_id} for item in published.items],
         )
 

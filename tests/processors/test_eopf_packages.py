@@ -113,3 +113,30 @@ def test_eopf_serves_the_demo_task_table(eopf_executable: Path, tmp_path: Path) 
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert json.loads(out.read_text()) == json.loads((TASKTABLES_DIR / "demo.json").read_text())
+
+
+JOIN_TRACE = """
+import json
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+trace.set_tracer_provider(TracerProvider())
+from rs_eopf_hooks.tracing import JOINED_TRACE_ID, current_trace_id
+with trace.get_tracer("eopf").start_as_current_span("eopf.triggering.workflow") as span:
+    parent = format(span.parent.span_id, "016x")
+    print(json.dumps({"joined": JOINED_TRACE_ID, "current": current_trace_id(), "parent": parent}))
+"""
+
+
+def test_tracing_hook_makes_eopf_spans_children_of_the_traceparent(eopf_executable: Path) -> None:
+    trace_id, span_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    python = eopf_executable.with_name("python")
+    done = subprocess.run(
+        [python, "-c", JOIN_TRACE],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "TRACEPARENT": f"00-{trace_id}-{span_id}-01"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout) == {"joined": trace_id, "current": trace_id, "parent": span_id}

@@ -227,7 +227,7 @@ async def test_an_unmapped_product_type_fails_and_leaves_no_output(
         await handle.result()
     assert "Product type unknown" in str(failure.value.cause) and "S01DEMOL0" in str(failure.value.cause)
     assert not s3_keys(s3, f"s3://{settings.s3.rs_bucket}/{OWNER}/other/")
-    assert not s3_keys(s3, f"s3://{settings.s3.rs_work_bucket}/dpr/{run_folder_name(handle.id)}/")
+    assert not s3_keys(s3, f"s3://{settings.s3.rs_work_bucket}/dpr/{run_folder_name(handle.id)}")
 
 
 async def test_cancel_during_the_processor_run_leaves_no_process_and_no_output(
@@ -253,7 +253,7 @@ async def test_cancel_during_the_processor_run_leaves_no_process_and_no_output(
     assert processes_mentioning(eopf_run) == []
     target = request.output_targets()["DEMOL0"][0][1]
     assert not s3_keys(s3, f"s3://{settings.s3.rs_bucket}/{OWNER}/{target}/")
-    assert not s3_keys(s3, f"s3://{settings.s3.rs_work_bucket}/dpr/{run_folder_name(handle.id)}/")
+    assert not s3_keys(s3, f"s3://{settings.s3.rs_work_bucket}/dpr/{run_folder_name(handle.id)}")
 
 
 async def test_a_request_of_pipeline_and_unit_fails_at_once_with_the_original_message(

@@ -20,6 +20,15 @@ def _plain(value: Any) -> Any:
     return None
 
 
+def _trace_id() -> str | None:
+    """The trace this event belongs to (see `rs_eopf_hooks.tracing`); None when the run is not traced."""
+    try:
+        from rs_eopf_hooks.tracing import current_trace_id
+    except ImportError:  # pragma: no cover - opentelemetry comes with eopf
+        return None
+    return current_trace_id()
+
+
 def event_record(context: Any) -> dict[str, Any]:
     """The JSON-safe summary of one `WorkflowCallbackContext`."""
     plan = context.plan
@@ -30,6 +39,8 @@ def event_record(context: Any) -> dict[str, Any]:
         "unit_index": plan.punits_indices.get(context.unit.identifier) if context.unit is not None else None,
         "units_total": len(plan.workflow),
     }
+    if trace_id := _trace_id():
+        record["trace_id"] = trace_id
     for key, value in context.metadata.items():
         plain = _plain(value)
         if plain is not None:
