@@ -1,0 +1,152 @@
+"""`rs-ondemand plan dpr`: the units without any stack, the ADF choices and payload from a dry run with one."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+
+from rs_ondemand.dpr.units import build_unit_list
+from rs_ondemand.models.processing import DprProcessIn
+from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
+from rs_ondemand.names import CADIP_STAGING
+from rs_ondemand.processors.registry import get_tasktable
+from tests.helpers import run_cli
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+DEMO = SAMPLES / "dpr-demo.json"
+
+
+def no_stack(tmp_path: Path) -> dict[str, str]:
+    """Environment of a machine without a stack: nothing listens on the Temporal address, no .stack/env."""
+    return {"TEMPORAL_ADDRESS": "127.0.0.1:1", "RS_STACK_DIR": str(tmp_path / "no-stack")}
+
+
+def demo_request(**changes: Any) -> dict[str, Any]:
+    return json.loads(DEMO.read_text()) | changes
+
+
+def expected_units(request: dict[str, Any], tasktable: dict[str, Any]) -> list[dict[str, Any]]:
+    parsed = DprProcessIn.model_validate(request)
+    units = build_unit_list(
+        tasktable, parsed.pipeline, parsed.unit, None, external_variables=parsed.external_variables()
+    )
+    return json.loads(json.dumps(units))
+
+
+def write(tmp_path: Path, name: str, value: Any) -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(value))
+    return str(path)
+
+
+async def test_without_a_stack_the_units_are_planned_from_the_task_table(tmp_path: Path) -> None:
+    code, out, err = await run_cli("plan", "dpr", str(DEMO), "--json", **no_stack(tmp_path))
+    assert code == 0, err
+    planned = json.loads(out)
+    assert set(planned) == {"units", "adfs"}
+    assert planned["units"] == expected_units(demo_request(), get_tasktable("demo"))
+    (orbit,) = planned["adfs"]
+    assert (orbit["unit"], orbit["adf"], orbit["mandatory"]) == ("DemoL0Unit", "ORBIT", True)
+    assert [(a["product_type"], a["collection"]) for a in orbit["alternatives"]] == [
+        ("AUX_POEORB", "s1-aux"),
+        ("AUX_RESORB", "s1-aux"),
+    ]
+    # The STAC query with the request's window substituted (± dTa/dTb of the first alternative: 5 days).
+    assert "2024-11-09T14:30:38.477Z" in json.dumps(orbit["alternatives"][0]["query"]["filter"])
+    assert "stack not reachable at 127.0.0.1:1" in err and "Traceback" not in err
+
+
+async def test_a_tasktable_file_replaces_the_registry_table(tmp_path: Path) -> None:
+    table = copy.deepcopy(get_tasktable("demo"))
+    table["units"][0]["module"] = "my_processor.units"
+    orbit = next(entry for entry in table["io"] if entry["name"] == "ORBIT")
+    orbit["alternatives"] = orbit["alternatives"][1:]  # only the restituted orbit
+    code, out, err = await run_cli(
+        "plan", "dpr", str(DEMO), "--tasktable", write(tmp_path, "table.json", table), "--json", **no_stack(tmp_path)
+    )
+    assert code == 0, err
+    planned = json.loads(out)
+    assert planned["units"] == expected_units(demo_request(), table)
+    assert planned["units"][0]["module"] == "my_processor.units"
+    assert [a["product_type"] for a in planned["adfs"][0]["alternatives"]] == ["AUX_RESORB"]
+
+
+async def test_the_readable_summary_without_a_stack(tmp_path: Path) -> None:
+    code, out, err = await run_cli("plan", "dpr", str(DEMO), **no_stack(tmp_path))
+    assert code == 0, err
+    assert "DemoL0Unit" in out and "ADF ORBIT" in out and "AUX_POEORB" in out and "AUX_RESORB" in out
+
+
+async def test_a_request_of_pipeline_and_unit_is_refused_in_one_line(tmp_path: Path) -> None:
+    request = write(tmp_path, "bad.json", demo_request(unit="DemoL0Unit"))
+    code, out, err = await run_cli("plan", "dpr", request, "--json", **no_stack(tmp_path))
+    assert code == 2 and out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith("error: invalid request:")
+    assert "Exactly one of 'pipeline' or 'unit' must be provided." in line
+
+
+async def test_an_unknown_processor_is_refused_with_the_known_ones(tmp_path: Path) -> None:
+    request = write(tmp_path, "unknown.json", demo_request(processor_name="nosuch"))
+    code, out, err = await run_cli("plan", "dpr", request, **no_stack(tmp_path))
+    assert code == 2 and out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith('error: Unknown processor "nosuch". Available processors:') and '"demo"' in line
+
+
+async def test_a_request_that_does_not_fit_the_task_table_is_refused(tmp_path: Path) -> None:
+    request = write(tmp_path, "mismatch.json", demo_request(input_products=[{"NOSUCH": ["x", "c"]}]))
+    code, out, err = await run_cli("plan", "dpr", request, **no_stack(tmp_path))
+    assert code == 2 and out == ""
+    (line,) = err.strip().splitlines()
+    assert "'input_products' names ['NOSUCH']" in line
+
+
+async def test_with_the_stack_a_dry_run_adds_the_adf_choices_and_the_payload(
+    client: Client, task_queue: str, stack_env: dict[str, str]
+) -> None:
+    """The sample as it is: its session staged first (as `rs-ondemand demo` does), then the plan's dry run finds
+    no precise orbit and takes the restituted one; EOPF validates the payload; nothing is staged or published."""
+    sample = DprProcessIn.model_validate_json(DEMO.read_text())
+    ((session, collection),) = sample.input_items().values()
+    await client.execute_workflow(
+        CADIP_STAGING,
+        CadipStagingInput(
+            env=sample.env,
+            cadip_collection_identifier="cadip",
+            session_identifier=session,
+            catalog_collection_identifier=collection,
+        ),
+        id=f"test-plan-stage-{uuid.uuid4()}",
+        task_queue=task_queue,
+        result_type=CadipStagingResult,
+    )
+
+    code, out, err = await run_cli("plan", "dpr", str(DEMO), "--json", RS_TASK_QUEUE=task_queue)
+    assert code == 0, err
+    planned = json.loads(out)
+    assert planned["units"] == expected_units(demo_request(), get_tasktable("demo"))
+    (choice,) = planned["adf_choices"]
+    assert (choice["unit"], choice["adf"]) == ("DemoL0Unit", "ORBIT")
+    assert [(tried["product_type"], tried["outcome"]) for tried in choice["tried"]] == [
+        ("AUX_POEORB", "empty"),
+        ("AUX_RESORB", "found"),
+    ]
+    assert choice["winner"]["product_type"] == "AUX_RESORB" and len(choice["winner"]["items"]) == 1
+    assert planned["warnings"] == []
+    assert "triggering__dry_run: true" in planned["payload_yaml"]
+    # EOPF checks the payload's paths: the orbit is found but not staged by a plan, so unless an earlier run staged
+    # it, EOPF refuses its path, and the plan says so instead of failing.
+    validation = planned["eopf_validation"]
+    if validation["processor_status"] == "invalid":
+        assert validation["ok"] is False
+        assert "ORBIT adf is requested for ['DemoL0Unit.orbit'] but its path is not available" in validation["error"]
+    else:
+        assert validation == {"ok": True, "processor_status": "dry_run"}
+    assert planned["dry_run_workflow_id"].startswith("plan-dpr-processing/operator/demo/demo_full/")
+    assert f"workflow id: {planned['dry_run_workflow_id']}" in err
