@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import subprocess
@@ -167,6 +168,14 @@ class Stack:
             state.services = self._selected()
             services = self._services(ctx, state.services)
             running = {service.name for service in services if service.running()}
+            code = code_fingerprint()
+            if "worker" in running and state.worker_code != code:
+                # A worker keeps the code it was started with: after a pull or an edit it must be restarted.
+                self.notify("the code changed since the worker started: restarting it")
+                _stop([s for s in services if s.name == "worker"], self.notify)
+                running.discard("worker")
+            if "worker" not in running:
+                state.worker_code = code
             for service in services:
                 if service.name not in running:
                     ctx.allocate(service.ports)
@@ -273,6 +282,16 @@ class Stack:
                 elif not entry.is_dir():
                     entry.unlink()
         return stopped
+
+
+def code_fingerprint() -> str:
+    """A digest of the package's Python sources (paths, sizes, modification times): cheap, and changed by any edit."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(package)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def _exports(services: list[Service]) -> dict[str, str]:

@@ -33,6 +33,8 @@ class StackState:
     """Processes this launcher started and that were not stopped yet, by service name."""
     pg_dir: str | None = None
     """Where the PostgreSQL cluster lives (outside the state dir when the postgres user cannot reach it)."""
+    worker_code: str | None = None
+    """Fingerprint of the code the running worker was started with (a changed checkout restarts it)."""
 
     def secret(self, key: str, factory: Callable[[], str] = lambda: secrets.token_urlsafe(24)) -> str:
         """The credential named `key`, created once per stack."""
@@ -53,6 +55,7 @@ class StackState:
             services=list(data.get("services", [])),
             processes={k: ProcessRecord.from_json(v) for k, v in data.get("processes", {}).items()},
             pg_dir=data.get("pg_dir"),
+            worker_code=data.get("worker_code"),
         )
 
     def save(self, state_dir: Path) -> None:
@@ -63,6 +66,7 @@ class StackState:
             "services": self.services,
             "processes": {k: v.to_json() for k, v in self.processes.items()},
             "pg_dir": self.pg_dir,
+            "worker_code": self.worker_code,
         }
         write_private(state_dir / STATE_FILE, json.dumps(data, indent=2) + "\n")
 

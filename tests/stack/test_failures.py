@@ -76,3 +76,24 @@ def test_worker_gets_the_stack_env_and_is_ready_on_its_marker(tmp_path: Path, mo
     finally:
         assert stack.down(purge=True) == ["temporal", "worker"]
     assert _processes_mentioning(FAKE_WORKER) == []
+
+
+def test_a_code_change_restarts_the_worker_on_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker keeps the code it started with: `up` after an edit replaces it, and only it."""
+    from rs_ondemand.stack.services import WorkerService
+
+    monkeypatch.setattr(launcher, "SERVICE_NAMES", ("temporal", "worker"))
+    monkeypatch.setattr(WorkerService, "command", lambda self: [sys.executable, "-c", FAKE_WORKER])
+    messages: list[str] = []
+    stack = Stack(tmp_path, prefer_default_ports=False, notify=messages.append)
+    try:
+        first = stack.up()
+        assert stack.up().services["worker"].pid == first.services["worker"].pid  # same code: kept
+        monkeypatch.setattr(launcher, "code_fingerprint", lambda: "edited")
+        after_edit = stack.up()
+        assert after_edit.services["worker"].pid != first.services["worker"].pid
+        assert after_edit.services["temporal"].pid == first.services["temporal"].pid
+        assert "the code changed since the worker started: restarting it" in messages
+    finally:
+        stack.down(purge=True)
+    assert _processes_mentioning(FAKE_WORKER) == []
