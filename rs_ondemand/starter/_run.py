@@ -54,6 +54,13 @@ async def query_progress(handle: WorkflowHandle) -> Progress | None:
         return None
 
 
+def counts(progress: Progress) -> str:
+    done = f"items {progress.items_done}/{progress.items_total} assets {progress.assets_done}/{progress.assets_total}"
+    if progress.units_total:
+        done += f" units {progress.units_done}/{progress.units_total}"
+    return f"{done}  {progress.step}"
+
+
 async def follow(handle: WorkflowHandle) -> Any:
     """Show a live progress bar until the workflow closes; return its result or raise its failure."""
     with Bar(
@@ -74,8 +81,7 @@ async def follow(handle: WorkflowHandle) -> Any:
                     total=progress.bytes_total or None,
                     completed=progress.bytes_done,
                     state=progress.state.value,
-                    counts=f"items {progress.items_done}/{progress.items_total} "
-                    f"assets {progress.assets_done}/{progress.assets_total}",
+                    counts=counts(progress),
                 )
             status = (await handle.describe()).status
             if status != WorkflowExecutionStatus.RUNNING:

@@ -8,6 +8,8 @@ import typer
 
 SAMPLE_SESSION = "S1A_20241114143038056552"
 """A real CADIP session (2 channels) that the station simulator serves."""
+SAMPLE_START, SAMPLE_END = "2024-11-14T14:30:38.477Z", "2024-11-14T14:33:22.662Z"
+"""Its acquisition (DownlinkStart/DownlinkStop): the processing window and the orbit ADFs' validity."""
 
 
 def demo(
@@ -15,7 +17,8 @@ def demo(
     catalog_collection: Annotated[str, typer.Option("--catalog-collection")] = "s1-cadip-session",
     owner: Annotated[str, typer.Option("--owner")] = "operator",
 ) -> None:
-    """Bring the embedded stack up, stage a CADIP session, print its catalog item and the Temporal UI link."""
+    """Bring the embedded stack up, stage a CADIP session, run the demo DPR processor on it, and print the
+    published product's catalog item (which links back to the session and the orbit it used)."""
     import asyncio
     import json
     import sys
@@ -23,18 +26,20 @@ def demo(
     import httpx
     from rich.console import Console
 
+    from rs_ondemand.client import ui_link
     from rs_ondemand.config import Settings
+    from rs_ondemand.models.processing import DprProcessIn, DprProcessResult
     from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
-    from rs_ondemand.names import CADIP_STAGING
+    from rs_ondemand.names import CADIP_STAGING, DPR_PROCESSING
     from rs_ondemand.stack.launcher import Stack, default_state_dir
     from rs_ondemand.starter._run import follow, start
-    from rs_ondemand.starter.request_ids import cadip_workflow_id
+    from rs_ondemand.starter.request_ids import cadip_workflow_id, dpr_workflow_id
 
     console = Console(stderr=True)
     info = Stack(default_state_dir()).up()
     console.print(f"stack up in {info.seconds:.1f} s; Temporal UI: {info.temporal_ui_url}")
     settings = Settings.load(info.env_file)
-    request = CadipStagingInput.model_validate(
+    staging = CadipStagingInput.model_validate(
         {
             "env": {"owner_id": owner},
             "cadip_collection_identifier": "cadip",
@@ -42,20 +47,48 @@ def demo(
             "catalog_collection_identifier": catalog_collection,
         }
     )
-    workflow_id = cadip_workflow_id(request)
+    processing = DprProcessIn.model_validate(demo_dpr_request(owner, session, catalog_collection))
 
-    async def go() -> None:
-        _, handle = await start(settings, CADIP_STAGING, request, workflow_id, CadipStagingResult)
-        result = await follow(handle)
+    async def go() -> DprProcessResult:
+        console.rule(f"1/2 staging CADIP session {session}")
+        _, handle = await start(settings, CADIP_STAGING, staging, cadip_workflow_id(staging), CadipStagingResult)
+        staged = await follow(handle)
         console.print(
-            f"staged {len(result.staging.staged)} item(s), skipped {len(result.staging.skipped)} already staged"
+            f"staged {len(staged.staging.staged)} item(s), skipped {len(staged.staging.skipped)} already staged"
         )
+        console.rule("2/2 DPR processing with the demo processor (EOPF on a local Dask cluster)")
+        _, handle = await start(settings, DPR_PROCESSING, processing, dpr_workflow_id(processing), DprProcessResult)
+        result: DprProcessResult = await follow(handle)
+        for alternative in result.alternatives:
+            console.print(
+                f"ADF {alternative.adf}: {alternative.product_type} -> {alternative.outcome} "
+                f"({alternative.duration_s:.1f} s) {' '.join(alternative.items)}"
+            )
+        return result
 
-    asyncio.run(go())
-    item = httpx.get(f"{settings.catalog.url}/collections/{catalog_collection}/items/{session}", timeout=30)
+    result = asyncio.run(go())
+    (product,) = result.published
+    url = f"{settings.catalog.url}/collections/{product['collection']}/items/{product['id']}"
+    item = httpx.get(url, timeout=30)
     item.raise_for_status()
     print(json.dumps(item.json(), indent=2))
-    from rs_ondemand.client import ui_link
+    print(f"session item: {settings.catalog.url}/collections/{catalog_collection}/items/{session}", file=sys.stderr)
+    print(f"product item: {url}", file=sys.stderr)
+    print(f"workflows in the Temporal UI: {ui_link(settings.temporal, dpr_workflow_id(processing))}", file=sys.stderr)
 
-    print(f"catalog item: {settings.catalog.url}/collections/{catalog_collection}/items/{session}", file=sys.stderr)
-    print(f"workflow in the Temporal UI: {ui_link(settings.temporal, workflow_id)}", file=sys.stderr)
+
+def demo_dpr_request(owner: str, session: str, session_collection: str) -> dict[str, object]:
+    """`samples/dpr-demo.json` for this owner and session: the demo processor, orbit ADFs into `s1-aux`."""
+    return {
+        "env": {"owner_id": owner},
+        "processor_name": "demo",
+        "processor_version": "0.1.0",
+        "dask_cluster_label": "local",
+        "pipeline": "demo_full",
+        "input_products": [{"CADU": [session, session_collection]}],
+        "generated_product_to_collection_identifier": [{"DEMOL0": ["S01DEMOL0", "s1-demo-l0"]}],
+        "auxiliary_product_to_collection_identifier": {"*": "s1-aux"},
+        "start_datetime": SAMPLE_START,
+        "end_datetime": SAMPLE_END,
+        "satellite": "sentinel-1a",
+    }
