@@ -14,10 +14,11 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from rs_ondemand.activities.processor import run_folder_name
 from rs_ondemand.config import Settings
+from rs_ondemand.models.operator import CancelSignal
 from rs_ondemand.models.processing import DprProcessIn, DprProcessResult, DprProgress
 from rs_ondemand.models.progress import State
 from rs_ondemand.models.staging import AuxipStagingInput, CadipStagingInput, CadipStagingResult, WindowStagingResult
-from rs_ondemand.names import AUXIP_STAGING, CADIP_STAGING, DPR_PROCESSING, PROGRESS_QUERY
+from rs_ondemand.names import AUXIP_STAGING, CADIP_STAGING, CANCEL_SIGNAL, DPR_PROCESSING, PROGRESS_QUERY
 from rs_ondemand.processors.registry import get_tasktable
 from tests.helpers import Simulator
 from tests.processors.test_processor_runs import processes_mentioning
@@ -230,9 +231,12 @@ async def test_an_unmapped_product_type_fails_and_leaves_no_output(
     assert not s3_keys(s3, f"s3://{settings.s3.rs_work_bucket}/dpr/{run_folder_name(handle.id)}")
 
 
+@pytest.mark.parametrize("how", ["signal", "native"])
 async def test_cancel_during_the_processor_run_leaves_no_process_and_no_output(
-    client: Client, task_queue: str, session_collection: str, s3: Any, settings: Settings
+    how: str, client: Client, task_queue: str, session_collection: str, s3: Any, settings: Settings
 ) -> None:
+    """The `cancel` signal and `temporal workflow cancel` alike: EOPF's process group is killed, the run's
+    outputs and payload are removed."""
     table = demo_table()
     table["pipelines"][0]["steps"][0]["parameters"]["hold_seconds"] = 120
     request = dpr_request(session_collection, tasktable=table)
@@ -245,7 +249,10 @@ async def test_cancel_during_the_processor_run_leaves_no_process_and_no_output(
                 break
             await asyncio.sleep(0.5)
     await asyncio.sleep(3)  # the unit is holding: its LocalCluster is up
-    await handle.cancel()
+    if how == "signal":
+        await handle.signal(CANCEL_SIGNAL, CancelSignal(reason="test"))
+    else:
+        await handle.cancel()
     with pytest.raises(WorkflowFailureError):
         await handle.result()
     progress = await handle.query(PROGRESS_QUERY, result_type=DprProgress)
