@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -167,17 +167,39 @@ class MultipartWriter:
     async def complete(self) -> None:
         with translate_s3_errors(f"completing s3://{self.bucket}/{self.key}"):
             if self._upload_id is None:
-                await self._client.put_object(
-                    Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer), Metadata=self._metadata
+                await self._settled(
+                    self._client.put_object(
+                        Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer), Metadata=self._metadata
+                    )
                 )
             else:
                 if self._buffer:
                     await self._store_part(bytes(self._buffer))
                     self._buffer.clear()
-                await self._client.complete_multipart_upload(
-                    Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
+                await self._settled(
+                    self._client.complete_multipart_upload(
+                        Bucket=self.bucket,
+                        Key=self.key,
+                        UploadId=self._upload_id,
+                        MultipartUpload={"Parts": self._parts},
+                    )
                 )
+                self._upload_id = None
         await self._forget_checkpoint()
+
+    async def _settled(self, request: Awaitable[Any]) -> None:
+        """Await the request that creates the object; if cancelled meanwhile, let the server finish, then remove
+        the object. A completion already sent is carried out by S3 even if we stop listening: without this, a
+        cancel during `complete` could leave an object that the request's cleanup (run at once) did not see."""
+        task = asyncio.ensure_future(request)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await task
+                await self._client.delete_object(Bucket=self.bucket, Key=self.key)
+            self._upload_id = None
+            raise
 
     async def abort(self) -> None:
         """Forget everything written so far (best effort: a lost abort is caught by the request cleanup)."""

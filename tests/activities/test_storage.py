@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 import pytest_asyncio
 
 from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, StorageActivities, checkpoint_key
@@ -59,6 +61,38 @@ async def test_writer_abort_leaves_nothing(store: ObjectStore, s3: Any) -> None:
     await writer.abort()
     assert not s3.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads")
     assert not s3.list_objects_v2(Bucket=bucket, Prefix=key).get("Contents")
+
+
+async def test_a_cancel_during_complete_leaves_no_object(
+    store: ObjectStore, s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 carries out a completion it received even if the client stops listening: the writer waits for it and
+    removes the object, so the request's cleanup (which runs at once) cannot miss it."""
+    bucket, key = store.settings.rs_bucket, f"tests/{uuid.uuid4()}/cancelled.raw"
+    writer = store.writer(bucket, key, {})
+    for piece in chunks(7 * MiB):
+        await writer.write(piece)
+    original = store.client.complete_multipart_upload
+    reached = asyncio.Event()
+
+    async def server_side(kwargs: dict[str, Any]) -> Any:
+        await asyncio.sleep(0.5)  # still assembling the object when the cancel comes...
+        return await original(**kwargs)  # ...and completing it whether the client still listens or not
+
+    async def slow_complete(**kwargs: Any) -> Any:
+        reached.set()
+        return await asyncio.shield(asyncio.ensure_future(server_side(kwargs)))
+
+    monkeypatch.setattr(store.client, "complete_multipart_upload", slow_complete)
+    completing = asyncio.create_task(writer.complete())
+    await reached.wait()
+    completing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await completing
+    await asyncio.sleep(1)  # a completion still under way has landed by now (as in the race seen in CI)...
+    await writer.abort()  # ...before the transfer's own abort, which then finds no upload to abort
+    assert not s3.list_objects_v2(Bucket=bucket, Prefix=key).get("Contents")
+    assert not s3.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads")
 
 
 async def test_discard_removes_objects_and_open_uploads_of_the_given_items_only(store: ObjectStore, s3: Any) -> None:
