@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 import shutil
 import subprocess
@@ -15,7 +16,8 @@ import yaml
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
-from rs_ondemand.config import Settings, StationSettings
+from rs_ondemand.config import ProcessorSettings, Settings, StationSettings, TelemetrySettings
+from rs_ondemand.models.dpr import AddressDaskCluster, GatewayDaskCluster
 from rs_ondemand.stack.search_attributes import SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,6 +120,36 @@ def worker_urls() -> dict[str, str]:
         for key, value in environment(WORKER).items()
         if key.endswith(("_URL", "_ADDRESS")) and key not in BROWSER_FACING
     }
+
+
+def resolved(value: str) -> str:
+    """`value` as Compose interpolates it with the variables of .env.example (and their defaults)."""
+
+    def one(match: re.Match[str]) -> str:
+        name = match["braced"] or match["bare"]
+        if name in env_example():
+            return env_example()[name]
+        rest = match["rest"] or ""
+        assert rest.startswith((":-", "-")), f"{name} has no value in .env.example and no default"
+        return rest.split("-", 1)[1]
+
+    return "$".join(INTERPOLATION.sub(one, part) for part in value.split("$$"))
+
+
+def command_of(name: str) -> list[str]:
+    command = services()[name].get("command", [])
+    assert isinstance(command, list), f"{name}: write command as a list"
+    return [resolved(str(arg)) for arg in command]
+
+
+def option(args: list[str], flag: str) -> str:
+    """The value after `flag` (`--flag value`) or in `--flag=value`."""
+    for i, arg in enumerate(args):
+        if arg == flag:
+            return args[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    raise AssertionError(f"{flag} not in {args}")
 
 
 # --- (a) the worker's variables are the ones the settings read ---
@@ -241,6 +273,14 @@ def test_depends_on_targets_exist_and_conditions_fit() -> None:
                 assert condition == "service_started", f"{name} -> {target}: {condition}"
 
 
+def test_dependencies_on_services_with_a_healthcheck_wait_until_healthy() -> None:
+    """`service_started` would let a dependent start against a server that is not listening yet."""
+    for name, service in services().items():
+        for target, spec in service.get("depends_on", {}).items():
+            if "healthcheck" in services()[target]:
+                assert spec.get("condition") == "service_healthy", f"{name} -> {target}: use service_healthy"
+
+
 def test_dependencies_have_no_cycle() -> None:
     done: set[str] = set()
 
@@ -255,12 +295,162 @@ def test_dependencies_have_no_cycle() -> None:
         visit(name, ())
 
 
+# --- (f) the worker's settings load, and the processors' Dask cluster is the one compose runs ---
+
+DASK = "/app/.venv-eopf/bin/dask"
+SCHEDULER, DASK_WORKER = "dask-scheduler", "dask-worker"
+COLLECTOR, JAEGER = "otel-collector", "jaeger"
+
+
+@pytest.fixture
+def worker_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
+    """The settings a worker container loads: its compose environment with the .env.example values, nothing else."""
+    for name in [*settings_env_names(), "DASK_GATEWAY_PASSWORD", "JUPYTERHUB_API_TOKEN"]:
+        monkeypatch.delenv(name, raising=False)
+    for key, value in environment(WORKER).items():
+        monkeypatch.setenv(key, resolved(value))
+    return Settings.load(env_file=tmp_path / "no-env-file")
+
+
+def test_worker_environment_loads_as_settings(worker_settings: Settings) -> None:
+    assert worker_settings.temporal.address == "temporal:7233"
+    assert worker_settings.telemetry.traces_exporter == "otlp"
+    assert worker_settings.processor.otlp_endpoint
+    assert set(worker_settings.processor.dask_clusters) >= {"local", "dask-l0"}
+
+
+def scheduler_address(name: str) -> tuple[str, int]:
+    """Where a `dask scheduler` service listens: its service name and `--port` (8786 unless given)."""
+    args = command_of(name)
+    assert services()[name].get("entrypoint") == [DASK] and args[0] == "scheduler", f"{name} is no dask scheduler"
+    port = option(args, "--port") if any(arg.startswith("--port") for arg in args) else "8786"
+    return name, int(port)
+
+
+def test_dask_cluster_labels_point_at_a_compose_scheduler(worker_settings: Settings) -> None:
+    clusters = worker_settings.processor.dask_clusters
+    addresses = [cluster for cluster in clusters.values() if isinstance(cluster, AddressDaskCluster)]
+    assert addresses, "no label names the compose Dask cluster"
+    for cluster in clusters.values():
+        if isinstance(cluster, AddressDaskCluster | GatewayDaskCluster):
+            host, port = endpoint(cluster.address)
+            assert host in services(), f"{cluster.address}: {host} is not a compose service"
+            assert port in listening_ports(host), f"{cluster.address}: {host} listens on {listening_ports(host)}"
+        if isinstance(cluster, AddressDaskCluster):
+            assert scheduler_address(endpoint(cluster.address)[0]) == endpoint(cluster.address)
+
+
+def test_dask_clusters_setting_is_json_the_settings_accept() -> None:
+    raw = environment(WORKER)["RS_EOPF_DASK_CLUSTERS"]
+    assert isinstance(json.loads(raw), dict)
+    assert ProcessorSettings.model_validate({"dask_clusters": json.loads(raw)}).dask_clusters
+
+
+def test_dask_workers_join_the_scheduler() -> None:
+    args = command_of(DASK_WORKER)
+    assert services()[DASK_WORKER].get("entrypoint") == [DASK] and args[0] == "worker"
+    assert endpoint(args[1]) == scheduler_address(SCHEDULER), f"{DASK_WORKER} joins {args[1]}"
+    assert services()[DASK_WORKER]["depends_on"][SCHEDULER]["condition"] == "service_healthy"
+    # One worker process per container, on a fixed dashboard port: its healthcheck probes that port.
+    assert option(args, "--nworkers") == "1"
+    assert int(option(args, "--dashboard-address").rsplit(":", 1)[1]) in listening_ports(DASK_WORKER)
+
+
+def test_worker_and_dask_services_run_one_image() -> None:
+    """The EOPF driver (in the worker) and the Dask cluster must run the same eopf, processor code and dask."""
+    images = {name: (services()[name]["image"], services()[name].get("build")) for name in (WORKER, SCHEDULER)}
+    images[DASK_WORKER] = (services()[DASK_WORKER]["image"], services()[DASK_WORKER].get("build"))
+    assert len({(image, json.dumps(build, sort_keys=True)) for image, build in images.values()}) == 1, images
+    assert services()[WORKER]["image"].startswith("${RS_IMAGE")
+
+
+def test_dask_commands_come_from_the_eopf_venv_of_the_image() -> None:
+    executable = dockerfile_env()["RS_EOPF_EXECUTABLE"]
+    assert str(Path(executable).with_name("dask")) == DASK
+    assert "RS_EOPF_EXECUTABLE" not in environment(WORKER), "the image sets it; compose must not point elsewhere"
+
+
+@pytest.mark.parametrize("name", [WORKER, DASK_WORKER])
+def test_workers_and_dask_workers_are_replicated(name: str) -> None:
+    assert services()[name]["deploy"]["replicas"] >= 2
+    assert not services()[name].get("ports"), f"{name}: replicas cannot publish a fixed host port"
+    assert "container_name" not in services()[name]
+
+
+# --- (g) traces: worker and EOPF -> collector -> Jaeger ---
+
+
+@functools.cache
+def collector_config() -> dict[str, Any]:
+    """The collector's config file, found through the compose mount its `--config` names."""
+    args = command_of(COLLECTOR)
+    target = option(args, "--config")
+    for volume in services()[COLLECTOR].get("volumes", []):
+        host, _, rest = str(volume).partition(":")
+        if rest.split(":")[0] == target:
+            path = ROOT / host
+            assert path.is_file(), f"{COLLECTOR} mounts {path}, which does not exist"
+            return yaml.safe_load(path.read_text())
+    raise AssertionError(f"{COLLECTOR} reads {target}, which no volume mounts")
+
+
+def otlp_receiver_port(protocol: str) -> int:
+    receiver = collector_config()["receivers"]["otlp"]["protocols"][protocol]
+    return endpoint(receiver["endpoint"])[1]
+
+
+def test_worker_exports_otlp_http_to_the_collector(worker_settings: Settings) -> None:
+    telemetry: TelemetrySettings = worker_settings.telemetry
+    assert telemetry.traces_exporter == "otlp" and telemetry.exporter_otlp_endpoint
+    host, port = endpoint(telemetry.exporter_otlp_endpoint)
+    assert host == COLLECTOR and port == otlp_receiver_port("http") == 4318
+    assert port in listening_ports(COLLECTOR)
+
+
+def test_eopf_exports_otlp_grpc_to_the_collector(worker_settings: Settings) -> None:
+    assert worker_settings.processor.otlp_endpoint
+    host, port = endpoint(worker_settings.processor.otlp_endpoint)
+    assert host == COLLECTOR and port == otlp_receiver_port("grpc") == 4317
+    assert port in listening_ports(COLLECTOR)
+
+
+def test_collector_config_pipelines_use_defined_components() -> None:
+    config = collector_config()
+    pipelines = config["service"]["pipelines"]
+    assert "traces" in pipelines
+    for kind in ("receivers", "processors", "exporters"):
+        defined = set(config.get(kind) or {})
+        used = {name for pipeline in pipelines.values() for name in pipeline.get(kind, [])}
+        assert used <= defined, f"pipelines use undefined {kind}: {sorted(used - defined)}"
+        assert defined <= used, f"{kind} defined but in no pipeline: {sorted(defined - used)}"
+    assert set(config["service"].get("extensions", [])) == set(config.get("extensions") or {})
+    assert pipelines["traces"]["receivers"] == ["otlp"]
+
+
+def test_collector_listens_where_compose_says() -> None:
+    config = collector_config()
+    ports = {otlp_receiver_port("grpc"), otlp_receiver_port("http")}
+    ports |= {endpoint(ext["endpoint"])[1] for ext in (config.get("extensions") or {}).values() if "endpoint" in ext}
+    assert ports == listening_ports(COLLECTOR)
+    for protocol in ("grpc", "http"):  # reachable from the other containers, not only from inside its own
+        assert endpoint(config["receivers"]["otlp"]["protocols"][protocol]["endpoint"])[0] == "0.0.0.0"
+
+
+def test_collector_exports_traces_to_jaeger() -> None:
+    config = collector_config()
+    for name in config["service"]["pipelines"]["traces"]["exporters"]:
+        assert name.split("/")[0] == "otlp", f"{name}: Jaeger v2 takes OTLP"
+        host, port = endpoint(config["exporters"][name]["endpoint"])
+        assert host == JAEGER and port in listening_ports(JAEGER)
+    assert services()[COLLECTOR]["depends_on"][JAEGER]["condition"] == "service_healthy"
+    assert 16686 in listening_ports(JAEGER), "the Jaeger UI"
+
+
 # --- consistency of the rest of the stack ---
 
 
 def test_compose_file_uses_the_compose_specification() -> None:
     assert "version" not in compose()
-    assert services()[WORKER]["deploy"]["replicas"] == 2
     assert compose().get("volumes"), "state lives in named volumes"
 
 
@@ -303,6 +493,16 @@ def test_mounted_scripts_exist() -> None:
                     assert path.is_file(), f"{name} runs {arg}, but {path} does not exist"
         for directory in mounts.values():
             assert directory.exists(), f"{name} mounts {directory}, which does not exist"
+
+
+def dockerfile_env() -> dict[str, str]:
+    """`ENV KEY=VALUE ...` of the Dockerfile's last stage (the image that runs)."""
+    last_stage = re.split(r"^FROM\s", DOCKERFILE.read_text(), flags=re.MULTILINE)[-1]
+    text = last_stage.replace("\\\n", " ")
+    values: dict[str, str] = {}
+    for line in re.findall(r"^ENV\s+(.+)$", text, re.MULTILINE):
+        values.update(dict(pair.split("=", 1) for pair in line.split()))
+    return values
 
 
 def test_dockerfile_runs_the_cli_as_a_non_root_user() -> None:
