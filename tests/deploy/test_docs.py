@@ -1,0 +1,90 @@
+"""docs/deployment.md follows the code and the deployment files: generated tables, variables, services, ports."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from types import ModuleType
+
+import yaml
+
+from rs_ondemand.config import StationSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "deployment.md"
+SCRIPT = ROOT / "deploy" / "settings_table.py"
+
+
+def settings_table() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("settings_table", SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def doc() -> str:
+    return DOC.read_text()
+
+
+def services() -> dict[str, dict]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+
+
+def test_settings_tables_are_up_to_date() -> None:
+    script = settings_table()
+    assert script.replace_between_markers(doc(), script.tables()) == doc(), (
+        "docs/deployment.md is out of date: run .venv/bin/python deploy/settings_table.py --write docs/deployment.md"
+    )
+
+
+def test_every_field_has_a_description() -> None:
+    tables = settings_table().tables()
+    empty = [line for line in tables.splitlines() if line.startswith("| `") and line.rstrip().endswith("|  |")]
+    assert not empty, f"give these fields a docstring in rs_ondemand/config.py: {empty}"
+
+
+def test_fallback_descriptions_are_still_needed() -> None:
+    script = settings_table()
+    for (owner, name), _ in script.FALLBACK_DOCS.items():
+        cls = getattr(script.config, owner)
+        assert name in cls.model_fields, f"FALLBACK_DOCS names {owner}.{name}, which is no field"
+        assert name not in script.attribute_docstrings(cls), f"{owner}.{name} has a docstring now: drop its fallback"
+
+
+def test_worker_variables_of_the_compose_file_are_in_the_tables() -> None:
+    tables = settings_table().tables()
+    prefixes = [station.model_config.get("env_prefix", "") for station in StationSettings.__subclasses__()]
+    for key in services()["worker"]["environment"]:
+        documented = next((f"<STATION>_{key[len(p) :]}" for p in prefixes if key.startswith(p)), key)
+        assert f"`{documented}`" in tables, f"{key} is not in the generated tables"
+
+
+def test_every_env_example_variable_is_described() -> None:
+    names = [line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines() if "=" in line]
+    names = [name for name in names if not name.startswith("#")]
+    missing = [name for name in names if f"`{name}`" not in doc()]
+    assert not missing, f"docs/deployment.md does not describe {missing}"
+
+
+def test_service_table_lists_every_service_and_its_image() -> None:
+    rows = {m[1]: m[0] for m in re.finditer(r"^\| `([\w-]+)`(?: \u00d7\d+)? \|.*$", doc(), re.MULTILINE)}
+    for name, service in services().items():
+        assert name in rows, f"docs/deployment.md's service table lacks {name}"
+        image = service["image"]
+        expected = "rs-ondemand" if image.startswith("${") else f"`{image}`"
+        assert expected in rows[name], f"{name}: the doc does not say it runs {expected}"
+
+
+def published(name: str, target: int) -> int:
+    for spec in services()[name].get("ports", []):
+        host_port, _, container_port = str(spec).rpartition(":")
+        if int(container_port) == target:
+            return int(host_port.rsplit(":", 1)[-1])
+    raise AssertionError(f"{name} does not publish {target}")
+
+
+def test_doc_gives_the_published_ui_ports() -> None:
+    for name, target in [("jaeger", 16686), ("temporal-ui", 8080), ("dask-scheduler", 8787)]:
+        assert f"http://127.0.0.1:{published(name, target)}" in doc(), f"{name}'s UI address"
