@@ -242,8 +242,16 @@ class ProcessorActivities:
         Raises:
             TaskTableError: unknown processor, malformed table, or a request that does not fit it (non-retryable).
         """
+        self._cluster(request.dask_cluster_label)  # an unknown label fails now, before anything is staged
         tasktable = request.tasktable if request.tasktable is not None else get_tasktable(request.processor_name)
         return plan_request(request, tasktable)
+
+    def _cluster(self, label: str) -> DaskCluster:
+        cluster = self._settings.dask_clusters.get(label)
+        if cluster is None:
+            known = ", ".join(sorted(self._settings.dask_clusters)) or "<none>"
+            raise InvalidInputError(f"unknown Dask cluster label {label!r}; known: {known}")
+        return cluster
 
     @activity.defn
     async def prepare_payload(self, request: PreparePayloadInput) -> PreparedPayload:
@@ -302,10 +310,7 @@ class ProcessorActivities:
         executable = self._settings.executable
         if not os.access(executable, os.X_OK):
             raise EopfNotInstalledError(executable)
-        cluster = self._settings.dask_clusters.get(request.dask_cluster_label)
-        if cluster is None:
-            known = ", ".join(sorted(self._settings.dask_clusters)) or "<none>"
-            raise InvalidInputError(f"unknown Dask cluster label {request.dask_cluster_label!r}; known: {known}")
+        cluster = self._cluster(request.dask_cluster_label)
         text = request.payload_yaml if request.payload_yaml is not None else await self._read(request)
         payload = self._prepare(text, cluster)
         rendered = payload_yaml(payload)

@@ -11,9 +11,10 @@ fails the workflow with pydantic's message, instead of failing its first task ov
 
 
 def root_cause(err: BaseException) -> BaseException:
-    """The innermost cause: a WorkflowFailureError / ChildWorkflowError / ActivityError chain ends at the error
-    that started it."""
-    while isinstance(cause := getattr(err, "cause", None), BaseException):
+    """The error that started a WorkflowFailureError / ChildWorkflowError / ActivityError chain: the first
+    application error in it. Its own causes are the Python exceptions it was raised from (a library's error
+    under our `QueryError`, say): our message says more than theirs, so the walk stops there."""
+    while not isinstance(err, ApplicationError) and isinstance(cause := getattr(err, "cause", None), BaseException):
         err = cause
     return err
 
