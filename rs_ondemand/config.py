@@ -31,7 +31,9 @@ class TemporalSettings(_Settings):
     model_config = SettingsConfigDict(env_prefix="TEMPORAL_")
 
     address: str = "127.0.0.1:7233"
+    """Temporal frontend, `host:port` (gRPC)."""
     namespace: str = "default"
+    """Namespace of the workflows; it must have the `Rs*` search attributes."""
     ui_url: str | None = None
     """Base URL of the Temporal Web UI, used to print links to workflows."""
 
@@ -42,6 +44,7 @@ class WorkerSettings(_Settings):
     model_config = SettingsConfigDict(env_prefix="RS_")
 
     task_queue: str = DEFAULT_TASK_QUEUE
+    """Task queue every worker polls; each station's downloads run on `<queue>-downloads-<station>`."""
     max_concurrent_activities: int = 32
     """Activity slots per worker; transfers are I/O bound, so this is well above the core count."""
     max_parallel_transfers: int = Field(8, ge=1)
@@ -54,9 +57,13 @@ class S3Settings(_Settings):
     model_config = SettingsConfigDict(env_prefix="")
 
     s3_endpoint_url: str | None = None
+    """S3 API endpoint (MinIO); unset: AWS S3."""
     aws_access_key_id: SecretStr | None = None
+    """Access key of the workers' S3 account (EOPF gets it too, by name)."""
     aws_secret_access_key: SecretStr | None = None
+    """Secret key of the workers' S3 account."""
     aws_default_region: str = "us-east-1"
+    """Region of the buckets."""
     rs_bucket: str = "rs-cluster-catalog"
     """Bucket of staged products: s3://<bucket>/<owner>/<collection>/<item>/<asset>."""
     rs_work_bucket: str = "rs-ondemand-work"
@@ -72,7 +79,9 @@ class CatalogSettings(_Settings):
     model_config = SettingsConfigDict(env_prefix="CATALOG_")
 
     url: str = "http://127.0.0.1:8082"
+    """Root of the STAC API (stac-fastapi-pgstac, transactions enabled)."""
     timeout_s: float = 60.0
+    """Timeout of one catalog HTTP exchange, in seconds."""
 
 
 class StationSettings(_Settings):
@@ -88,10 +97,15 @@ class StationSettings(_Settings):
     odata_url: str | None = None
     """Root of the station's download URLs. Bearer tokens are only ever sent below it."""
     token_url: str | None = None
+    """OAuth2 token endpoint of the station."""
     client_id: str | None = None
+    """OAuth2 client id."""
     client_secret: SecretStr | None = None
+    """OAuth2 client secret."""
     username: str | None = None
+    """OAuth2 resource-owner user name."""
     password: SecretStr | None = None
+    """OAuth2 resource-owner password."""
     timeout_s: float = 60.0
     """Connect/read timeout of one HTTP exchange with the station (not of a whole download)."""
     max_concurrent_downloads: int = Field(4, ge=1)
@@ -121,9 +135,12 @@ class TelemetrySettings(_Settings):
     model_config = SettingsConfigDict(env_prefix="OTEL_")
 
     traces_exporter: Literal["none", "console", "otlp"] = "none"
+    """Where the worker's and starter's spans go: nowhere, to stdout, or over OTLP/HTTP to
+    `OTEL_EXPORTER_OTLP_ENDPOINT`."""
     exporter_otlp_endpoint: str | None = Field(None, json_schema_extra={"unset_means_off": True})
     """An OTLP/HTTP collector; setting it alone turns the `otlp` exporter on."""
     service_name: str = "rs-ondemand"
+    """`service.name` of the worker's and starter's spans."""
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -148,11 +165,12 @@ class ProcessorSettings(_Settings):
     kill_grace_s: float = 20.0
     """After SIGTERM, how long EOPF gets to close its Dask client and cluster before SIGKILL."""
     heartbeat_s: float = 2.0
+    """How often the processor activity heartbeats EOPF's progress, in seconds."""
     output_tail_lines: int = 60
+    """Lines of EOPF's output kept for the error of a failed run."""
     otlp_endpoint: str | None = Field(None, json_schema_extra={"unset_means_off": True})
     """OTLP/gRPC endpoint for EOPF's own spans (e.g. http://otel-collector:4317); unset: EOPF records none, but
     still joins the request's trace."""
-    """Lines of EOPF's output kept for the error of a failed run."""
     dask_gateway_password: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("RS_EOPF_DASK_GATEWAY_PASSWORD", "DASK_GATEWAY_PASSWORD"),
