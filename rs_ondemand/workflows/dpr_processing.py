@@ -86,7 +86,12 @@ class DprProcessing(OperatorControl):
         self._set_state(State.STARTED, f"reading the task table of {request.processor_name}")
         plan: ProcessingPlan = await self._step(
             "read the task table",
-            lambda: workflow.execute_activity_method(ProcessorActivities.plan_processing, request, **_options.PLAN),
+            lambda: workflow.execute_activity_method(
+                ProcessorActivities.plan_processing,
+                request,
+                summary=f"task table of {request.processor_name}",
+                **_options.PLAN,
+            ),
         )
         self._progress.units_total = len(plan.unit_plans)
 
@@ -109,7 +114,10 @@ class DprProcessing(OperatorControl):
         self._payload = payload = await self._step(
             "write the payload",
             lambda: workflow.execute_activity_method(
-                ProcessorActivities.prepare_payload, payload_input, **self._with_attempts(_options.CATALOG)
+                ProcessorActivities.prepare_payload,
+                payload_input,
+                summary="EOPF payload",
+                **self._with_attempts(_options.CATALOG),
             ),
         )
         self._set_state(State.PROCESSING, f"running {request.processor_name} on {request.dask_cluster_label}")
@@ -238,14 +246,20 @@ class DprProcessing(OperatorControl):
         return await self._step(
             "publish",
             lambda: workflow.execute_activity_method(
-                CatalogActivities.publish_products, publish, **self._with_attempts(_options.CATALOG)
+                CatalogActivities.publish_products,
+                publish,
+                summary=f"publish {len(publish.products)} products",
+                **self._with_attempts(_options.CATALOG),
             ),
         )
 
     async def _delete_payload(self) -> None:
         if self._payload is not None:
             await workflow.execute_activity_method(
-                ProcessorActivities.delete_payload, self._payload.s3_payload_file, **_options.CLEANUP
+                ProcessorActivities.delete_payload,
+                self._payload.s3_payload_file,
+                summary="delete the payload",
+                **_options.CLEANUP,
             )
 
     async def _clean_up(self) -> None:
@@ -255,6 +269,9 @@ class DprProcessing(OperatorControl):
         self._set_state(State.CLEANING_UP, "removing the run's unpublished outputs and payload")
         if not self._published:
             await workflow.execute_activity_method(
-                ProcessorActivities.discard_run_outputs, self._payload.output_prefixes, **_options.CLEANUP
+                ProcessorActivities.discard_run_outputs,
+                self._payload.output_prefixes,
+                summary="remove unpublished outputs",
+                **_options.CLEANUP,
             )
         await self._delete_payload()
