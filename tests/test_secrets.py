@@ -11,11 +11,10 @@ import pytest
 from temporalio.client import Client
 
 from rs_ondemand.config import Settings
-from rs_ondemand.models.processing import DprProcessIn, DprProcessResult
-from rs_ondemand.models.staging import CadipStagingInput
+from rs_ondemand.models.processing import DprProcessResult
 from rs_ondemand.stack import StackInfo
-from rs_ondemand.workflows.cadip_staging import OnDemandCadipStaging
 from rs_ondemand.workflows.dpr_processing import DprProcessing
+from tests._requests import demo_request, stage_sample_session
 
 SESSION = "S1A_20241114143038056552"
 
@@ -53,33 +52,10 @@ async def test_no_secret_in_histories_payloads_or_logs(
     # `Credential=` names the access key id — an identifier AWS sends in every request, never the secret key.)
     caplog.set_level(logging.INFO)
     caplog.set_level(logging.DEBUG, logger="rs_ondemand")
-    staging = CadipStagingInput.model_validate(
-        {
-            "env": {"owner_id": "frank"},
-            "cadip_collection_identifier": "cadip",
-            "session_identifier": SESSION,
-            "catalog_collection_identifier": collection,
-        }
-    )
-    staging_id = f"test-secrets-{uuid.uuid4()}"
-    await client.execute_workflow(OnDemandCadipStaging.run, staging, id=staging_id, task_queue=task_queue)
-    request = DprProcessIn.model_validate(
-        {
-            "env": {"owner_id": "frank"},
-            "processor_name": "demo",
-            "dask_cluster_label": "local",
-            "pipeline": "demo_full",
-            "input_products": [{"CADU": [SESSION, collection]}],
-            "generated_product_to_collection_identifier": [{"DEMOL0": ["S01DEMOL0", f"{collection}-l0"]}],
-            "auxiliary_product_to_collection_identifier": {"*": f"{collection}-aux"},
-            "start_datetime": "2024-11-14T14:30:38.477Z",
-            "end_datetime": "2024-11-14T14:33:22.662Z",
-            "satellite": "sentinel-1a",
-        }
-    )
+    staging_id = await stage_sample_session(client, task_queue, "frank", collection)
     dpr_id = f"test-secrets-{uuid.uuid4()}"
     result: DprProcessResult = await client.execute_workflow(
-        DprProcessing.run, request, id=dpr_id, task_queue=task_queue
+        DprProcessing.run, demo_request("frank", collection), id=dpr_id, task_queue=task_queue
     )
     assert result.published, "the run must have gone through staging, processing and publication"
 

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
 
 from rs_ondemand.config import Settings
-from rs_ondemand.models.processing import DprProcessIn
 from rs_ondemand.models.staging import CadipStagingInput
 from rs_ondemand.workflows.cadip_staging import OnDemandCadipStaging
 from rs_ondemand.workflows.dpr_processing import DprProcessing
+from tests._requests import demo_request, stage_sample_session
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +26,16 @@ def spans() -> Iterator[InMemorySpanExporter]:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(provider)  # the interceptors' and our tracers are proxies: they follow it
     yield exporter
+
+
+def assert_one_trace(finished: Sequence[ReadableSpan], start_name: str, *names: str) -> int:
+    """Every span of `names` is in the trace the client's `start_name` span opened; returns that trace id."""
+    (start,) = [s for s in finished if s.name == start_name]
+    trace_id = start.context.trace_id
+    in_trace = {s.name for s in finished if s.context.trace_id == trace_id}
+    for name in names:
+        assert name in in_trace, f"{name} missing from the request's trace: {sorted(in_trace)}"
+    return trace_id
 
 
 async def test_one_trace_covers_a_request_end_to_end(
@@ -44,10 +54,9 @@ async def test_one_trace_covers_a_request_end_to_end(
     await client.execute_workflow(OnDemandCadipStaging.run, request, id=workflow_id, task_queue=task_queue)
 
     finished = spans.get_finished_spans()
-    (start,) = [s for s in finished if s.name == "StartWorkflow:OnDemandCadipStaging"]
-    trace_id = start.context.trace_id
-    in_trace = {s.name for s in finished if s.context.trace_id == trace_id}
-    for name in (
+    assert_one_trace(
+        finished,
+        "StartWorkflow:OnDemandCadipStaging",
         "RunWorkflow:OnDemandCadipStaging",
         "StartChildWorkflow:Staging",
         "RunWorkflow:Staging",
@@ -57,8 +66,7 @@ async def test_one_trace_covers_a_request_end_to_end(
         "station.download_to_s3",
         "RunActivity:publish_staged_items",
         "catalog.publish",
-    ):
-        assert name in in_trace, f"{name} missing from the request's trace: {sorted(in_trace)}"
+    )
 
     secrets = [
         s.get_secret_value()
@@ -75,42 +83,16 @@ async def test_the_eopf_process_joins_the_request_trace(
 ) -> None:
     """Client → DprProcessing → ProcessingUnit → activities → the EOPF process and publication: EOPF gets
     the `run_processor` span as TRACEPARENT, and its events carry that trace id."""
-    session = "S1A_20241114143038056552"
-    staging = CadipStagingInput.model_validate(
-        {
-            "env": {"owner_id": "erin"},
-            "cadip_collection_identifier": "cadip",
-            "session_identifier": session,
-            "catalog_collection_identifier": collection,
-        }
-    )
-    await client.execute_workflow(
-        OnDemandCadipStaging.run, staging, id=f"test-trace-{uuid.uuid4()}", task_queue=task_queue
-    )
-    request = DprProcessIn.model_validate(
-        {
-            "env": {"owner_id": "erin"},
-            "processor_name": "demo",
-            "dask_cluster_label": "local",
-            "pipeline": "demo_full",
-            "input_products": [{"CADU": [session, collection]}],
-            "generated_product_to_collection_identifier": [{"DEMOL0": ["S01DEMOL0", f"{collection}-l0"]}],
-            "auxiliary_product_to_collection_identifier": {"*": f"{collection}-aux"},
-            "start_datetime": "2024-11-14T14:30:38.477Z",
-            "end_datetime": "2024-11-14T14:33:22.662Z",
-            "satellite": "sentinel-1a",
-        }
-    )
+    await stage_sample_session(client, task_queue, "erin", collection)
+    request = demo_request("erin", collection)
     spans.clear()
     result = await client.execute_workflow(
         DprProcessing.run, request, id=f"test-trace-{uuid.uuid4()}", task_queue=task_queue
     )
 
-    finished = spans.get_finished_spans()
-    (start,) = [s for s in finished if s.name == "StartWorkflow:DprProcessing"]
-    trace_id = start.context.trace_id
-    in_trace = {s.name for s in finished if s.context.trace_id == trace_id}
-    for name in (
+    trace_id = assert_one_trace(
+        spans.get_finished_spans(),
+        "StartWorkflow:DprProcessing",
         "RunWorkflow:DprProcessing",
         "RunActivity:plan_processing",
         "StartChildWorkflow:ProcessingUnit",
@@ -120,8 +102,7 @@ async def test_the_eopf_process_joins_the_request_trace(
         "RunActivity:prepare_payload",
         "RunActivity:run_processor",
         "RunActivity:publish_products",
-    ):
-        assert name in in_trace, f"{name} missing from the request's trace: {sorted(in_trace)}"
+    )
     assert result.processor_trace_id == format(trace_id, "032x")
 
 

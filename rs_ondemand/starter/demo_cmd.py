@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -77,8 +77,16 @@ def demo(
     print(f"workflows in the Temporal UI: {ui_link(settings.temporal, dpr_workflow_id(processing))}", file=sys.stderr)
 
 
-def demo_dpr_request(owner: str, session: str, session_collection: str) -> dict[str, object]:
-    """`samples/dpr-demo.json` for this owner and session: the demo processor, orbit ADFs into `s1-aux`."""
+def demo_dpr_request(
+    owner: str,
+    session: str,
+    session_collection: str,
+    *,
+    output_collection: str = "s1-demo-l0",
+    aux_collection: str = "s1-aux",
+) -> dict[str, Any]:
+    """`samples/dpr-demo.json` for this owner and session: the demo processor, the product into
+    `output_collection`, orbit ADFs into `aux_collection`."""
     return {
         "env": {"owner_id": owner},
         "processor_name": "demo",
@@ -86,8 +94,8 @@ def demo_dpr_request(owner: str, session: str, session_collection: str) -> dict[
         "dask_cluster_label": "local",
         "pipeline": "demo_full",
         "input_products": [{"CADU": [session, session_collection]}],
-        "generated_product_to_collection_identifier": [{"DEMOL0": ["S01DEMOL0", "s1-demo-l0"]}],
-        "auxiliary_product_to_collection_identifier": {"*": "s1-aux"},
+        "generated_product_to_collection_identifier": [{"DEMOL0": ["S01DEMOL0", output_collection]}],
+        "auxiliary_product_to_collection_identifier": {"*": aux_collection},
         "start_datetime": SAMPLE_START,
         "end_datetime": SAMPLE_END,
         "satellite": "sentinel-1a",

@@ -11,19 +11,11 @@ from rs_ondemand.dpr.plan import RequestMismatchError, plan_request
 from rs_ondemand.dpr.queries import AuxCollectionError
 from rs_ondemand.models.processing import DprProcessIn
 from rs_ondemand.processors.registry import get_tasktable
+from rs_ondemand.starter.demo_cmd import SAMPLE_SESSION, demo_dpr_request
 from tests.dpr._fixtures import load
 
-DEMO_REQUEST: dict[str, Any] = {
-    "env": {"owner_id": "ops"},
-    "processor_name": "demo",
-    "dask_cluster_label": "local",
-    "pipeline": "demo_full",
-    "input_products": [{"CADU": ["S1A_20241114143038056552", "s1-cadip"]}],
-    "generated_product_to_collection_identifier": [{"DEMOL0": ["S01DEMOL0", "s1-demo-l0"]}],
-    "auxiliary_product_to_collection_identifier": {"AUX_RESORB": "orbits", "*": "s1-aux"},
-    "start_datetime": "2024-11-14T14:30:38.477Z",
-    "end_datetime": "2024-11-14T14:33:22.662Z",
-    "satellite": "sentinel-1a",
+DEMO_REQUEST: dict[str, Any] = demo_dpr_request("ops", SAMPLE_SESSION, "s1-cadip") | {
+    "auxiliary_product_to_collection_identifier": {"AUX_RESORB": "orbits", "*": "s1-aux"}
 }
 
 

@@ -8,19 +8,12 @@ import pytest
 from pydantic import ValidationError
 
 from rs_ondemand.models.processing import DprProcessIn, ProcessingMode
+from rs_ondemand.starter.demo_cmd import SAMPLE_SESSION, demo_dpr_request
 from tests.dpr._fixtures import load
 
 
 def request(**changes: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "env": {"owner_id": "ops"},
-        "processor_name": "demo",
-        "dask_cluster_label": "local",
-        "pipeline": "demo_full",
-        "input_products": [{"CADU": ["S1A_20241114143038056552", "s1-cadip"]}],
-        "generated_product_to_collection_identifier": [{"DEMOL0": ["S01DEMOL0", "s1-demo-l0"]}],
-        "auxiliary_product_to_collection_identifier": {"*": "s1-aux"},
-    }
+    fields = demo_dpr_request("ops", SAMPLE_SESSION, "s1-cadip")
     return {key: value for key, value in (fields | changes).items() if value is not None}
 
 

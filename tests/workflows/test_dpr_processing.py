@@ -17,9 +17,10 @@ from rs_ondemand.config import Settings
 from rs_ondemand.models.operator import CancelSignal
 from rs_ondemand.models.processing import DprProcessIn, DprProcessResult, DprProgress
 from rs_ondemand.models.progress import State
-from rs_ondemand.models.staging import AuxipStagingInput, CadipStagingInput, CadipStagingResult, WindowStagingResult
-from rs_ondemand.names import AUXIP_STAGING, CADIP_STAGING, CANCEL_SIGNAL, DPR_PROCESSING, PROGRESS_QUERY
+from rs_ondemand.models.staging import AuxipStagingInput, WindowStagingResult
+from rs_ondemand.names import AUXIP_STAGING, CANCEL_SIGNAL, DPR_PROCESSING, PROGRESS_QUERY
 from rs_ondemand.processors.registry import get_tasktable
+from tests._requests import demo_request, stage_sample_session
 from tests.helpers import Simulator
 from tests.processors.test_processor_runs import processes_mentioning
 
@@ -31,19 +32,7 @@ OWNER = "dpr-tester"
 async def session_collection(client: Client, task_queue: str) -> str:
     """The real sample session, staged once for the module into a collection of its own."""
     collection = f"dpr-cadip-{uuid.uuid4().hex[:8]}"
-    request = CadipStagingInput(
-        env={"owner_id": OWNER},  # type: ignore[arg-type]
-        cadip_collection_identifier="cadip",
-        session_identifier=SESSION,
-        catalog_collection_identifier=collection,
-    )
-    await client.execute_workflow(
-        CADIP_STAGING,
-        request,
-        id=f"test-dpr-stage-{uuid.uuid4()}",
-        task_queue=task_queue,
-        result_type=CadipStagingResult,
-    )
+    await stage_sample_session(client, task_queue, OWNER, collection)
     return collection
 
 
@@ -71,21 +60,7 @@ async def orbit_collection(client: Client, task_queue: str) -> str:
 
 
 def dpr_request(session_collection: str, **changes: Any) -> DprProcessIn:
-    tag = uuid.uuid4().hex[:8]
-    fields: dict[str, Any] = {
-        "env": {"owner_id": OWNER},
-        "processor_name": "demo",
-        "processor_version": "0.1.0",
-        "dask_cluster_label": "local",
-        "pipeline": "demo_full",
-        "input_products": [{"CADU": [SESSION, session_collection]}],
-        "generated_product_to_collection_identifier": [{"DEMOL0": ["S01DEMOL0", f"demo-l0-{tag}"]}],
-        "auxiliary_product_to_collection_identifier": {"*": f"aux-{tag}"},
-        "start_datetime": "2024-11-14T14:30:38.477Z",
-        "end_datetime": "2024-11-14T14:33:22.662Z",
-        "satellite": "sentinel-1a",
-    }
-    return DprProcessIn.model_validate(fields | changes)
+    return demo_request(OWNER, session_collection, **changes)
 
 
 async def start(client: Client, task_queue: str, request: DprProcessIn) -> WorkflowHandle[Any, DprProcessResult]:

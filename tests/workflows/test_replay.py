@@ -15,29 +15,16 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from rs_ondemand.models.processing import DprProcessIn
-from rs_ondemand.models.staging import CadipStagingInput
 from rs_ondemand.worker import WORKFLOWS
-from rs_ondemand.workflows.cadip_staging import OnDemandCadipStaging
 from rs_ondemand.workflows.dpr_processing import DprProcessing
+from tests._requests import demo_request, stage_sample_session
 
 HISTORIES = Path(__file__).with_name("histories")
 
 
 @pytest.mark.skipif(not os.environ.get("RS_RECORD_HISTORIES"), reason="records histories only when asked")
 async def test_record_histories(client: Client, task_queue: str, collection: str) -> None:
-    request = CadipStagingInput.model_validate(
-        {
-            "env": {"owner_id": "replay"},
-            "cadip_collection_identifier": "cadip",
-            "session_identifier": "S1A_20241114143038056552",
-            "catalog_collection_identifier": collection,
-        }
-    )
-    handle = await client.start_workflow(
-        OnDemandCadipStaging.run, request, id=f"record-{uuid.uuid4()}", task_queue=task_queue
-    )
-    await handle.result()
+    handle = client.get_workflow_handle(await stage_sample_session(client, task_queue, "replay", collection))
     HISTORIES.mkdir(exist_ok=True)
     (HISTORIES / "cadip_staging.json").write_text((await handle.fetch_history()).to_json())
     (child,) = [w async for w in client.list_workflows(f"ParentWorkflowId = '{handle.id}'")]
@@ -51,29 +38,8 @@ async def test_record_histories(client: Client, task_queue: str, collection: str
 @pytest.mark.skipif(not os.environ.get("RS_RECORD_HISTORIES"), reason="records histories only when asked")
 async def test_record_dpr_histories(client: Client, task_queue: str, collection: str) -> None:
     """A whole demo run: `DprProcessing`, and its `ProcessingUnit` with both orbit alternatives tried."""
-    session = CadipStagingInput.model_validate(
-        {
-            "env": {"owner_id": "replay"},
-            "cadip_collection_identifier": "cadip",
-            "session_identifier": "S1A_20241114143038056552",
-            "catalog_collection_identifier": collection,
-        }
-    )
-    await client.execute_workflow(OnDemandCadipStaging.run, session, id=f"record-{uuid.uuid4()}", task_queue=task_queue)
-    request = DprProcessIn.model_validate(
-        {
-            "env": {"owner_id": "replay"},
-            "processor_name": "demo",
-            "dask_cluster_label": "local",
-            "pipeline": "demo_full",
-            "input_products": [{"CADU": ["S1A_20241114143038056552", collection]}],
-            "generated_product_to_collection_identifier": [{"DEMOL0": ["S01DEMOL0", f"{collection}-l0"]}],
-            "auxiliary_product_to_collection_identifier": {"*": f"{collection}-aux"},
-            "start_datetime": "2024-11-14T14:30:38.477Z",
-            "end_datetime": "2024-11-14T14:33:22.662Z",
-            "satellite": "sentinel-1a",
-        }
-    )
+    await stage_sample_session(client, task_queue, "replay", collection)
+    request = demo_request("replay", collection)
     handle = await client.start_workflow(DprProcessing.run, request, id=f"record-{uuid.uuid4()}", task_queue=task_queue)
     await handle.result()
     (unit,) = [w async for w in client.list_workflows(f"ParentWorkflowId = '{handle.id}'")]
