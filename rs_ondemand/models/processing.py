@@ -34,6 +34,9 @@ class ProcessingMode(StrEnum):
     ALWAYS = "always"
 
 
+MAX_ENTRIES = 200
+"""Entries of a request's lists and maps: far above any RS processor's, far below Temporal's payload limits."""
+
 ItemAndCollection = tuple[SafeName, SafeName]
 """`(<stac item id>, <catalog collection>)`, a JSON list of two strings."""
 
@@ -52,27 +55,29 @@ class DprProcessIn(OperatorInput):
     env: FlowEnv
     processor_name: SafeName
     """The processor (a task table of the registry: `demo`, `mockup`, `s1_l0`, ...)."""
-    processor_version: str = ""
+    processor_version: str = Field("", max_length=64)
     """Informational, as in the original; recorded in the published items' `processing:software`."""
     dask_cluster_label: str = Field(min_length=1)
     """A label of the worker's Dask cluster map (`RS_EOPF_DASK_CLUSTERS`), e.g. `local` or `dask-l0`."""
     s3_payload_file: str | None = Field(None, pattern=r"^s3://[^/]+/.+")
     """Where the payload YAML goes; default `s3://<work bucket>/dpr/<workflow id>/payload.yaml`."""
-    pipeline: str | None = None
-    unit: str | None = None
+    pipeline: str | None = Field(None, min_length=1, max_length=128)
+    unit: str | None = Field(None, min_length=1, max_length=128)
     priority: Priority = Priority.LOW
     workflow_type: WorkflowType = WorkflowType.ON_DEMAND
-    input_products: list[dict[str, ItemAndCollection]]
+    input_products: list[dict[str, ItemAndCollection]] = Field(max_length=MAX_ENTRIES)
     """`[{<task table input name>: [<item id>, <collection>]}]`: the staged products the units read."""
-    generated_product_to_collection_identifier: list[dict[str, str | tuple[str, SafeName]]]
+    generated_product_to_collection_identifier: list[dict[str, str | tuple[str, SafeName]]] = Field(
+        max_length=MAX_ENTRIES
+    )
     """`[{<task table output name>: [<product:type>, <collection>]}]`, or `{<output>: <product:type>}` when the
     collection is named after the type."""
-    auxiliary_product_to_collection_identifier: dict[str, SafeName]
+    auxiliary_product_to_collection_identifier: dict[str, SafeName] = Field(max_length=MAX_ENTRIES)
     """ADF product type → catalog collection it is staged into; `"*"` for every other type."""
     processing_mode: list[ProcessingMode] = Field(default_factory=list)
     start_datetime: UtcDatetime | None = None
     end_datetime: UtcDatetime | None = None
-    satellite: str | None = None
+    satellite: str | None = Field(None, max_length=64)
     """A task-table external variable (e.g. `sentinel-1a`), also in the default ADF collection name."""
     tasktable: dict[str, Any] | None = None
     """A task table to use instead of the registry's (tests, new processors); same schema."""

@@ -137,6 +137,12 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
         "not a safe identifier",
     ),
     ("unknown input name", DPR_PROCESSING, bad(DPR, input_products=[{"CADUS": ["S1A_1", "c"]}]), "'input_products'"),
+    (
+        "oversize input list",
+        DPR_PROCESSING,
+        bad(DPR, input_products=[{f"IN{i}": ["a", "b"]} for i in range(201)]),
+        "List should have at most 200 items",
+    ),
     ("unknown cluster label", DPR_PROCESSING, bad(DPR, dask_cluster_label="nosuch"), "unknown Dask cluster label"),
     ("payload not on S3", DPR_PROCESSING, bad(DPR, s3_payload_file="/etc/x.yaml"), "String should match pattern"),
     ("input not staged", DPR_PROCESSING, DPR, "is not in catalog collection 'bad-input-sessions'"),
