@@ -24,3 +24,6 @@ def download_task_queue(task_queue: str, station: str) -> str:
 
 UNIT_PROGRESS_SIGNAL: Final = "unit_progress"
 """Internal: a `ProcessingUnit` child reports its state and the ADF alternatives it tried to its parent."""
+
+SCHEDULED_STAGING: Final = "ScheduledStaging"
+"""One run of a staging schedule (`rs-ondemand schedule`): the PRIP/AUXIP products published in its window."""

@@ -28,6 +28,7 @@ from rs_ondemand.telemetry import configure_tracing
 from rs_ondemand.workflows.cadip_staging import OnDemandCadipStaging
 from rs_ondemand.workflows.dpr_processing import DprProcessing
 from rs_ondemand.workflows.processing_unit import ProcessingUnit
+from rs_ondemand.workflows.scheduled_staging import ScheduledStaging
 from rs_ondemand.workflows.staging import Staging
 from rs_ondemand.workflows.window_staging import OnDemandAuxipStaging, OnDemandPripStaging
 
@@ -40,6 +41,7 @@ WORKFLOWS: list[type] = [
     DprProcessing,
     ProcessingUnit,
     Staging,
+    ScheduledStaging,
 ]
 
 
