@@ -84,6 +84,23 @@ class EopfNotInstalledError(ConfigurationError):
         super().__init__(f"EOPF is not installed at {executable}: run scripts/setup-eopf (or set RS_EOPF_EXECUTABLE)")
 
 
+def with_output_ids(result: RunProcessorResult, payload: dict[str, Any]) -> RunProcessorResult:
+    """Name each written product after the payload output whose folder holds it: EOPF reports the *unit's* output
+    name, which two steps of one processing unit share, while each payload output has a folder of its own."""
+    folders = {
+        str(entry["path"]).rstrip("/") + "/": str(entry["id"])
+        for entry in (payload.get("io") or {}).get("output_products") or []
+        if entry.get("path") and entry.get("id")
+    }
+
+    def output_of(product: WrittenProduct) -> str:
+        owners = [folder for folder in folders if product.path.startswith(folder)]
+        return folders[max(owners, key=len)] if owners else product.output_id
+
+    products = [product.model_copy(update={"output_id": output_of(product)}) for product in result.written_products]
+    return result.model_copy(update={"written_products": products})
+
+
 def run_folder_name(run_id: str) -> str:
     """A run id as one path segment (workflow ids may hold `/`)."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
@@ -321,7 +338,7 @@ class ProcessorActivities:
         workdir = Path(tempfile.mkdtemp(prefix=f"rs-eopf-{re.sub(r'[^A-Za-z0-9._-]', '_', request.run_id)[:32]}-"))
         try:
             (workdir / PAYLOAD_NAME).write_text(rendered, encoding="utf-8")
-            return await self._run(request.run_id, workdir)
+            return with_output_ids(await self._run(request.run_id, workdir), payload)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 

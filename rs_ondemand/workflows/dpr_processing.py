@@ -96,9 +96,7 @@ class DprProcessing(OperatorControl):
         self._progress.units_total = len(plan.unit_plans)
 
         self._set_state(State.RESOLVING_ADFS, f"resolving the inputs and ADFs of {len(plan.unit_plans)} units")
-        resolutions = await all_or_first_error(
-            [self._resolve(index, unit_plan, request) for index, unit_plan in enumerate(plan.unit_plans)]
-        )
+        resolutions = await self._resolve_units(plan, request)
 
         self._set_state(State.PROCESSING, "writing the payload")
         # Unique per run, also when a request's id is reused: outputs and payload go to a folder of their own.
@@ -173,6 +171,16 @@ class DprProcessing(OperatorControl):
         first_input = next(iter(request.input_items().values()))[0]
         attributes.append(RS_SESSION.value_set(first_input))
         workflow.upsert_search_attributes(attributes)
+
+    async def _resolve_units(self, plan: ProcessingPlan, request: DprProcessIn) -> list[UnitResolution]:
+        """Units in parallel, unless they share an ADF: then one after the other, so that the second finds the
+        first's items in the catalog instead of staging the same objects concurrently (and a failing one's
+        cleanup could remove what the other wrote)."""
+        names = [adf.name for unit in plan.unit_plans for adf in unit.adfs]
+        units = list(enumerate(plan.unit_plans))
+        if len(names) == len(set(names)):
+            return await all_or_first_error([self._resolve(index, unit, request) for index, unit in units])
+        return [await self._resolve(index, unit, request) for index, unit in units]
 
     async def _resolve(self, index: int, unit_plan: UnitPlan, request: DprProcessIn) -> UnitResolution:
         name = re.sub(r"[^A-Za-z0-9._-]", "_", unit_plan.name)

@@ -246,3 +246,43 @@ async def test_a_request_of_pipeline_and_unit_fails_at_once_with_the_original_me
     with pytest.raises(WorkflowFailureError) as failure:
         await handle.result()
     assert "Exactly one of 'pipeline' or 'unit' must be provided." in str(failure.value.cause)
+
+
+async def test_two_units_sharing_an_adf_resolve_it_once_and_both_publish(
+    client: Client, task_queue: str, session_collection: str, settings: Settings
+) -> None:
+    """A two-step pipeline whose units both need the orbit: the units are resolved one after the other, so the
+    second finds the first's staged orbit in the catalog; EOPF runs both units; both products are published."""
+    table = demo_table()
+    second = copy.deepcopy(table["units"][0])
+    second["name"] = "DemoL0Unit.2"  # the same processing-unit class, a second step
+    # The unit names its output DEMOL0; the step's `regex` routes it to this step's own output.
+    second["output_products"][0] |= {"name": "DEMOL0B", "regex": "DEMOL0"}
+    table["units"].append(second)
+    table["io"].append({**next(e for e in table["io"] if e["name"] == "DEMOL0"), "name": "DEMOL0B"})
+    step = copy.deepcopy(table["pipelines"][0]["steps"][0])
+    step |= {"unit_name": "DemoL0Unit.2", "step_id": 2, "output_products": {"DEMOL0B": "pipeline_output"}}
+    table["pipelines"][0]["steps"].append(step)
+    tag = uuid.uuid4().hex[:8]
+    request = dpr_request(
+        session_collection,
+        tasktable=table,
+        generated_product_to_collection_identifier=[
+            {"DEMOL0": ["S01DEMOL0", f"first-{tag}"]},
+            {"DEMOL0B": ["S01DEMOL0", f"second-{tag}"]},
+        ],
+    )
+    handle = await start(client, task_queue, request)
+    result = await handle.result()
+
+    orbit = [(alt.unit, alt.product_type, alt.outcome) for alt in result.alternatives if alt.outcome == "found"]
+    assert orbit == [("DemoL0Unit", "AUX_RESORB", "found"), ("DemoL0Unit.2", "AUX_RESORB", "found")]
+    units = [w async for w in client.list_workflows(f"ParentWorkflowId = '{handle.id}'")]
+    (first_unit,) = [u for u in units if u.id.endswith("unit-1-DemoL0Unit")]
+    (second_unit,) = [u for u in units if u.id.endswith("unit-2-DemoL0Unit.2")]
+    assert first_unit.close_time is not None and second_unit.start_time >= first_unit.close_time
+    # The second unit staged nothing: the orbit was in the catalog already.
+    staged = [w async for w in client.list_workflows(f"ParentWorkflowId = '{second_unit.id}'")]
+    second_results = [await client.get_workflow_handle(w.id).result() for w in staged]
+    assert all(not r["staged"] and r["skipped"] for r in second_results), second_results
+    assert sorted(p["collection"] for p in result.published) == [f"first-{tag}", f"second-{tag}"]
