@@ -162,6 +162,9 @@ class ProcessorSettings(_Settings):
     """`{label: cluster}` as JSON: "local", a scheduler URL ("tcp://127.0.0.1:8786") or a mapping with
     `cluster_type` local/address/gateway. Only these labels run: a request never names a scheduler itself, as
     the S3 credentials travel to whatever cluster runs the job."""
+    max_concurrent_runs: int = Field(2, ge=1)
+    """EOPF runs one worker process drives at once (their own queue, `<task queue>-processor`): each run is a
+    driver process, plus a LocalCluster's workers for the `local` label."""
     kill_grace_s: float = 20.0
     """After SIGTERM, how long EOPF gets to close its Dask client and cluster before SIGKILL."""
     heartbeat_s: float = 2.0

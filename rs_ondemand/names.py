@@ -22,6 +22,11 @@ def download_task_queue(task_queue: str, station: str) -> str:
     return f"{task_queue}-downloads-{station}"
 
 
+def processor_task_queue(task_queue: str) -> str:
+    """The queue of EOPF runs: few slots (each run drives a Dask cluster), apart from the I/O-bound activities."""
+    return f"{task_queue}-processor"
+
+
 UNIT_PROGRESS_SIGNAL: Final = "unit_progress"
 """Internal: a `ProcessingUnit` child reports its state and the ADF alternatives it tried to its parent."""
 

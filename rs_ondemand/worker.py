@@ -23,7 +23,7 @@ from rs_ondemand.activities.temporal import TemporalActivities
 from rs_ondemand.client import connect
 from rs_ondemand.config import Settings
 from rs_ondemand.errors import ErrorTranslationInterceptor
-from rs_ondemand.names import download_task_queue
+from rs_ondemand.names import download_task_queue, processor_task_queue
 from rs_ondemand.telemetry import configure_tracing
 from rs_ondemand.workflows.cadip_staging import OnDemandCadipStaging
 from rs_ondemand.workflows.dpr_processing import DprProcessing
@@ -101,6 +101,17 @@ async def running_workers(
         )
     ]
     stream = [fn for fn in activity_fns if getattr(fn, "__name__", "") == "stream_asset"]
+    # EOPF runs have a queue of their own, with few slots: a burst of processing never starves staging.
+    processor = [fn for fn in activity_fns if getattr(fn, "__name__", "") == "run_processor"]
+    workers.append(
+        Worker(
+            client,
+            task_queue=processor_task_queue(queue),
+            activities=processor,
+            max_concurrent_activities=settings.processor.max_concurrent_runs,
+            **common,
+        )
+    )
     for station in settings.stations:
         rpm = station.max_requests_per_minute
         workers.append(

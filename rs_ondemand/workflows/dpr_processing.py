@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
         UnitResolution,
     )
     from rs_ondemand.models.progress import State
-    from rs_ondemand.names import DPR_PROCESSING, RETRY_SIGNAL, UNIT_PROGRESS_SIGNAL
+    from rs_ondemand.names import DPR_PROCESSING, RETRY_SIGNAL, UNIT_PROGRESS_SIGNAL, processor_task_queue
     from rs_ondemand.search_attributes import RS_MISSION, RS_OWNER, RS_PROCESSOR, RS_SESSION
     from rs_ondemand.workflows import _options
     from rs_ondemand.workflows._failures import INVALID_INPUT, is_cancellation, operator_error
@@ -150,7 +150,11 @@ class DprProcessing(OperatorControl):
     async def _run_processor(self, request: DprProcessIn, run: RunProcessorInput) -> RunProcessorResult:
         def execute() -> Awaitable[RunProcessorResult]:
             return workflow.execute_activity_method(
-                ProcessorActivities.run_processor, run, summary=f"EOPF {request.processor_name}", **_options.PROCESSOR
+                ProcessorActivities.run_processor,
+                run,
+                task_queue=processor_task_queue(workflow.info().task_queue),
+                summary=f"EOPF {request.processor_name}",
+                **_options.PROCESSOR,
             )
 
         if not request.dry_run:
