@@ -47,9 +47,10 @@ async def start(
     return client, handle
 
 
-async def query_progress(handle: WorkflowHandle) -> Progress | None:
+async def query_progress[P: Progress](handle: WorkflowHandle, kind: type[P] = Progress) -> P | None:  # type: ignore[assignment]
+    """The `progress` query as `kind` (a DPR request's has its ADF alternatives and warnings too)."""
     try:
-        return await handle.query(PROGRESS_QUERY, result_type=Progress)
+        return await handle.query(PROGRESS_QUERY, result_type=kind)
     except Exception:  # no worker has picked the workflow up yet, or it closed between two polls
         return None
 

@@ -50,13 +50,17 @@ def status(
 
     from rs_ondemand.client import connect
     from rs_ondemand.config import Settings
+    from rs_ondemand.models.processing import DprProgress
+    from rs_ondemand.models.progress import Progress
+    from rs_ondemand.names import DPR_PROCESSING, PROCESSING_UNIT
     from rs_ondemand.starter._run import print_json, query_progress
 
     async def go() -> int:
         client = await connect(Settings.load().temporal)
         handle = client.get_workflow_handle(workflow_id)
         described = await handle.describe()
-        progress = await query_progress(handle)
+        kind = DprProgress if described.workflow_type in (DPR_PROCESSING, PROCESSING_UNIT) else Progress
+        progress = await query_progress(handle, kind)
         if as_json:
             print_json(
                 {

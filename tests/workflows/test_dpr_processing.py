@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import uuid
 from typing import Any
 
@@ -21,7 +22,7 @@ from rs_ondemand.models.staging import AuxipStagingInput, WindowStagingResult
 from rs_ondemand.names import AUXIP_STAGING, CANCEL_SIGNAL, DPR_PROCESSING, PROGRESS_QUERY
 from rs_ondemand.processors.registry import get_tasktable
 from tests._requests import demo_request, stage_sample_session
-from tests.helpers import Simulator
+from tests.helpers import Simulator, run_cli
 from tests.processors.test_processor_runs import processes_mentioning
 
 SESSION = "S1A_20241114143038056552"
@@ -117,6 +118,10 @@ async def test_demo_chain_publishes_a_product_linked_to_its_inputs(
     progress = await handle.query(PROGRESS_QUERY, result_type=DprProgress)
     assert progress.state == State.COMPLETED and progress.units_done == progress.units_total == 1
     assert [alt.outcome for alt in progress.alternatives] == ["empty", "found"]
+    code, out, err = await run_cli("status", handle.id, "--json")
+    assert code == 0, err
+    shown = json.loads(out)["progress"]
+    assert shown == progress.model_dump(mode="json")  # what operators see is the query, alternatives included
     assert not s3_keys(s3, result.s3_payload_file)  # deleted after the run, as RS does
 
 
