@@ -1,7 +1,9 @@
-"""`rs-ondemand bench staging`: benchmarks against the embedded stack (one JSON object with `--json`)."""
+"""`rs-ondemand bench staging|orchestration`: benchmarks against the embedded stack (one JSON object with
+`--json`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -34,6 +36,67 @@ def bench_staging(
     else:
         _print_table(result)
     sys.stdout.flush()
+
+
+@bench_app.command("orchestration")
+def bench_orchestration(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as one JSON object.")] = False,
+    activities: Annotated[int, typer.Option("--activities", min=1, help="No-op activities per workflow.")] = 200,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Activities started together (parallel).")] = 20,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Rounds of each measure; the median is kept.")] = 3,
+) -> None:
+    """Orchestration overhead per activity: a workflow running N no-op activities (one after the other, and in
+    parallel batches) vs awaiting the same function N times directly, in the same run.
+
+    Brings the embedded stack up (or reuses the running one) and leaves it running; the bench runs its own
+    worker on a task queue of its own.
+    """
+    from rs_ondemand.bench.orchestration import bench_orchestration as run
+
+    result = run(activities=activities, batch=batch, rounds=rounds, log=_log())
+    _output(result, as_json, _orchestration_table)
+
+
+def _log() -> Callable[[str], None]:
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    return lambda message: err.print(message, highlight=False)
+
+
+def _output(result: dict[str, Any], as_json: bool, table: Callable[[dict[str, Any]], None]) -> None:
+    import json
+    import sys
+
+    if as_json:
+        print(json.dumps(result))
+    else:
+        table(result)
+    sys.stdout.flush()
+
+
+def _caption(machine: dict[str, Any]) -> str:
+    load = machine.get("load_avg")
+    return f"{machine['cpus']} CPUs, {machine['mem_gib']} GiB, Python {machine['python']}" + (
+        f", load {' '.join(map(str, load))}" if load else ""
+    )
+
+
+def _orchestration_table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"orchestration: {result['activities']} no-op activities, median of {result['rounds']} (ms)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("per activity, sequential", f"{result['ms_per_activity']:.2f}")
+    table.add_row(f"per activity, batches of {result['batch']}", f"{result['parallel_ms_per_activity']:.2f}")
+    table.add_row("per activity, without the workflow's fixed cost", f"{result['marginal_ms_per_activity']:.2f}")
+    table.add_row("workflow without activities", f"{result['empty_workflow_ms']:.1f}")
+    table.add_row("baseline: direct call", f"{result['baseline_ms_per_call']:.6f}")
+    table.add_row("Prefect, published (not measured)", f"{result['prefect_published_ms_per_task']}")
+    table.caption = _caption(result["machine"])
+    Console().print(table)
 
 
 def _print_table(result: dict[str, Any]) -> None:
