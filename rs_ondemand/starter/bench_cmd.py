@@ -1,4 +1,4 @@
-"""`rs-ondemand bench staging|orchestration`: benchmarks against the embedded stack (one JSON object with
+"""`rs-ondemand bench staging|orchestration|scale`: benchmarks against the embedded stack (one JSON object with
 `--json`)."""
 
 from __future__ import annotations
@@ -57,6 +57,42 @@ def bench_orchestration(
     _output(result, as_json, _orchestration_table)
 
 
+@bench_app.command("scale")
+def bench_scale(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as one JSON object.")] = False,
+    sessions_chunks: Annotated[
+        int, typer.Option("--sessions-chunks", min=0, help="Chunk files of the CADIP session (0: skip).")
+    ] = 1000,
+    prip_products: Annotated[
+        int, typer.Option("--prip-products", min=0, help="Products in the PRIP window (0: skip).")
+    ] = 10_000,
+    dpr_requests: Annotated[
+        int, typer.Option("--dpr-requests", min=0, help="DprProcessing requests at once (0: skip).")
+    ] = 20,
+    dask: Annotated[
+        str, typer.Option("--dask", help="address: a Dask cluster the bench starts; local: a LocalCluster per run.")
+    ] = "address",
+) -> None:
+    """History events per request (a CADIP session of many chunks, a PRIP window of many products), and many
+    DprProcessing requests at once on one worker (wall time, per-request p50/p95, all published).
+
+    Brings the embedded stack up (or reuses the running one) and leaves it running; the bench runs its own
+    worker on a task queue of its own and removes what it staged.
+    """
+    from rs_ondemand.bench.scale import bench_scale as run
+
+    if dask not in ("address", "local"):
+        raise typer.BadParameter("must be address or local", param_hint="--dask")
+    result = run(
+        session_chunks=sessions_chunks,
+        prip_products=prip_products,
+        dpr_requests=dpr_requests,
+        dask="local" if dask == "local" else "address",
+        log=_log(),
+    )
+    _output(result, as_json, _scale_table)
+
+
 def _log() -> Callable[[str], None]:
     from rich.console import Console
 
@@ -96,6 +132,42 @@ def _orchestration_table(result: dict[str, Any]) -> None:
     table.add_row("baseline: direct call", f"{result['baseline_ms_per_call']:.6f}")
     table.add_row("Prefect, published (not measured)", f"{result['prefect_published_ms_per_task']}")
     table.caption = _caption(result["machine"])
+    Console().print(table)
+
+
+def _scale_table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="scale")
+    table.add_column("request")
+    table.add_column("workflows", justify="right")
+    table.add_column("events", justify="right")
+    table.add_column("largest history", justify="right")
+    table.add_column("largest event (B)", justify="right")
+    table.add_column("wall (s)", justify="right")
+    for key, what in (("cadip_session", "chunks"), ("prip_window", "products")):
+        part = result.get(key)
+        if part:
+            h = part["histories"]
+            table.add_row(
+                f"{key} ({part[what]} {what})",
+                str(h["workflows"]),
+                str(h["events"]),
+                f"{h['largest_history_events']} ({h['largest_history_type']})",
+                str(h["largest_event_bytes"]),
+                f"{part['wall_s']:.1f}",
+            )
+    dpr = result.get("dpr")
+    if dpr:
+        p = dpr["per_request_s"]
+        table.caption = (
+            f"DPR: {dpr['requests']} requests in {dpr['wall_s']:.1f} s, p50 {p['p50']:.1f} s, p95 {p['p95']:.1f} s, "
+            f"alone {dpr['single_request_s']:.1f} s, all published: {dpr['all_published']}\n"
+            + _caption(result["machine"])
+        )
+    else:
+        table.caption = _caption(result["machine"])
     Console().print(table)
 
 

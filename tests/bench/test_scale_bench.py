@@ -1,0 +1,107 @@
+"""`rs-ondemand bench scale`: a scaled-down run on the test stack (shape and sanity, no timing threshold) and the
+command's options and output."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from rs_ondemand.bench._common import StackTarget
+from rs_ondemand.bench.scale import run_scale_bench
+from rs_ondemand.config import Settings
+from rs_ondemand.stack import StackInfo
+from rs_ondemand.starter.cli import app
+from tests.bench.test_staging_bench import keys_under
+
+HISTORY_KEYS = {
+    "workflows",
+    "events",
+    "bytes",
+    "largest_history_events",
+    "largest_history_bytes",
+    "largest_history_type",
+    "largest_event_bytes",
+    "largest_event_type",
+}
+
+
+def check_histories(histories: dict[str, Any], workflows: int) -> None:
+    assert set(histories) == HISTORY_KEYS
+    assert histories["workflows"] == workflows
+    assert histories["events"] >= histories["largest_history_events"] > 0
+    assert histories["bytes"] >= histories["largest_history_bytes"] >= histories["largest_event_bytes"] > 0
+    assert histories["largest_history_type"] and histories["largest_event_type"].startswith("EVENT_TYPE_")
+
+
+async def test_scale_bench_on_the_test_stack(
+    settings: Settings, stack: StackInfo, stack_env: dict[str, str], s3: Any
+) -> None:
+    """50 chunks, 200 products, 2 DPR requests at once (on the Dask cluster the bench starts)."""
+    target = StackTarget(settings=settings, simulator_url=stack_env["SIMULATOR_URL"])
+    result = await run_scale_bench(target, session_chunks=50, prip_products=200, dpr_requests=2)
+    json.dumps(result)  # serialisable as the command prints it
+
+    cadip = result["cadip_session"]
+    assert (cadip["chunks"], cadip["items_staged"], cadip["assets_staged"]) == (50, 1, 50)
+    check_histories(cadip["histories"], workflows=2)  # the request and its one Staging child (one item)
+    assert cadip["wall_s"] > 0 and cadip["events_per_chunk"] > 0
+    assert cadip["histories"]["largest_history_type"] == "Staging"  # the child streams the chunks
+
+    prip = result["prip_window"]
+    assert (prip["products"], prip["items_staged"]) == (200, 200)
+    check_histories(prip["histories"], workflows=3)  # the request and one Staging child per page of 100
+    assert prip["wall_s"] > 0 and prip["events_per_product"] > 0
+
+    dpr = result["dpr"]
+    assert (dpr["requests"], dpr["published"], dpr["all_published"], dpr["failed"]) == (2, 2, True, 0), dpr["errors"]
+    p = dpr["per_request_s"]
+    assert 0 < p["min"] <= p["p50"] <= p["p95"] <= p["max"] <= dpr["wall_s"]
+    assert dpr["single_request_s"] > 0 and dpr["first_request_s"] > 0 and dpr["speedup_vs_one_at_a_time"] > 0
+    assert dpr["dask_cluster"].startswith("address (tcp://127.0.0.1:") and dpr["eopf_runs_at_once"] >= 1
+    # DprProcessing, one ProcessingUnit, and the Staging children of the unit's ADF.
+    check_histories(dpr["histories_of_largest_request"], workflows=dpr["histories_of_largest_request"]["workflows"])
+    assert dpr["histories_of_largest_request"]["workflows"] >= 2
+
+    assert result["temporal_limits"]["history_events_max"] == 51_200
+    assert result["download_slots"] == 16
+    assert len(result["machine"]["load_avg"]) == 3
+
+    # Nothing left behind: no catalog collection, staged object or checkpoint of the bench.
+    async with httpx.AsyncClient(timeout=60) as http:
+        collections = (await http.get(f"{settings.catalog.url}/collections")).json()["collections"]
+    assert [c["id"] for c in collections if c["id"].startswith("bench-")] == []
+    assert [k for k in keys_under(s3, settings.s3.rs_bucket, "bench/")] == []
+    assert [k for k in keys_under(s3, settings.s3.rs_work_bucket) if "/bench/" in k or k.startswith("dpr/bench")] == []
+
+
+def test_scale_command_prints_one_json_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+    fake = {"cadip_session": None, "prip_window": None, "dpr": None}
+
+    def fake_bench(**kwargs: Any) -> dict[str, Any]:
+        seen.update(kwargs)
+        kwargs["log"]("progress goes to stderr")
+        return fake
+
+    monkeypatch.setattr("rs_ondemand.bench.scale.bench_scale", fake_bench)
+    args = ["bench", "scale", "--json", "--sessions-chunks", "50", "--prip-products", "0", "--dpr-requests", "2"]
+    result = CliRunner().invoke(app, [*args, "--dask", "local"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == fake
+    assert seen["session_chunks"] == 50 and seen["prip_products"] == 0 and seen["dpr_requests"] == 2
+    assert seen["dask"] == "local"
+
+
+def test_scale_command_defaults_and_bad_dask(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr("rs_ondemand.bench.scale.bench_scale", lambda **kw: seen.update(kw) or {})
+    result = CliRunner().invoke(app, ["bench", "scale", "--json"])
+    assert result.exit_code == 0, result.output
+    assert (seen["session_chunks"], seen["prip_products"], seen["dpr_requests"]) == (1000, 10_000, 20)
+    assert seen["dask"] == "address"
+    refused = CliRunner().invoke(app, ["bench", "scale", "--dask", "gateway"])
+    assert refused.exit_code == 2
