@@ -214,6 +214,34 @@ class _RunMonitor:
         return errors[-1] if errors else "no error message (see the output below)"
 
 
+RUN_MARKER = "RS_EOPF_RUN_ID"
+"""In the environment of an EOPF run and of every process it starts (Dask's too): which run they belong to."""
+
+
+def kill_earlier_attempts(run_id: str) -> list[int]:
+    """SIGKILL the processes of this machine that belong to `run_id` (by their environment), with their process
+    groups; returns their pids. A worker killed with SIGKILL cannot stop its EOPF run: the next attempt does."""
+    marker = f"{RUN_MARKER}={run_id}".encode()
+    killed = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            pid = int(entry.name)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    if killed:
+        log.warning("killed %d processes left by an earlier attempt of EOPF run %s: %s", len(killed), run_id, killed)
+    return killed
+
+
 async def _stop_group(proc: asyncio.subprocess.Process, grace: float) -> None:
     """SIGTERM the process group, give it `grace` seconds, then SIGKILL whatever is left of the group."""
     pgid = proc.pid  # start_new_session: the EOPF process leads its own group
@@ -335,6 +363,9 @@ class ProcessorActivities:
 
         # The run id in the folder name tells an operator which run a process belongs to. Kept short: EOPF's and
         # Dask's temporary files go below it (TMPDIR), and Unix socket paths there are limited to 108 bytes.
+        # An earlier attempt of this run whose worker died (heartbeat timeout) may still be running here: it would
+        # write the same outputs. Nothing of it may outlive its attempt.
+        await asyncio.to_thread(kill_earlier_attempts, request.run_id)
         workdir = Path(tempfile.mkdtemp(prefix=f"rs-eopf-{re.sub(r'[^A-Za-z0-9._-]', '_', request.run_id)[:32]}-"))
         try:
             (workdir / PAYLOAD_NAME).write_text(rendered, encoding="utf-8")
@@ -425,7 +456,7 @@ class ProcessorActivities:
             "--working-dir",
             str(workdir),
             cwd=workdir,
-            env=self._environment() | {"TMPDIR": str(scratch)},
+            env=self._environment() | {"TMPDIR": str(scratch), RUN_MARKER: run_id},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

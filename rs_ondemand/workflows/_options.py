@@ -56,8 +56,11 @@ PROCESSOR: dict[str, Any] = {
     # progress, so a dead worker is noticed within a minute; a cancel kills the process group first.
     "start_to_close_timeout": timedelta(hours=12),
     "heartbeat_timeout": timedelta(seconds=60),
-    # A failed run is not retried blindly (it may have failed on its data): the operator decides (`retry`).
-    "retry_policy": RetryPolicy(maximum_attempts=1),
+    # A run that EOPF itself failed is not retried blindly (it may have failed on its data): the operator decides
+    # (`retry`). A lost worker (heartbeat timeout) is retried: the next attempt kills what is left of the last.
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=5), maximum_attempts=3, non_retryable_error_types=["ProcessorFailedError"]
+    ),
     "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 }
 

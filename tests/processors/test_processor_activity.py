@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -10,7 +11,12 @@ import pytest
 from pydantic import SecretStr, ValidationError
 from temporalio.testing import ActivityEnvironment
 
-from rs_ondemand.activities.processor import EopfNotInstalledError, ProcessorActivities
+from rs_ondemand.activities.processor import (
+    RUN_MARKER,
+    EopfNotInstalledError,
+    ProcessorActivities,
+    kill_earlier_attempts,
+)
 from rs_ondemand.config import ProcessorSettings, S3Settings
 from rs_ondemand.errors import InvalidInputError
 from rs_ondemand.models.dpr import RunProcessorInput, WritePayloadInput
@@ -79,3 +85,45 @@ def test_eopf_gets_the_named_values_and_nothing_else(monkeypatch: pytest.MonkeyP
 
 def test_failure_text_never_shows_credentials() -> None:
     assert activities()._scrub("key=AKIA-TEST-KEY secret=s3cr3t-value") == "key=*** secret=***"
+
+
+def test_a_new_attempt_kills_what_an_earlier_attempt_of_its_run_left(tmp_path: Path) -> None:
+    """A worker killed with SIGKILL leaves its EOPF process group running: the next attempt of the same run stops
+    it (found by the run marker in its environment, which Dask's processes inherit), and only it."""
+    import os
+    import subprocess
+    import time
+
+    def spawn(run_id: str) -> subprocess.Popen[bytes]:
+        env = {"PATH": "/usr/bin:/bin", RUN_MARKER: run_id}
+        # A driver with a child of its own, as EOPF with a LocalCluster's worker.
+        return subprocess.Popen(["bash", "-c", "sleep 60 & sleep 60; wait"], env=env, start_new_session=True)
+
+    def marked(run_id: str) -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            with contextlib.suppress(OSError):
+                marker = f"{RUN_MARKER}={run_id}".encode()
+                if entry.name.isdigit() and marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+        return found
+
+    ours, other = spawn("dpr-x-run-1"), spawn("dpr-x-run-10")
+    try:
+        for _ in range(100):  # bash, its background sleep and its foreground sleep
+            if len(marked("dpr-x-run-1")) == 3:
+                break
+            time.sleep(0.05)
+        assert ours.pid in kill_earlier_attempts("dpr-x-run-1")
+        assert ours.wait(timeout=10) == -9
+        for _ in range(100):
+            if not marked("dpr-x-run-1"):
+                break
+            time.sleep(0.05)
+        assert marked("dpr-x-run-1") == []  # the child too
+        assert other.poll() is None and len(marked("dpr-x-run-10")) >= 1  # another run (a longer id) is left alone
+    finally:
+        for process in (ours, other):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, 9)
+            process.wait(timeout=10)
