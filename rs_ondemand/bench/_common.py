@@ -22,8 +22,6 @@ from temporalio.client import Client, WorkflowHandle
 from rs_ondemand.bench._proc import machine
 from rs_ondemand.bench.staging import BenchError, _delete_prefix
 from rs_ondemand.config import Settings
-from rs_ondemand.models.progress import Progress, State
-from rs_ondemand.names import PROGRESS_QUERY
 from rs_ondemand.worker import activities, running_workers
 
 Log = Callable[[str], None]
@@ -37,9 +35,9 @@ TEMPORAL_LIMITS = {
     "payload_bytes_max": 2 * 1024 * 1024,
 }
 """The Temporal server's default per-workflow limits (a history past the max is terminated)."""
-PROGRESS_POLL_S = 2.0
-CANCEL_TIMEOUT_S = 120.0
-"""How long a cancelled request may take to clean up before the bench moves on."""
+NO_OPERATOR: dict[str, Any] = {"operator_wait_limit_s": 1}
+"""`options` of the bench's requests: nobody is there to retry a failed step, so a request fails at once (and
+cleans up) instead of waiting a week for an operator."""
 
 
 @dataclass(frozen=True)
@@ -106,61 +104,16 @@ def significant(value: float, digits: int = 3) -> float:
     return float(f"{value:.{digits}g}")
 
 
-class OperatorWait(BenchError):
-    """A request stopped to wait for an operator (a step failed after its retries): the bench cancelled it."""
-
-    def __init__(self, workflow_id: str, seconds: float, error: str | None) -> None:
-        super().__init__(f"{workflow_id} waits for an operator: {error or 'no error recorded'}")
-        self.workflow_id, self.seconds, self.error = workflow_id, seconds, error
-
-
-async def timed_result[T](
-    handle: WorkflowHandle[Any, T], began: float, timeout_s: float, what: str, *, watch_progress: bool = False
-) -> tuple[float, T]:
-    """A workflow's result and the seconds since `began`; terminated and a BenchError after `timeout_s`.
-
-    With `watch_progress` (our request workflows), a request whose `progress` shows `waiting_for_operator` is
-    cancelled (so it cleans up) and raises `OperatorWait` at once, instead of waiting for the timeout.
-    """
-    outcome = asyncio.ensure_future(handle.result())
-    watcher = asyncio.ensure_future(_until_waiting(handle) if watch_progress else _never())
+async def timed_result[T](handle: WorkflowHandle[Any, T], began: float, timeout_s: float, what: str) -> tuple[float, T]:
+    """A workflow's result and the seconds since `began`; terminated and a BenchError after `timeout_s`."""
     try:
         async with asyncio.timeout(timeout_s):
-            await asyncio.wait((outcome, watcher), return_when=asyncio.FIRST_COMPLETED)
-        seconds = time.perf_counter() - began
-        if not outcome.done():
-            error = watcher.result()
-            with contextlib.suppress(Exception):
-                await handle.cancel()
-                async with asyncio.timeout(CANCEL_TIMEOUT_S):
-                    await handle.result()
-            raise OperatorWait(handle.id, seconds, error)
-        return seconds, outcome.result()
+            result = await handle.result()
     except TimeoutError as err:
         with contextlib.suppress(Exception):
             await handle.terminate("benchmark timed out")
         raise BenchError(f"{what} ({handle.id}) did not finish in {timeout_s:.0f} s") from err
-    finally:
-        for task in (outcome, watcher):
-            task.cancel()
-        await asyncio.gather(outcome, watcher, return_exceptions=True)
-
-
-async def _never() -> str | None:
-    await asyncio.Event().wait()
-    return None
-
-
-async def _until_waiting(handle: WorkflowHandle[Any, Any]) -> str | None:
-    """Poll a request's `progress` until it waits for an operator; returns its last error."""
-    while True:
-        await asyncio.sleep(PROGRESS_POLL_S)
-        try:
-            progress = await handle.query(PROGRESS_QUERY, result_type=Progress)
-        except Exception:  # not started yet, or just closed: look again (the result tells how it ended)
-            continue
-        if progress.state == State.WAITING_FOR_OPERATOR:
-            return progress.last_error
+    return time.perf_counter() - began, result
 
 
 @dataclass

@@ -143,7 +143,7 @@ async def run_orchestration_bench(
         server_after = _server_cpu(target)
         if server_before is not None and server_after is not None:
             side.server_cpu_s.append(server_after - server_before)
-        log(f"round {round_ + 1}/{rounds} {name:10s} {side.wall_s[-1] * 1000:9.1f} ms")
+        log(f"round {round_ + 1}/{rounds} {name:10s} {side.wall_s[-1] * 1000:10.3f} ms")
 
     async with bench_worker(client, settings, queue, workflows=[OrchestrationBench], extra_activities=[noop]):
         log(f"warming up: a workflow of {min(activities, 10)} activities on task queue {queue}")

@@ -21,7 +21,10 @@ activities) against the embedded stack:
   environment) under the label `bench-dask`: a LocalCluster per run (`--dask local`) would start 2 more
   processes per request. The worker runs as many EOPF processes at once as configured
   (`RS_EOPF_MAX_CONCURRENT_RUNS`); the other requests wait in its processor queue. A request that fails and
-  waits for an operator is cancelled at once and counted as not published, with its error.
+  fails is counted as not published, with its error.
+
+Nobody is there to retry a failed step: the bench's requests wait at most 1 s for an operator
+(`options.operator_wait_limit_s`), then fail and clean up, instead of keeping the bench waiting.
 
 Everything a part writes (catalog collections and items, S3 objects, checkpoints) is removed after it.
 """
@@ -46,12 +49,12 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 
 from rs_ondemand.bench._common import (
+    NO_OPERATOR,
     TEMPORAL_LIMITS,
     Log,
-    OperatorWait,
     StackTarget,
     bench_worker,
     delete_collection,
@@ -221,7 +224,7 @@ class _Scale:
         handle = await self.client.start_workflow(
             kind, request, id=workflow_id, task_queue=self.queue, result_type=result_type
         )
-        seconds, result = await timed_result(handle, began, timeout_s, kind, watch_progress=True)
+        seconds, result = await timed_result(handle, began, timeout_s, kind)
         return seconds, result, handle.result_run_id
 
     async def cadip_session(self, chunks: int) -> dict[str, Any]:
@@ -241,6 +244,7 @@ class _Scale:
                 "cadip_collection_identifier": "cadip",
                 "session_identifier": session_id,
                 "catalog_collection_identifier": collection,
+                "options": NO_OPERATOR,
             }
         )
         self.log(f"CADIP: staging session {session_id} ({chunks} chunks of {FILE_BYTES} bytes)")
@@ -296,6 +300,7 @@ class _Scale:
                 "product_type": product_type,
                 "prip_collection": "prip",
                 "catalog_collection_identifier": collection,
+                "options": NO_OPERATOR,
             }
         )
         self.log(f"PRIP: staging a window of {products} {product_type} products of {FILE_BYTES} bytes")
@@ -328,6 +333,7 @@ class _Scale:
                 "cadip_collection_identifier": "cadip",
                 "session_identifier": SAMPLE_SESSION,
                 "catalog_collection_identifier": session_collection,
+                "options": NO_OPERATOR,
             }
         )
         orbit = AuxipStagingInput.model_validate(
@@ -337,6 +343,7 @@ class _Scale:
                 "end_datetime": SAMPLE_END,
                 "product_type": "AUX_RESORB",
                 "catalog_collection_identifier": aux_collection,
+                "options": NO_OPERATOR,
             }
         )
         self.log(f"DPR: staging the sample session {SAMPLE_SESSION} and its orbit")
@@ -356,6 +363,7 @@ class _Scale:
             "dask_cluster_label": label,
             "generated_product_to_collection_identifier": [{"DEMOL0": ["S01DEMOL0", output]}],
             "auxiliary_product_to_collection_identifier": {"*": aux_collection},
+            "options": NO_OPERATOR,
         }
         return DprProcessIn.model_validate(fields)
 
@@ -366,11 +374,13 @@ class _Scale:
         output = self.collection(f"l0-{name}")
         request = self._dpr_request(session_collection, aux_collection, output, label)
         workflow_id = self.workflow_id(f"dpr-{name}")
+        began = time.perf_counter()
         try:
             seconds, result, _ = await self._execute(DPR_PROCESSING, request, workflow_id, DprProcessResult, timeout_s)
-        except OperatorWait as waiting:
-            self.log(f"DPR: {workflow_id} failed and waited for an operator (cancelled): {_first_line(waiting.error)}")
-            return _DprRun(workflow_id, waiting.seconds, False, waiting.error)
+        except WorkflowFailureError as failed:
+            message = str(failed.cause or failed)
+            self.log(f"DPR: {workflow_id} failed: {_first_line(message)}")
+            return _DprRun(workflow_id, time.perf_counter() - began, False, message)
         published = result.processor_status == "completed" and len(result.published) == 1
         for item in result.published:
             url = f"{self.settings.catalog.url.rstrip('/')}/collections/{quote(item['collection'], safe='')}"

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -23,14 +26,14 @@ def bench_staging(
     the targets are met (`met` in the results says).
     """
     import json
-    import sys
 
     from rich.console import Console
 
     from rs_ondemand.bench.staging import bench_staging as run
 
     err = Console(stderr=True)
-    result = run(size_mib=size_mib, rounds=rounds, log=lambda message: err.print(message, highlight=False))
+    with stdout_to_stderr():
+        result = run(size_mib=size_mib, rounds=rounds, log=lambda message: err.print(message, highlight=False))
     if as_json:
         print(json.dumps(result))
     else:
@@ -53,7 +56,8 @@ def bench_orchestration(
     """
     from rs_ondemand.bench.orchestration import bench_orchestration as run
 
-    result = run(activities=activities, batch=batch, rounds=rounds, log=_log())
+    with stdout_to_stderr():
+        result = run(activities=activities, batch=batch, rounds=rounds, log=_log())
     _output(result, as_json, _orchestration_table)
 
 
@@ -83,14 +87,34 @@ def bench_scale(
 
     if dask not in ("address", "local"):
         raise typer.BadParameter("must be address or local", param_hint="--dask")
-    result = run(
-        session_chunks=sessions_chunks,
-        prip_products=prip_products,
-        dpr_requests=dpr_requests,
-        dask="local" if dask == "local" else "address",
-        log=_log(),
-    )
+    with stdout_to_stderr():
+        result = run(
+            session_chunks=sessions_chunks,
+            prip_products=prip_products,
+            dpr_requests=dpr_requests,
+            dask="local" if dask == "local" else "address",
+            log=_log(),
+        )
     _output(result, as_json, _scale_table)
+
+
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """While a bench runs, what is written to file descriptor 1 goes to stderr, so that stdout carries the JSON
+    object only: the Temporal SDK's core (Rust) logs its warnings there, below Python's `sys.stdout`."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no file descriptor 1 (closed): nothing to keep clean
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _log() -> Callable[[str], None]:
@@ -102,7 +126,6 @@ def _log() -> Callable[[str], None]:
 
 def _output(result: dict[str, Any], as_json: bool, table: Callable[[dict[str, Any]], None]) -> None:
     import json
-    import sys
 
     if as_json:
         print(json.dumps(result))

@@ -4,6 +4,7 @@ and the command's options and output."""
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from rs_ondemand.bench._common import StackTarget
 from rs_ondemand.bench.orchestration import BENCH_WORKFLOW, run_orchestration_bench
 from rs_ondemand.config import Settings
 from rs_ondemand.stack import StackInfo
+from rs_ondemand.starter.bench_cmd import stdout_to_stderr
 from rs_ondemand.starter.cli import app
 
 KEYS = {
@@ -86,3 +88,13 @@ def test_orchestration_command_defaults(monkeypatch: pytest.MonkeyPatch) -> None
     result = CliRunner().invoke(app, ["bench", "orchestration", "--json"])
     assert result.exit_code == 0, result.output
     assert (seen["activities"], seen["batch"], seen["rounds"]) == (200, 20, 3)
+
+
+def test_what_the_temporal_core_writes_to_stdout_goes_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
+    """The SDK's Rust core logs its warnings on file descriptor 1: during a bench they must not land in the JSON."""
+    with stdout_to_stderr():
+        os.write(1, b"WARN temporalio_sdk_core: Query not found\n")
+    print(json.dumps({"ms_per_activity": 1.0}), flush=True)
+    out, err = capfd.readouterr()
+    assert json.loads(out) == {"ms_per_activity": 1.0}
+    assert "Query not found" in err
