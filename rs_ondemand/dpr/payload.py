@@ -209,10 +209,14 @@ def dask_context_manager(dask: DaskClusterSpec) -> dict[str, Any]:
         parameters: dict[str, Any] = {"cluster_type": "local", "cluster_config": config}
         return {"module": DASK_CONTEXT_MODULE, "context_manager": "DaskContext", "parameters": parameters}
     if isinstance(dask, AddressDaskCluster):
-        parameters = {"cluster_type": "address", "client_config": {"address": dask.address}}
+        # A cluster EOPF does not own is shared by concurrent runs: EOPF's `auto-gc` worker plugin is registered by
+        # name when a run starts and removed when it ends, so the first run to end would break every other one
+        # ("The worker plugin auto-gc does not exist", measured by `bench scale`).
+        parameters = {"cluster_type": "address", "client_config": {"address": dask.address}, "auto_gc": False}
         return {"module": DASK_CONTEXT_MODULE, "context_manager": "DaskContext", "parameters": parameters}
     if isinstance(dask, GatewayDaskCluster):
-        parameters = {"address": dask.address, "cluster_label": dask.cluster_name}
+        # Shared by the runs that name its label: no `auto-gc` plugin (see the address case).
+        parameters = {"address": dask.address, "cluster_label": dask.cluster_name, "auto_gc": False}
         if dask.cluster_instance:
             parameters["cluster_instance"] = dask.cluster_instance
         if dask.auth is not None:

@@ -201,6 +201,7 @@ def test_dask_contexts_by_cluster_kind(demo_units: list[dict[str, Any]]) -> None
     assert address["context_managers"][0]["parameters"] == {
         "cluster_type": "address",
         "client_config": {"address": "tcp://127.0.0.1:8786"},
+        "auto_gc": False,  # a shared cluster: concurrent runs must not remove each other's plugin
     }
     gateway = GatewayDaskCluster(
         address="http://127.0.0.1:8001", cluster_name="dask-l0", auth=GatewayAuth(type="basic", username="rs")
@@ -212,6 +213,7 @@ def test_dask_contexts_by_cluster_kind(demo_units: list[dict[str, Any]]) -> None
         "parameters": {
             "address": "http://127.0.0.1:8001",
             "cluster_label": "dask-l0",
+            "auto_gc": False,
             "auth": {"type": "basic", "username": "rs", "password": "${DASK_GATEWAY_PASSWORD}"},
         },
     }
