@@ -37,6 +37,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -144,14 +145,15 @@ def address_dask_cluster(eopf: Path, log: Log) -> Iterator[str]:
     workdir = Path(tempfile.mkdtemp(prefix="rs-bench-dask-"))
     log_path = workdir / "dask.log"
     procs: list[subprocess.Popen[bytes]] = []
+    guards: list[subprocess.Popen[bytes]] = []
     with log_path.open("wb") as output:
 
         def spawn(*args: str) -> None:
-            procs.append(
-                subprocess.Popen(
-                    [str(dask), *args], stdout=output, stderr=subprocess.STDOUT, start_new_session=True, cwd=workdir
-                )
+            proc = subprocess.Popen(
+                [str(dask), *args], stdout=output, stderr=subprocess.STDOUT, start_new_session=True, cwd=workdir
             )
+            procs.append(proc)
+            guards.append(_orphan_guard(proc.pid, workdir))
 
         try:
             log(f"starting a Dask scheduler at {address} and {DASK_WORKERS} Dask workers")
@@ -179,7 +181,47 @@ def address_dask_cluster(eopf: Path, log: Log) -> Iterator[str]:
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
+            for guard in guards:
+                guard.kill()
+                guard.wait()
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+GUARD = """
+import os, shutil, signal, sys, time
+owner, pgid, workdir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+def alive(kill, target):
+    try:
+        kill(target, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+while alive(os.kill, owner):
+    time.sleep(2)
+for sig in (signal.SIGTERM, signal.SIGKILL):
+    if alive(os.killpg, pgid):
+        os.killpg(pgid, sig)
+    for _ in range(50):
+        if not alive(os.killpg, pgid):
+            break
+        time.sleep(0.2)
+shutil.rmtree(workdir, ignore_errors=True)
+"""
+"""The orphan guard: wait for the owner to die, then stop the process group (TERM, then KILL after 10 s)."""
+
+
+def _orphan_guard(pgid: int, workdir: Path) -> subprocess.Popen[bytes]:
+    """A detached watcher that stops process group `pgid` (and removes `workdir`) if this process dies without
+    stopping it: a killed bench must not leave a Dask cluster behind. Killed by the orderly exit."""
+    return subprocess.Popen(
+        [sys.executable, "-c", GUARD, str(os.getpid()), str(pgid), str(workdir)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _wait_for(ready: Any, procs: list[subprocess.Popen[bytes]], log_path: Path, what: str) -> None:

@@ -4,6 +4,11 @@ command's options and output."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -105,3 +110,40 @@ def test_scale_command_defaults_and_bad_dask(monkeypatch: pytest.MonkeyPatch) ->
     assert seen["dask"] == "address"
     refused = CliRunner().invoke(app, ["bench", "scale", "--dask", "gateway"])
     assert refused.exit_code == 2
+
+
+KILLED_BENCH = """
+import os, signal, sys
+from pathlib import Path
+from rs_ondemand.bench.scale import address_dask_cluster
+with address_dask_cluster(Path(sys.argv[1]), lambda message: None) as address:
+    print(address, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # killed: no finally block runs
+"""
+
+
+def test_a_killed_bench_leaves_no_dask_cluster_behind(settings: Settings) -> None:
+    eopf = settings.processor.executable
+    ran = subprocess.run(
+        [sys.executable, "-c", KILLED_BENCH, str(eopf)], capture_output=True, text=True, timeout=180, check=False
+    )
+    assert ran.returncode == -signal.SIGKILL, ran.stderr
+    port = ran.stdout.strip().rsplit(":", 1)[1]
+    deadline = time.monotonic() + 60
+    while dask_processes(port) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert dask_processes(port) == []
+
+
+def dask_processes(port: str) -> list[str]:
+    """Command lines of the live processes of the bench's Dask cluster on `port` (scheduler, worker, nannies)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if f":{port}" in argv or f"--port {port}" in argv or f"127.0.0.1:{port}".encode() in environ:
+            found.append(argv)
+    return found
