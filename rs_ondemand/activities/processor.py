@@ -366,7 +366,7 @@ class ProcessorActivities:
         # An earlier attempt of this run whose worker died (heartbeat timeout) may still be running here: it would
         # write the same outputs. Nothing of it may outlive its attempt.
         await asyncio.to_thread(kill_earlier_attempts, request.run_id)
-        workdir = Path(tempfile.mkdtemp(prefix=f"rs-eopf-{re.sub(r'[^A-Za-z0-9._-]', '_', request.run_id)[:32]}-"))
+        workdir = Path(tempfile.mkdtemp(prefix=f"rs-eopf-{run_folder_name(request.run_id)[:32]}-"))
         try:
             (workdir / PAYLOAD_NAME).write_text(rendered, encoding="utf-8")
             return with_output_ids(await self._run(request.run_id, workdir), payload)
