@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from rs_ondemand.models.operator import RetrySignal
     from rs_ondemand.models.processing import (
+        AlternativeTried,
         DprProcessIn,
         DprProcessResult,
         DprProgress,
@@ -202,16 +203,19 @@ class DprProcessing(OperatorControl):
         return resolution
 
     def _record_alternatives(self, unit: str, resolution: UnitResolution) -> None:
-        others = [alt for alt in self._progress.alternatives if alt.unit != unit]
-        self._progress.alternatives = others + resolution.alternatives
+        self._replace_alternatives(unit, resolution.alternatives)
         self._progress.warnings = [w for w in self._progress.warnings if w not in resolution.warnings]
         self._progress.warnings += resolution.warnings
 
     @workflow.signal(name=UNIT_PROGRESS_SIGNAL)
     def _unit_progress(self, report: UnitProgress) -> None:
         if self._on_unit_report(report):
-            others = [alt for alt in self._progress.alternatives if alt.unit != report.unit]
-            self._progress.alternatives = others + report.alternatives
+            self._replace_alternatives(report.unit, report.alternatives)
+
+    def _replace_alternatives(self, unit: str, alternatives: list[AlternativeTried]) -> None:
+        """A unit's alternatives tried so far, in place of what it reported before."""
+        others = [alt for alt in self._progress.alternatives if alt.unit != unit]
+        self._progress.alternatives = others + alternatives
 
     def _on_unit_report(self, report: UnitProgress) -> bool:
         """Take a unit's state; False for a late report of a unit already resolved."""
