@@ -1,14 +1,20 @@
-"""Helpers shared by test modules (not fixtures): the simulator's test controls."""
+"""Helpers shared by test modules (not fixtures): the `rs-ondemand` CLI, the simulator's test controls and
+stacks of a test's own."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from rs_ondemand.stack import Stack
+from rs_ondemand.stack.watchdog import guarded
 
 
 async def run_cli(*args: str, **env: str) -> tuple[int, str, str]:
@@ -59,3 +65,19 @@ class Simulator:
 
     def reset_stats(self) -> None:
         self.http.delete("/_stats").raise_for_status()
+
+
+@contextmanager
+def stack_of_its_own(state_dir: Path, *, with_simulator: bool) -> Iterator[Stack]:
+    """A second stack (free ports, no worker) for tests that stop its services, so that the session stack is
+    never disturbed; not started yet (`up`). Taken down and purged afterwards, or by the guard's watchdog if
+    pytest is killed first."""
+    launcher = Stack(
+        state_dir,
+        with_worker=False,
+        with_simulator=with_simulator,
+        prefer_default_ports=False,
+        notify=lambda message: None,
+    )
+    with guarded(launcher, purge=True):
+        yield launcher

@@ -8,8 +8,10 @@ import os
 import signal
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +19,26 @@ import boto3
 import pytest
 import pytest_asyncio
 from botocore.config import Config
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from rs_ondemand.client import connect
 from rs_ondemand.config import Settings
+from rs_ondemand.models.progress import Progress, State
+from rs_ondemand.models.staging import CadipStagingResult
+from rs_ondemand.names import PROGRESS_QUERY, RETRY_SIGNAL
 from rs_ondemand.stack import Stack, StackInfo, procs
 from rs_ondemand.stack.health import wait_until
-from rs_ondemand.stack.watchdog import guarded
-from tests.helpers import Simulator
-from tests.reliability._support import kill_worker, start_worker
+from tests.helpers import Simulator, stack_of_its_own
+from tests.reliability._support import (
+    MiB,
+    assert_session_staged,
+    kill_worker,
+    new_session,
+    progress_until,
+    result_of,
+    start_staging,
+    start_worker,
+)
 
 
 def _exited(pid: int) -> bool:
@@ -89,14 +102,7 @@ class OwnStack:
 
 @pytest.fixture(scope="session")
 def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnStack]:
-    launcher = Stack(
-        tmp_path_factory.mktemp("own-stack"),
-        with_worker=False,
-        with_simulator=True,
-        prefer_default_ports=False,
-        notify=lambda message: None,
-    )
-    with guarded(launcher, purge=True):
+    with stack_of_its_own(tmp_path_factory.mktemp("own-stack"), with_simulator=True) as launcher:
         yield OwnStack(launcher)
 
 
@@ -163,3 +169,114 @@ async def own_worker(own_stack: OwnStack, tmp_path: Path) -> AsyncIterator[Worke
 @pytest.fixture
 def own_collection() -> str:
     return f"rel-{uuid.uuid4().hex[:10]}"
+
+
+@dataclass
+class StagingRun:
+    """One CADIP staging request run by the test's worker process on the own stack, and the services to take
+    down under it: a test says only what it stages, what happens to which service, and what it expects."""
+
+    stack: OwnStack
+    settings: Settings
+    client: Client
+    s3: Any
+    simulator: Simulator
+    worker: WorkerProcess
+    collection: str
+    session: str = ""
+    chunks: int | None = None
+    """How many chunk files the session has, when `new_session` generated it."""
+    _handle: WorkflowHandle[Any, CadipStagingResult] | None = field(default=None, init=False, repr=False)
+
+    def new_session(self, chunks: int, chunk_size: int = 2 * MiB) -> str:
+        """A generated one-channel session of `chunks` chunk files: the one `start` stages."""
+        self.session, self.chunks = new_session(self.simulator, chunks, chunk_size), chunks
+        return self.session
+
+    async def start(self, *, latency_ms: int | None = None, **options: Any) -> WorkflowHandle[Any, CadipStagingResult]:
+        """Start staging `session` (the station answering `latency_ms` late, to spread the transfers over time;
+        `options`: the request's operator options)."""
+        if latency_ms is not None:
+            self.simulator.faults(cadip={"latency_ms": latency_ms})
+        self._handle = await start_staging(self.client, self.worker.queue, self.session, self.collection, **options)
+        return self._handle
+
+    @property
+    def handle(self) -> WorkflowHandle[Any, CadipStagingResult]:
+        assert self._handle is not None, "the request is not started"
+        return self._handle
+
+    async def progress_until(self, done: Callable[[Progress], bool], within_s: float = 90) -> Progress:
+        return await progress_until(self.handle, done, within_s)
+
+    async def transferred(self, assets: int) -> Progress:
+        """Once `assets` assets of the request are transferred (its transfers under way)."""
+        return await self.progress_until(lambda p: p.assets_done >= assets)
+
+    async def waiting_for_operator(self, within_s: float = 90) -> Progress:
+        return await self.progress_until(lambda p: p.state == State.WAITING_FOR_OPERATOR, within_s)
+
+    async def progress(self) -> Progress:
+        return await self.handle.query(PROGRESS_QUERY, result_type=Progress)
+
+    async def retry(self) -> None:
+        await self.handle.signal(RETRY_SIGNAL)
+
+    @asynccontextmanager
+    async def _between(self, begin: Callable[[], None], end: Callable[[], None]) -> AsyncIterator[None]:
+        await asyncio.to_thread(begin)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(end)
+
+    def down(self, service: str, **environment: str) -> AbstractAsyncContextManager[None]:
+        """`service` killed (SIGKILL) for the block, then started again at the same address (`environment` added
+        to what it sees)."""
+        return self._between(partial(self.stack.stop, service), partial(self.stack.restore, **environment))
+
+    def frozen(self, service: str) -> AbstractAsyncContextManager[None]:
+        """`service` stopped (SIGSTOP: unresponsive, nothing lost) for the block, then carrying on (SIGCONT)."""
+        return self._between(partial(self.stack.freeze, service), partial(self.stack.thaw, service))
+
+    async def restart(self, service: str, **environment: str) -> None:
+        """`service` killed and started again at once (a new process: what it kept in memory is gone)."""
+        async with self.down(service, **environment):
+            pass
+
+    @asynccontextmanager
+    async def restarted_with(self, service: str, **environment: str) -> AsyncIterator[None]:
+        """`service` restarted with `environment` added to what it sees for the block, then restarted with its
+        defaults again, for the other tests of this stack."""
+        await self.restart(service, **environment)
+        try:
+            yield
+        finally:
+            await self.restart(service)
+
+    async def completes(self) -> CadipStagingResult:
+        """The request's result once it is over: it completed, staged its session (every chunk of it, when
+        generated) and left the catalog and S3 consistent with what the station announces."""
+        result = await result_of(self.handle)
+        assert result.staging.staged == [self.session]
+        final = await self.progress()
+        assert final.state == State.COMPLETED
+        if self.chunks is not None:
+            assert result.staging.assets_staged == self.chunks
+            assert final.assets_done == self.chunks
+        assert_session_staged(self.settings, self.s3, self.collection, self.session, self.handle.id)
+        return result
+
+
+@pytest.fixture
+def run(
+    own_stack: OwnStack,
+    own_settings: Settings,
+    own_client: Client,
+    own_s3: Any,
+    own_simulator: Simulator,
+    own_worker: WorkerProcess,
+    own_collection: str,
+) -> StagingRun:
+    """The test's CADIP staging request on the own stack (`StagingRun`), not started yet."""
+    return StagingRun(own_stack, own_settings, own_client, own_s3, own_simulator, own_worker, own_collection)

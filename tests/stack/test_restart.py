@@ -18,7 +18,7 @@ from rs_ondemand.stack import Stack, StackInfo, procs
 from rs_ondemand.stack.envfile import read_env_file
 from rs_ondemand.stack.health import wait_until
 from rs_ondemand.stack.services import find_tool
-from rs_ondemand.stack.watchdog import guarded
+from tests.helpers import stack_of_its_own
 
 from .test_stack_cmd import run_cli
 
@@ -28,14 +28,7 @@ SERVICES = {"temporal", "s3", "postgres", "catalog"}
 @pytest.fixture
 def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A second, lean stack (no simulator, no worker), so the session stack is never disturbed."""
-    launcher = Stack(
-        tmp_path_factory.mktemp("restart"),
-        with_worker=False,
-        with_simulator=False,
-        prefer_default_ports=False,
-        notify=lambda message: None,
-    )
-    with guarded(launcher, purge=True):
+    with stack_of_its_own(tmp_path_factory.mktemp("restart"), with_simulator=False) as launcher:
         yield launcher
 
 
