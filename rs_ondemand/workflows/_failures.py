@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pydantic
-from temporalio.exceptions import ApplicationError, FailureError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, RetryState, is_cancelled_exception
 
 INVALID_INPUT: list[type[BaseException]] = [pydantic.ValidationError]
 """Given to every `workflow.defn`: input that fails validation (e.g. from `temporal workflow start --input`)
@@ -31,3 +31,10 @@ def is_cancellation(err: BaseException) -> bool:
     # A cancel arrives as asyncio.CancelledError or wrapped in an ActivityError/ChildWorkflowError: a broad
     # `except ActivityError` must not mistake it for a failure (temporal-notes.md §3.6).
     return is_cancelled_exception(err)
+
+
+def ended_after_cancel(err: BaseException) -> bool:
+    """Whether an activity we asked to cancel ended with a failure instead of a cancellation: its worker died
+    (heartbeat timeout) or its cleanup raised. The server stops retrying it for that reason (retry state
+    CANCEL_REQUESTED): for the workflow it is a cancellation, never a failure worth an operator's retry."""
+    return isinstance(err, ActivityError) and err.retry_state == RetryState.CANCEL_REQUESTED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -16,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.names import CANCEL_SIGNAL, PROGRESS_QUERY, RETRY_SIGNAL
     from rs_ondemand.search_attributes import RS_STATE
     from rs_ondemand.workflows import _options
-    from rs_ondemand.workflows._failures import is_cancellation, operator_error
+    from rs_ondemand.workflows._failures import ended_after_cancel, is_cancellation, operator_error
 
 T = TypeVar("T")
 
@@ -100,6 +101,9 @@ class OperatorControl:
             try:
                 return await run()
             except (ActivityError, ChildWorkflowError) as err:
+                if ended_after_cancel(err):
+                    # The step itself was cancelled (by the request's cancel, or by a sibling's final failure).
+                    raise asyncio.CancelledError(f"{name}: {err.message}") from err
                 if is_cancellation(err) or is_final(err):
                     raise
                 await self._wait_for_operator(name, err)
@@ -116,18 +120,26 @@ class OperatorControl:
         def retried() -> bool:
             return self._retry_generation > generation and self._retry_step in (None, step)
 
+        # Not a `finally`: when the workflow is torn down while waiting (evicted, or ended by another task) the
+        # coroutine is closed outside the workflow's event loop, where workflow state may not be touched.
         try:
             await workflow.wait_condition(retried, timeout=timedelta(seconds=self._options.operator_wait_limit_s))
         except TimeoutError:
+            self._stop_waiting(step)
             raise ApplicationError(
                 f"{message} (no operator retried it within {self._options.operator_wait_limit_s} s)",
                 type="OperatorWaitExpired",
                 non_retryable=True,
             ) from err
-        finally:
-            del self._waiting[step]
-            self._show_state()
+        except asyncio.CancelledError:
+            self._stop_waiting(step)
+            raise
+        self._stop_waiting(step)
         await self._on_state_change()
+
+    def _stop_waiting(self, step: str) -> None:
+        del self._waiting[step]
+        self._show_state()
 
     async def _cancelled_or_failed(self, err: BaseException, what: str) -> ApplicationError | None:
         """Record how a request ended badly; returns the failure to raise (None for a cancellation)."""

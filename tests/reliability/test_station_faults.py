@@ -149,31 +149,20 @@ async def test_persistently_corrupted_chunks_fail_the_request_and_reach_neither_
     assert_nothing_left(settings, s3, collection, handle.id)
 
 
-class WaitedForAnOperator(AssertionError):
-    """The known bug the next test documents (raised only for it, so that any other failure is a real one)."""
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=WaitedForAnOperator,
-    reason="product bug: when a transfer fails for good, all_or_first_error (rs_ondemand/workflows/_tasks.py) "
-    "cancels the item's other transfers; one whose running attempt then ends in a (retryable) failure rather than "
-    "a cancellation reaches OperatorControl._step (rs_ondemand/workflows/_operator.py) as an ActivityError, and "
-    "_step waits for an operator: the request shows waiting_for_operator instead of failing",
-)
 async def test_a_final_transfer_failure_fails_the_request_without_waiting_for_an_operator(
     worker: str, client: Client, settings: Settings, simulator: Simulator, s3: Any, collection: str
 ) -> None:
     """Every download fails, half of them corrupted (final at the 3rd attempt), half reset (retried); each takes a
-    second, so other transfers are running when the first one fails for good."""
+    second, so other transfers are running when the first one fails for good. Those are cancelled, and an attempt
+    that then ends in a failure rather than a cancellation is still the step's own cancellation, not a failure
+    for an operator (it once made the request wait for one)."""
     session = new_session(simulator, 16, chunk_size=MiB // 4)
     simulator.faults(cadip={"corrupt_rate": 0.5, "reset_rate": 0.5, "latency_ms": 1000})
     handle = await start_staging(client, worker, session, collection)
 
     stopped = await progress_until(handle, lambda p: p.state in (State.FAILED, State.WAITING_FOR_OPERATOR))
     try:
-        if stopped.state == State.WAITING_FOR_OPERATOR:
-            raise WaitedForAnOperator(f"a failed request waits for an operator: {stopped.last_error}")
+        assert stopped.state == State.FAILED, f"a failed request waits for an operator: {stopped.last_error}"
         with pytest.raises(WorkflowFailureError) as caught:
             await asyncio.wait_for(handle.result(), timeout=60)
         cause = root_cause(caught.value)
@@ -187,8 +176,8 @@ async def test_a_final_transfer_failure_fails_the_request_without_waiting_for_an
 async def end_stuck_request(
     client: Client, handle: WorkflowHandle[Any, Any], settings: Settings, s3: Any, collection: str
 ) -> None:
-    """Cancel the request; if it does not end (its `Staging` child can stay cancelling), terminate it and its
-    child and remove what they wrote."""
+    """After a failed assertion: cancel the request; if it does not end, terminate it and its child and remove
+    what they wrote, so that the other tests of the module start clean."""
     await handle.cancel()
     with contextlib.suppress(TimeoutError, WorkflowFailureError):
         await asyncio.wait_for(handle.result(), timeout=60)
@@ -196,7 +185,7 @@ async def end_stuck_request(
         return
     for stuck in (handle, client.get_workflow_handle(f"{handle.id}/staging-{collection}-0000")):
         with contextlib.suppress(RPCError):
-            await stuck.terminate("stuck after cancel (see the test's xfail reason)")
+            await stuck.terminate("stuck after cancel")
     await asyncio.to_thread(remove_everything, s3, settings, collection)
 
 
