@@ -1,5 +1,6 @@
 """Public names of interface.md, defined once: workflow types, signals, query (the task queue is in config)."""
 
+import re
 from typing import Final
 
 CADIP_STAGING: Final = "OnDemandCadipStaging"
@@ -15,6 +16,12 @@ PROGRESS_QUERY: Final = "progress"
 
 STAGING_PROGRESS_SIGNAL: Final = "staging_progress"
 """Internal: a `Staging` child reports its counts to its parent."""
+
+
+def safe_segment(name: str) -> str:
+    """`name` as one path or id segment: anything but letters, digits and `._-` (a workflow id's `/`, say)
+    becomes `_`."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
 def download_task_queue(task_queue: str, station: str) -> str:

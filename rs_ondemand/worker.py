@@ -16,7 +16,7 @@ from temporalio.worker import Worker
 
 from rs_ondemand._allocator import keep_large_buffers
 from rs_ondemand.activities.catalog import CatalogActivities, CatalogClient
-from rs_ondemand.activities.processor import ProcessorActivities
+from rs_ondemand.activities.processor import ProcessorActivities, remove_abandoned_run_folders
 from rs_ondemand.activities.stations import StationActivities, StationRegistry
 from rs_ondemand.activities.storage import ObjectStore, StorageActivities
 from rs_ondemand.activities.temporal import TemporalActivities
@@ -137,6 +137,8 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # A worker of this machine killed before (SIGKILL, OOM) could not remove its EOPF run folders.
+    await asyncio.to_thread(remove_abandoned_run_folders)
     async with activities(settings) as activity_fns, running_workers(client, settings, activity_fns):
         log.info("Worker started on task queue %r at %s", settings.worker.task_queue, settings.temporal.address)
         await stop.wait()

@@ -53,6 +53,7 @@ from rs_ondemand.models.processing import (
     PreparePayloadInput,
     ProcessingPlan,
 )
+from rs_ondemand.names import safe_segment
 from rs_ondemand.processors.registry import get_tasktable
 
 log = logging.getLogger(__name__)
@@ -99,11 +100,6 @@ def with_output_ids(result: RunProcessorResult, payload: dict[str, Any]) -> RunP
 
     products = [product.model_copy(update={"output_id": output_of(product)}) for product in result.written_products]
     return result.model_copy(update={"written_products": products})
-
-
-def run_folder_name(run_id: str) -> str:
-    """A run id as one path segment (workflow ids may hold `/`)."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
 
 
 def staged_folder(bucket: str, owner_id: str, item: AdfItem) -> str:
@@ -242,6 +238,60 @@ def kill_earlier_attempts(run_id: str) -> list[int]:
     return killed
 
 
+RUN_FOLDER_PREFIX = "rs-eopf-"
+OWNER_FILE = "worker"
+"""In a run folder: which worker process made it (pid and start time, so a reused pid is not taken for it)."""
+
+
+def _started_at(pid: int) -> str | None:
+    """A process's start time (clock ticks since boot, /proc/PID/stat field 22); None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def new_run_folder(run_id: str) -> Path:
+    """A fresh folder for one attempt of `run_id`, marked as this worker process's."""
+    # The run id in the name tells an operator which run a folder belongs to. Kept short: EOPF's and Dask's
+    # temporary files go below it (TMPDIR), and Unix socket paths there are limited to 108 bytes.
+    folder = Path(tempfile.mkdtemp(prefix=f"{RUN_FOLDER_PREFIX}{safe_segment(run_id)[:32]}-"))
+    (folder / OWNER_FILE).write_text(f"{os.getpid()} {_started_at(os.getpid())}")
+    return folder
+
+
+def remove_abandoned_run_folders(grace_s: float = 300) -> list[Path]:
+    """Remove the run folders whose worker process is gone (killed before its `finally` could): returns them.
+    A folder without an owner yet is left alone for `grace_s` (it is being made)."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{RUN_FOLDER_PREFIX}*"):
+        try:
+            pid, started = (folder / OWNER_FILE).read_text().split()
+            abandoned = _started_at(int(pid)) != started
+        except FileNotFoundError:
+            abandoned = time.time() - folder.stat().st_mtime > grace_s
+        except (OSError, ValueError):  # not a run folder of ours, or gone meanwhile
+            continue
+        if abandoned:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    if removed:
+        log.warning("removed %d run folders left by dead workers: %s", len(removed), [f.name for f in removed])
+    return removed
+
+
+def _parent_death_wrapper() -> list[str]:
+    """A command prefix that makes the EOPF process die with the worker (SIGKILL when its parent dies).
+
+    A worker killed with SIGKILL cannot stop its EOPF run; the run then outlives its attempt, writes outputs the
+    request may have given up, and competes with the retried attempt. EOPF's Dask processes watch their parent
+    (distributed's AsyncProcess), so the whole run goes with the driver.
+    """
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+
+
 async def _stop_group(proc: asyncio.subprocess.Process, grace: float) -> None:
     """SIGTERM the process group, give it `grace` seconds, then SIGKILL whatever is left of the group."""
     pgid = proc.pid  # start_new_session: the EOPF process leads its own group
@@ -301,7 +351,7 @@ class ProcessorActivities:
     @activity.defn
     async def prepare_payload(self, request: PreparePayloadInput) -> PreparedPayload:
         """Build the run's EOPF payload from the resolved units and upload it to its `s3_payload_file`."""
-        run, bucket, owner = run_folder_name(request.run_id), self.s3.rs_bucket, request.owner_id
+        run, bucket, owner = safe_segment(request.run_id), self.s3.rs_bucket, request.owner_id
         output_paths = {
             name: run_output_prefix(bucket, owner, collection, run)
             for name, collection in request.plan.output_collections.items()
@@ -361,12 +411,11 @@ class ProcessorActivities:
         rendered = payload_yaml(payload)
         self._refuse_secret_values(rendered)
 
-        # The run id in the folder name tells an operator which run a process belongs to. Kept short: EOPF's and
-        # Dask's temporary files go below it (TMPDIR), and Unix socket paths there are limited to 108 bytes.
         # An earlier attempt of this run whose worker died (heartbeat timeout) may still be running here: it would
-        # write the same outputs. Nothing of it may outlive its attempt.
+        # write the same outputs. Nothing of it may outlive its attempt, nor stay in the temp dir.
         await asyncio.to_thread(kill_earlier_attempts, request.run_id)
-        workdir = Path(tempfile.mkdtemp(prefix=f"rs-eopf-{run_folder_name(request.run_id)[:32]}-"))
+        await asyncio.to_thread(remove_abandoned_run_folders)
+        workdir = await asyncio.to_thread(new_run_folder, request.run_id)
         try:
             (workdir / PAYLOAD_NAME).write_text(rendered, encoding="utf-8")
             return with_output_ids(await self._run(request.run_id, workdir), payload)
@@ -449,6 +498,7 @@ class ProcessorActivities:
         scratch.mkdir()
         started = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
+            *_parent_death_wrapper(),
             str(self._settings.executable),
             "trigger",
             "local",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable
 
 from temporalio import workflow
@@ -35,7 +34,13 @@ with workflow.unsafe.imports_passed_through():
         UnitResolution,
     )
     from rs_ondemand.models.progress import State
-    from rs_ondemand.names import DPR_PROCESSING, RETRY_SIGNAL, UNIT_PROGRESS_SIGNAL, processor_task_queue
+    from rs_ondemand.names import (
+        DPR_PROCESSING,
+        RETRY_SIGNAL,
+        UNIT_PROGRESS_SIGNAL,
+        processor_task_queue,
+        safe_segment,
+    )
     from rs_ondemand.search_attributes import RS_MISSION, RS_OWNER, RS_PROCESSOR, RS_SESSION
     from rs_ondemand.workflows import _options
     from rs_ondemand.workflows._failures import INVALID_INPUT, is_cancellation, operator_error
@@ -188,8 +193,7 @@ class DprProcessing(OperatorControl):
         return [await self._resolve(index, unit, request) for index, unit in units]
 
     async def _resolve(self, index: int, unit_plan: UnitPlan, request: DprProcessIn) -> UnitResolution:
-        name = re.sub(r"[^A-Za-z0-9._-]", "_", unit_plan.name)
-        child_id = f"{workflow.info().workflow_id}/unit-{index + 1}-{name}"
+        child_id = f"{workflow.info().workflow_id}/unit-{index + 1}-{safe_segment(unit_plan.name)}"
         self._unit_ids[unit_plan.name] = child_id
         resolution = await workflow.execute_child_workflow(
             ProcessingUnit.run,

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -12,10 +18,14 @@ from pydantic import SecretStr, ValidationError
 from temporalio.testing import ActivityEnvironment
 
 from rs_ondemand.activities.processor import (
+    OWNER_FILE,
     RUN_MARKER,
     EopfNotInstalledError,
     ProcessorActivities,
+    _parent_death_wrapper,
     kill_earlier_attempts,
+    new_run_folder,
+    remove_abandoned_run_folders,
 )
 from rs_ondemand.config import ProcessorSettings, S3Settings
 from rs_ondemand.errors import InvalidInputError
@@ -90,9 +100,6 @@ def test_failure_text_never_shows_credentials() -> None:
 def test_a_new_attempt_kills_what_an_earlier_attempt_of_its_run_left(tmp_path: Path) -> None:
     """A worker killed with SIGKILL leaves its EOPF process group running: the next attempt of the same run stops
     it (found by the run marker in its environment, which Dask's processes inherit), and only it."""
-    import os
-    import subprocess
-    import time
 
     def spawn(run_id: str) -> subprocess.Popen[bytes]:
         env = {"PATH": "/usr/bin:/bin", RUN_MARKER: run_id}
@@ -127,3 +134,63 @@ def test_a_new_attempt_kills_what_an_earlier_attempt_of_its_run_left(tmp_path: P
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, 9)
             process.wait(timeout=10)
+
+
+def test_an_eopf_run_dies_with_its_worker() -> None:
+    """The EOPF command runs under a parent-death signal: a worker killed with SIGKILL takes its run along."""
+
+    # A stand-in worker: starts the wrapped command (as run_processor does) and prints its pid.
+    worker_code = (
+        "import subprocess, sys, time; "
+        f"p = subprocess.Popen({[*_parent_death_wrapper(), 'sleep', '60']!r}, start_new_session=True); "
+        "print(p.pid, flush=True); time.sleep(60)"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", worker_code], stdout=subprocess.PIPE, text=True)
+    assert worker.stdout is not None
+    run = int(worker.stdout.readline())
+    try:
+        assert running(run)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+        for _ in range(100):
+            if not running(run):
+                break
+            time.sleep(0.05)
+        assert not running(run), "the run outlived its worker"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(run, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            worker.kill()
+        worker.stdout.close()
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting for its new parent to reap it does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_run_folders_of_dead_workers_are_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ours = new_run_folder("dpr/x-run-1")  # made by this (live) process
+    dead = new_run_folder("dpr/x-run-2")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (dead / OWNER_FILE).write_text(f"{gone.pid} 1")  # a process that has ended
+    reused = new_run_folder("dpr/x-run-3")
+    (reused / OWNER_FILE).write_text(f"{os.getpid()} 1")  # our pid, but another start time: a reused pid
+    being_made = tmp_path / "rs-eopf-dpr_x-run-4-abc"
+    being_made.mkdir()
+    stale = tmp_path / "rs-eopf-dpr_x-run-5-abc"
+    stale.mkdir()
+    os.utime(stale, (0, 0))
+    other = tmp_path / "not-a-run"
+    other.mkdir()
+
+    assert ours.name.startswith("rs-eopf-dpr_x-run-1-")
+    assert sorted(remove_abandoned_run_folders(grace_s=300)) == sorted([dead, reused, stale])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([ours.name, being_made.name, other.name])

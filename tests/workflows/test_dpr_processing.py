@@ -13,13 +13,12 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
-from rs_ondemand.activities.processor import run_folder_name
 from rs_ondemand.config import Settings
 from rs_ondemand.models.operator import CancelSignal
 from rs_ondemand.models.processing import DprProcessIn, DprProcessResult, DprProgress
 from rs_ondemand.models.progress import State
 from rs_ondemand.models.staging import AuxipStagingInput, WindowStagingResult
-from rs_ondemand.names import AUXIP_STAGING, CANCEL_SIGNAL, DPR_PROCESSING, PROGRESS_QUERY
+from rs_ondemand.names import AUXIP_STAGING, CANCEL_SIGNAL, DPR_PROCESSING, PROGRESS_QUERY, safe_segment
 from rs_ondemand.processors.registry import get_tasktable
 from tests._requests import demo_request, stage_sample_session
 from tests.helpers import Simulator, run_cli
@@ -208,7 +207,7 @@ async def test_an_unmapped_product_type_fails_and_leaves_no_output(
         await handle.result()
     assert "Product type unknown" in str(failure.value.cause) and "S01DEMOL0" in str(failure.value.cause)
     assert not s3_keys(s3, f"s3://{settings.s3.rs_bucket}/{OWNER}/other/")
-    assert not s3_keys(s3, f"s3://{settings.s3.rs_work_bucket}/dpr/{run_folder_name(handle.id)}")
+    assert not s3_keys(s3, f"s3://{settings.s3.rs_work_bucket}/dpr/{safe_segment(handle.id)}")
 
 
 @pytest.mark.parametrize("how", ["signal", "native"])
@@ -221,7 +220,7 @@ async def test_cancel_during_the_processor_run_leaves_no_process_and_no_output(
     table["pipelines"][0]["steps"][0]["parameters"]["hold_seconds"] = 120
     request = dpr_request(session_collection, tasktable=table)
     handle = await start(client, task_queue, request)
-    eopf_run = f"rs-eopf-{run_folder_name(handle.id)[:32]}"
+    eopf_run = f"rs-eopf-{safe_segment(handle.id)[:32]}"
     async with asyncio.timeout(180):
         while True:  # until the processor runs and its EOPF process is there
             progress = await handle.query(PROGRESS_QUERY, result_type=DprProgress)
@@ -240,7 +239,7 @@ async def test_cancel_during_the_processor_run_leaves_no_process_and_no_output(
     assert processes_mentioning(eopf_run) == []
     target = request.output_targets()["DEMOL0"][0][1]
     assert not s3_keys(s3, f"s3://{settings.s3.rs_bucket}/{OWNER}/{target}/")
-    assert not s3_keys(s3, f"s3://{settings.s3.rs_work_bucket}/dpr/{run_folder_name(handle.id)}")
+    assert not s3_keys(s3, f"s3://{settings.s3.rs_work_bucket}/dpr/{safe_segment(handle.id)}")
 
 
 async def test_a_request_of_pipeline_and_unit_fails_at_once_with_the_original_message(
