@@ -105,4 +105,6 @@ class _TranslatingActivityInbound(ActivityInboundInterceptor):
         try:
             return await super().execute_activity(input)
         except OnDemandError as err:
-            raise to_application_error(err) from err
+            # The error's place and cause, without a second copy of its message in the chain (a failure must stay
+            # small: see client.CompactFailureConverter).
+            raise to_application_error(err).with_traceback(err.__traceback__) from err.__cause__ or err.__context__

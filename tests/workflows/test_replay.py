@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from rs_ondemand.client import DATA_CONVERTER
 from rs_ondemand.worker import WORKFLOWS
 from rs_ondemand.workflows.dpr_processing import DprProcessing
 from tests._requests import demo_request, stage_sample_session
@@ -56,5 +56,5 @@ async def test_recorded_history_replays(name: str) -> None:
     path = HISTORIES / f"{name}.json"
     workflow_id = json.loads((HISTORIES / "workflow_ids.json").read_text())[name]
     history = WorkflowHistory.from_json(workflow_id, path.read_text())
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
     await replayer.replay_workflow(history)  # raises on any non-determinism
