@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -20,10 +19,6 @@ from rs_ondemand.stack import Stack, StackInfo
 from rs_ondemand.stack.watchdog import guarded
 from rs_ondemand.worker import activities, running_workers
 from tests.helpers import Simulator
-
-# The crash and fault suite (tests/reliability) landed at the end of a session without a clean-clone CI run: it runs
-# when asked (`RS_RELIABILITY=1 pytest tests/reliability`) until it has been through CI.
-collect_ignore_glob = [] if os.environ.get("RS_RELIABILITY") else ["reliability/*"]
 
 
 def simulator_available() -> bool:
