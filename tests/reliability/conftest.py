@@ -155,6 +155,11 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    async def crash_and_restart(self, env: dict[str, str]) -> None:
+        """SIGKILL (nothing of the process gets to clean up), then a new worker process on the same queue."""
+        await asyncio.to_thread(kill_worker, self.process)
+        self.process = await start_worker(self.queue, self.log, env)
+
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def own_worker(own_stack: OwnStack, tmp_path: Path) -> AsyncIterator[WorkerProcess]:
@@ -221,6 +226,10 @@ class StagingRun:
 
     async def retry(self) -> None:
         await self.handle.signal(RETRY_SIGNAL)
+
+    async def worker_crashes(self) -> None:
+        """The worker process running the request is killed and started again."""
+        await self.worker.crash_and_restart(self.stack.env)
 
     @asynccontextmanager
     async def _between(self, begin: Callable[[], None], end: Callable[[], None]) -> AsyncIterator[None]:

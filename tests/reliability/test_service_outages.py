@@ -1,5 +1,5 @@
-"""Crash tests 1b-1d on a stack of the tests' own (conftest.py): the Temporal server, the catalog API and the
-S3 server stop (or freeze) in the middle of a CADIP staging request run by a worker process.
+"""Crash tests 1b-1d on a stack of the tests' own (conftest.py): the worker process, the Temporal server, the
+catalog API and the S3 server stop (or freeze) in the middle of a CADIP staging request run by a worker process.
 
 S3 is moto, which keeps objects in memory: a stopped S3 comes back empty (the launcher recreates the buckets).
 So what S3 can honestly be put through here is: an outage before anything is written (the request waits for an
@@ -20,6 +20,22 @@ from temporalio.service import RPCError
 from rs_ondemand.models.progress import State
 from tests.reliability._support import OWNER, catalog_items, keys_under, result_of, uploads_under
 from tests.reliability.conftest import StagingRun
+
+
+async def test_a_worker_killed_mid_staging_and_restarted_the_request_completes(run: StagingRun) -> None:
+    """SIGKILL of the worker while several chunks are in flight and some are published: a new worker process picks
+    the request up (the lost transfers time out and are retried) and it completes, each chunk staged once and
+    verified, nothing else under its prefix. (tests/workflows/test_resume.py checks that a killed transfer resumes
+    from its last stored part.)"""
+    chunks = 16
+    run.new_session(chunks)
+    await run.start(latency_ms=500)
+    before = await run.transferred(4)
+    assert before.assets_done < chunks
+
+    await run.worker_crashes()
+
+    await run.completes()
 
 
 async def test_a_temporal_server_killed_and_restarted_mid_staging_the_request_completes(run: StagingRun) -> None:
