@@ -9,12 +9,10 @@ from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from rs_ondemand.models.schedules import ScheduledStagingInput, ScheduledStagingResult, published_filter
-    from rs_ondemand.models.staging import StagingResult, StationSearchInput
     from rs_ondemand.models.timewindow import strftime_millis
     from rs_ondemand.names import SCHEDULED_STAGING
     from rs_ondemand.workflows._failures import INVALID_INPUT
-    from rs_ondemand.workflows._search_and_stage import SearchAndStage
-    from rs_ondemand.workflows.window_staging import NEWEST_FIRST
+    from rs_ondemand.workflows.window_staging import FilterStaging
 
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 """Set by Temporal on every workflow a schedule starts (also on backfills): the time the run is *for*."""
@@ -26,7 +24,7 @@ def scheduled_time() -> datetime:
 
 
 @workflow.defn(name=SCHEDULED_STAGING, failure_exception_types=INVALID_INPUT)
-class ScheduledStaging(SearchAndStage):
+class ScheduledStaging(FilterStaging):
     """Stage every PRIP/AUXIP product of a type *published* in `[t - window - overlap, t)`, `t` being the time
     the run was scheduled for, so a late, buffered or backfilled run covers its own window and not "now".
 
@@ -48,28 +46,6 @@ class ScheduledStaging(SearchAndStage):
     async def _stage_published(
         self, request: ScheduledStagingInput, scheduled: datetime, start: datetime, end: datetime
     ) -> ScheduledStagingResult:
-        self._start(request.env, request.catalog_collection_identifier, request.station, request.options)
         cql2 = published_filter(start, end, request.product_type)
-        found = await self._search(
-            StationSearchInput(
-                station=request.station,
-                request_id=workflow.info().workflow_id,
-                collections=request.station_collections(),
-                filter=cql2,
-                sortby=NEWEST_FIRST,
-            )
-        )
-        staged = (
-            await self._stage(found, request.env, request.catalog_collection_identifier, request.station)
-            if found.items
-            else StagingResult()
-        )
-        return ScheduledStagingResult(
-            scheduled_time=scheduled,
-            window_start=start,
-            window_end=end,
-            catalog_collection_identifier=request.catalog_collection_identifier,
-            filter=cql2,
-            items_found=found.items,
-            staging=staged,
-        )
+        staged = await self._stage_filtered(request, request.station, request.station_collections(), cql2)
+        return ScheduledStagingResult(scheduled_time=scheduled, window_start=start, window_end=end, **dict(staged))

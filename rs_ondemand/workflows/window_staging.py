@@ -1,11 +1,15 @@
-"""`OnDemandPripStaging` and `OnDemandAuxipStaging`: stage every product of a type valid over a window."""
+"""`OnDemandPripStaging` and `OnDemandAuxipStaging`: stage every product of a type valid over a window; and the
+search-and-stage body they share with `ScheduledStaging` (`FilterStaging`)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from rs_ondemand.cql2_filters import valcover_filter
+    from rs_ondemand.models.schedules import ScheduledStagingInput
     from rs_ondemand.models.staging import (
         AuxipStagingInput,
         PripStagingInput,
@@ -23,15 +27,21 @@ NEWEST_FIRST = [{"field": "created", "direction": "desc"}]
 """The original's `sortby -created`."""
 
 
-class _WindowStaging(SearchAndStage):
-    station: Station
+class FilterStaging(SearchAndStage):
+    """Base of the PRIP and AUXIP staging workflows, on demand and scheduled: stage every product of a station
+    that a CQL2 filter selects (every result page, newest first)."""
 
-    async def _stage_window(self, request: WindowStagingInput, collections: list[str] | None) -> WindowStagingResult:
-        self._start(request.env, request.catalog_collection_identifier, self.station, request.options)
-        cql2 = valcover_filter(request.start_datetime, request.end_datetime, request.product_type)
+    async def _stage_filtered(
+        self,
+        request: WindowStagingInput | ScheduledStagingInput,
+        station: Station,
+        collections: list[str] | None,
+        cql2: dict[str, Any],
+    ) -> WindowStagingResult:
+        self._start(request.env, request.catalog_collection_identifier, station, request.options)
         found = await self._search(
             StationSearchInput(
-                station=self.station,
+                station=station,
                 request_id=workflow.info().workflow_id,
                 collections=collections,
                 filter=cql2,
@@ -40,7 +50,7 @@ class _WindowStaging(SearchAndStage):
         )
         # Unlike CADIP, no match is a success with nothing staged (the original's error_if_empty=False).
         staged = (
-            await self._stage(found, request.env, request.catalog_collection_identifier, self.station)
+            await self._stage(found, request.env, request.catalog_collection_identifier, station)
             if found.items
             else StagingResult()
         )
@@ -50,6 +60,14 @@ class _WindowStaging(SearchAndStage):
             items_found=found.items,
             staging=staged,
         )
+
+
+class _WindowStaging(FilterStaging):
+    station: Station
+
+    async def _stage_window(self, request: WindowStagingInput, collections: list[str] | None) -> WindowStagingResult:
+        cql2 = valcover_filter(request.start_datetime, request.end_datetime, request.product_type)
+        return await self._stage_filtered(request, self.station, collections, cql2)
 
 
 @workflow.defn(name=PRIP_STAGING, failure_exception_types=INVALID_INPUT)
