@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -195,20 +195,26 @@ def address_dask_cluster(eopf: Path, log: Log) -> Iterator[str]:
             )
             yield address
         finally:
-            for proc in reversed(procs):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-            for proc in procs:
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+            stop_process_groups(procs, grace_s=15)
             for guard in guards:
                 guard.kill()
                 guard.wait()
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def stop_process_groups(procs: Sequence[subprocess.Popen[Any]], grace_s: float) -> None:
+    """Stop the process group of each of `procs` (each started with `start_new_session`), the last started first:
+    SIGTERM, then SIGKILL to a group whose leader has not exited within `grace_s`."""
+    for proc in reversed(procs):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 GUARD = """

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import time
 import uuid
@@ -17,6 +15,7 @@ from pydantic import SecretStr
 from temporalio.testing import ActivityEnvironment
 
 from rs_ondemand.activities.processor import ProcessorActivities
+from rs_ondemand.bench.scale import stop_process_groups
 from rs_ondemand.config import ProcessorSettings, Settings
 from rs_ondemand.models.dpr import GatewayAuth, GatewayDaskCluster, RunProcessorInput
 from rs_ondemand.stack.ports import free_port
@@ -102,12 +101,7 @@ def gateway(eopf_executable: Path, tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         # The local backend runs the clusters' schedulers and workers as children of the server's group.
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_process_groups([server], grace_s=20)
         log.close()
 
 

@@ -4,9 +4,6 @@ address, EOPF's error on failure, and cancellation killing the whole process gro
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 import tempfile
 import time
 import uuid
@@ -18,9 +15,9 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from rs_ondemand.activities.processor import ProcessorActivities, ProcessorFailedError
+from rs_ondemand.bench.scale import address_dask_cluster
 from rs_ondemand.config import ProcessorSettings, Settings
 from rs_ondemand.models.dpr import AddressDaskCluster, RunProcessorInput, WritePayloadInput
-from rs_ondemand.stack.ports import free_port
 from tests.processors._runs import demo_payload, product_metadata
 from tests.processors.conftest import StagedSession
 
@@ -163,31 +160,11 @@ async def test_demo_processor_runs_on_local_cluster(
 
 
 @pytest.fixture
-def dask_scheduler(eopf_executable: Path, tmp_path: Path) -> Iterator[str]:
-    """A `dask scheduler` and a `dask worker` (2 processes) from the EOPF venv, on loopback, stopped after."""
-    dask = str(eopf_executable.with_name("dask"))
-    address = f"tcp://127.0.0.1:{free_port()}"
-    log = (tmp_path / "dask.log").open("w")
-    commands = [
-        [dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
-        [dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"],
-    ]
-    procs = [
-        subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
-        for cmd in commands
-    ]
-    try:
+def dask_scheduler(eopf_executable: Path) -> Iterator[str]:
+    """The bench's Dask cluster: a `dask scheduler` and a `dask worker` (2 processes) from the EOPF venv, on
+    loopback, stopped after."""
+    with address_dask_cluster(eopf_executable, lambda message: None) as address:
         yield address
-    finally:
-        for proc in reversed(procs):
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
 
 
 async def test_demo_processor_runs_on_scheduler_address(
