@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,11 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from rs_ondemand.bench.scale import window_request
 from rs_ondemand.config import Settings
 from rs_ondemand.models.progress import Progress, State
-from rs_ondemand.models.staging import CadipStagingResult
-from rs_ondemand.names import PROGRESS_QUERY
+from rs_ondemand.models.staging import AuxipStagingInput, CadipStagingResult, PripStagingInput, WindowStagingResult
+from rs_ondemand.names import AUXIP_STAGING, PRIP_STAGING, PROGRESS_QUERY
 from rs_ondemand.workflows import _options
 from rs_ondemand.workflows._failures import root_cause
 from tests.helpers import Simulator
@@ -40,6 +42,7 @@ from tests.reliability._support import (
     OWNER,
     MiB,
     assert_session_staged,
+    assert_staged_consistently,
     catalog_items,
     keys_under,
     kill_worker,
@@ -47,6 +50,7 @@ from tests.reliability._support import (
     progress_until,
     start_staging,
     start_worker,
+    station_assets,
     uploads_under,
 )
 
@@ -90,6 +94,75 @@ async def test_a_request_under_steady_station_faults_completes_on_its_own(
 
     assert result.staging.assets_staged == chunks
     assert simulator.stats("cadip")["faults_injected"].get(kind, 0) > 0, "the fault never happened: nothing tested"
+
+
+EVERY_FAULT = {"error_rate": 0.05, "reset_rate": 0.1, "truncate_rate": 0.1, "corrupt_rate": 0.05, "latency_ms": 150}
+"""Every kind of fault at once, on every station."""
+
+
+async def test_cadip_prip_and_auxip_requests_under_every_fault_at_once_complete_on_their_own(
+    client: Client,
+    task_queue: str,
+    settings: Settings,
+    simulator: Simulator,
+    s3: Any,
+) -> None:
+    """A CADIP session, a PRIP window and an AUXIP window staged at the same time while every station answers
+    with 5xx, resets, truncated and corrupted bodies, late: all three complete without an operator, and each
+    catalog collection holds exactly what its station announces (sizes and MD5s), nothing more in S3."""
+    session = new_session(simulator, 12, chunk_size=MiB)
+    start = datetime(2032, 3, 1, tzinfo=UTC)  # generated products live after the seeded catalogue
+    windows = {}
+    for station, model in (("prip", PripStagingInput), ("auxip", AuxipStagingInput)):
+        product_type = f"{station.upper()}{uuid.uuid4().hex[:8].upper()}"
+        added = simulator.add_products(
+            station, product_type, 8, start=start.isoformat(), step_seconds=60, validity_seconds=10 * 86400, size=MiB
+        )
+        collection = f"rel-{station}-{uuid.uuid4().hex[:8]}"
+        fields = {"prip_collection": "prip"} if station == "prip" else {}
+        request = window_request(
+            model, OWNER, product_type, collection, start + timedelta(days=5), start + timedelta(days=6), **fields
+        )
+        windows[station] = (request, len(added["products"]))
+    simulator.reset_stats()
+    simulator.faults(cadip=EVERY_FAULT, prip=EVERY_FAULT, auxip=EVERY_FAULT)
+
+    cadip_collection = f"rel-cadip-{uuid.uuid4().hex[:8]}"
+    cadip = await start_staging(client, task_queue, session, cadip_collection)
+    handles = {
+        station: await client.start_workflow(
+            PRIP_STAGING if station == "prip" else AUXIP_STAGING,
+            request,
+            id=f"test-rel-{station}-{uuid.uuid4()}",
+            task_queue=task_queue,
+            result_type=WindowStagingResult,
+        )
+        for station, (request, _count) in windows.items()
+    }
+    await asyncio.wait_for(cadip.result(), timeout=300)
+    results = {station: await asyncio.wait_for(h.result(), timeout=300) for station, h in handles.items()}
+
+    for station in ("cadip", "prip", "auxip"):
+        injected = simulator.stats(station)["faults_injected"]
+        assert {"error", "reset", "truncate", "corrupt"} & set(injected), f"{station}: no fault happened: {injected}"
+    simulator.clear_faults()  # the checks below read the stations too
+    assert_session_staged(settings, s3, cadip_collection, session, cadip.id)
+    for station, (request, count) in windows.items():
+        ids = set(results[station].staging.staged)  # checked against the station's own items below
+        assert results[station].items_found == len(ids) == count, results[station]
+        url = getattr(settings, station).url
+        assert url
+        assert_staged_consistently(
+            s3,
+            catalog_url=settings.catalog.url,
+            bucket=settings.s3.rs_bucket,
+            work_bucket=settings.s3.rs_work_bucket,
+            owner=OWNER,
+            collection=request.catalog_collection_identifier,
+            items=ids,
+            station={item: station_assets(url, station, item) for item in ids},
+            request_id=handles[station].id,
+        )
 
 
 async def test_station_answers_slower_than_the_transfer_heartbeat_timeout_cost_no_attempt(
