@@ -251,6 +251,30 @@ def assert_staged_consistently(
     return found
 
 
+def assert_collection_staged(
+    settings: Settings,
+    s3: Any,
+    collection: str,
+    items: set[str],
+    *,
+    owner: str = OWNER,
+    station: Mapping[str, Mapping[str, tuple[int, str]]] | None = None,
+    request_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """`assert_staged_consistently` on the stack of `settings` (its catalog and buckets)."""
+    return assert_staged_consistently(
+        s3,
+        catalog_url=settings.catalog.url,
+        bucket=settings.s3.rs_bucket,
+        work_bucket=settings.s3.rs_work_bucket,
+        owner=owner,
+        collection=collection,
+        items=items,
+        station=station,
+        request_id=request_id,
+    )
+
+
 def assert_session_staged(
     settings: Settings,
     s3: Any,
@@ -262,14 +286,5 @@ def assert_session_staged(
     """`assert_staged_consistently` for one session staged by `start_staging`, against what the station
     announces (now, or as `station` recorded it before the simulator restarted)."""
     assert settings.cadip.url
-    assert_staged_consistently(
-        s3,
-        catalog_url=settings.catalog.url,
-        bucket=settings.s3.rs_bucket,
-        work_bucket=settings.s3.rs_work_bucket,
-        owner=OWNER,
-        collection=collection,
-        items={session},
-        station={session: station or station_assets(settings.cadip.url, "cadip", session)},
-        request_id=request_id,
-    )
+    announced = station or station_assets(settings.cadip.url, "cadip", session)
+    assert_collection_staged(settings, s3, collection, {session}, station={session: announced}, request_id=request_id)

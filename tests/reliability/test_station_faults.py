@@ -41,8 +41,8 @@ from tests.helpers import Simulator
 from tests.reliability._support import (
     OWNER,
     MiB,
+    assert_collection_staged,
     assert_session_staged,
-    assert_staged_consistently,
     catalog_items,
     keys_under,
     kill_worker,
@@ -152,17 +152,9 @@ async def test_cadip_prip_and_auxip_requests_under_every_fault_at_once_complete_
         assert results[station].items_found == len(ids) == count, results[station]
         url = getattr(settings, station).url
         assert url
-        assert_staged_consistently(
-            s3,
-            catalog_url=settings.catalog.url,
-            bucket=settings.s3.rs_bucket,
-            work_bucket=settings.s3.rs_work_bucket,
-            owner=OWNER,
-            collection=request.catalog_collection_identifier,
-            items=ids,
-            station={item: station_assets(url, station, item) for item in ids},
-            request_id=handles[station].id,
-        )
+        announced = {item: station_assets(url, station, item) for item in ids}
+        collection = request.catalog_collection_identifier
+        assert_collection_staged(settings, s3, collection, ids, station=announced, request_id=handles[station].id)
 
 
 async def test_station_answers_slower_than_the_transfer_heartbeat_timeout_cost_no_attempt(

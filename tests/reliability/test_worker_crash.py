@@ -38,7 +38,7 @@ from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
 from rs_ondemand.names import CADIP_STAGING, DPR_PROCESSING, PROGRESS_QUERY, RETRY_SIGNAL, safe_segment
 from tests.processors.test_processor_runs import processes_mentioning
 from tests.reliability._support import (
-    assert_staged_consistently,
+    assert_collection_staged,
     catalog_items,
     keys_under,
     kill_sessions,
@@ -281,15 +281,7 @@ async def test_the_retried_attempt_first_kills_what_the_killed_worker_left(retri
 
 
 async def test_the_inputs_are_untouched(retried: Retried, settings: Settings, s3: Any, session_collection: str) -> None:
-    assert_staged_consistently(
-        s3,
-        catalog_url=settings.catalog.url,
-        bucket=settings.s3.rs_bucket,
-        work_bucket=settings.s3.rs_work_bucket,
-        owner=OWNER,
-        collection=session_collection,
-        items={SESSION},
-    )
+    assert_collection_staged(settings, s3, session_collection, {SESSION}, owner=OWNER)
 
 
 async def test_no_run_folder_of_the_lost_attempt_stays(retried: Retried) -> None:
