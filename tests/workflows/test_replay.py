@@ -8,16 +8,24 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
+from rs_ondemand.bench.scale import window_request
 from rs_ondemand.client import DATA_CONVERTER
+from rs_ondemand.models.staging import AuxipStagingInput, WindowStagingResult
 from rs_ondemand.worker import WORKFLOWS
 from rs_ondemand.workflows.dpr_processing import DprProcessing
+from rs_ondemand.workflows.scheduled_staging import ScheduledStaging
+from rs_ondemand.workflows.window_staging import OnDemandAuxipStaging, OnDemandPripStaging
 from tests._requests import demo_request, stage_sample_session
+from tests.helpers import Simulator
+from tests.workflows.test_scheduled_staging import add_products, request_for
+from tests.workflows.test_window_staging import WINDOW, add_prip_products, prip_request
 
 HISTORIES = Path(__file__).with_name("histories")
 
@@ -51,7 +59,68 @@ async def test_record_dpr_histories(client: Client, task_queue: str, collection:
     (HISTORIES / "workflow_ids.json").write_text(json.dumps(ids, indent=1))
 
 
-@pytest.mark.parametrize("name", ["cadip_staging", "staging", "dpr_processing", "processing_unit"])
+@pytest.mark.skipif(not os.environ.get("RS_RECORD_HISTORIES"), reason="records histories only when asked")
+async def test_record_window_histories(client: Client, task_queue: str, simulator: Simulator, collection: str) -> None:
+    """`OnDemandPripStaging` over two result pages (101 products) and the `Staging` child of its last page (one
+    product), `OnDemandAuxipStaging` of the seeded orbit files, and a `ScheduledStaging` run started by hand."""
+    records: dict[str, str] = {}
+
+    prip_type = add_prip_products(simulator, 101)
+    prip = await client.start_workflow(
+        OnDemandPripStaging.run,
+        prip_request(prip_type, f"{collection}-prip", *WINDOW),
+        id=f"record-{uuid.uuid4()}",
+        task_queue=task_queue,
+    )
+    result: WindowStagingResult = await prip.result()
+    assert result.staging.items_staged == 101
+    children = sorted([w.id async for w in client.list_workflows(f"ParentWorkflowId = '{prip.id}'")])
+    assert len(children) == 2, children  # one per result page of 100
+    records |= {"prip_staging": prip.id, "prip_page_staging": children[-1]}
+
+    start, end = datetime(2024, 11, 14, 14, 30, tzinfo=UTC), datetime(2024, 11, 14, 14, 35, tzinfo=UTC)
+    auxip = await client.start_workflow(
+        OnDemandAuxipStaging.run,
+        window_request(AuxipStagingInput, "alice", "AUX_RESORB", f"{collection}-auxip", start, end),
+        id=f"record-{uuid.uuid4()}",
+        task_queue=task_queue,
+    )
+    assert (await auxip.result()).staging.items_staged > 0
+    records["auxip_staging"] = auxip.id
+
+    # Started by hand: its window ends at its start, and holds the 3 products published 3h39m to 59m before.
+    scheduled_type = f"S{uuid.uuid4().hex[:8].upper()}"
+    add_products(simulator, scheduled_type, datetime.now(UTC) - timedelta(hours=5), 3)
+    scheduled = await client.start_workflow(
+        ScheduledStaging.run,
+        request_for(scheduled_type, f"{collection}-sched", every_s=4 * 3600, overlap_s=60),
+        id=f"record-{uuid.uuid4()}",
+        task_queue=task_queue,
+    )
+    assert (await scheduled.result()).staging.items_staged == 3
+    records["scheduled_staging"] = scheduled.id
+
+    ids = json.loads((HISTORIES / "workflow_ids.json").read_text())
+    for name, workflow_id in records.items():
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+        ids[name] = workflow_id
+    (HISTORIES / "workflow_ids.json").write_text(json.dumps(ids, indent=1))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "cadip_staging",
+        "staging",
+        "dpr_processing",
+        "processing_unit",
+        "prip_staging",
+        "prip_page_staging",
+        "auxip_staging",
+        "scheduled_staging",
+    ],
+)
 async def test_recorded_history_replays(name: str) -> None:
     path = HISTORIES / f"{name}.json"
     workflow_id = json.loads((HISTORIES / "workflow_ids.json").read_text())[name]
