@@ -78,7 +78,6 @@ from rs_ondemand.models.staging import (
     CadipStagingInput,
     CadipStagingResult,
     PripStagingInput,
-    WindowStagingInput,
     WindowStagingResult,
 )
 from rs_ondemand.names import AUXIP_STAGING, CADIP_STAGING, DPR_PROCESSING, PRIP_STAGING
@@ -115,29 +114,6 @@ def session_id_for(chunks: int) -> str:
 def prip_type_for(products: int) -> str:
     """A product type per window size, so windows of different sizes never share products."""
     return f"BENCH{products}"
-
-
-def window_request[W: WindowStagingInput](
-    model: type[W],
-    owner: str,
-    product_type: str,
-    collection: str,
-    start: datetime | str,
-    end: datetime | str,
-    **fields: Any,
-) -> W:
-    """A PRIP or AUXIP staging request (`model`) for the `product_type` products valid over `[start, end]`, staged
-    into `collection` for `owner`; `fields` adds the rest (the station collection, `options`)."""
-    return model.model_validate(
-        {
-            "env": {"owner_id": owner},
-            "start_datetime": start,
-            "end_datetime": end,
-            "product_type": product_type,
-            "catalog_collection_identifier": collection,
-            **fields,
-        }
-    )
 
 
 def _staging_timeout(files: int) -> float:
@@ -363,8 +339,8 @@ class _Scale:
         if len({product["Name"] for product in added["products"]}) != products:
             raise BenchError(f"the simulator did not generate {products} distinct {product_type} products")
         collection, workflow_id = self.collection("prip"), self.workflow_id("prip")
-        request = window_request(
-            PripStagingInput, OWNER, product_type, collection, *PRIP_WINDOW, prip_collection="prip", options=NO_OPERATOR
+        request = PripStagingInput.for_window(
+            OWNER, product_type, collection, *PRIP_WINDOW, prip_collection="prip", options=NO_OPERATOR
         )
         self.log(f"PRIP: staging a window of {products} {product_type} products of {FILE_BYTES} bytes")
         try:
@@ -399,8 +375,8 @@ class _Scale:
                 "options": NO_OPERATOR,
             }
         )
-        orbit = window_request(
-            AuxipStagingInput, OWNER, "AUX_RESORB", aux_collection, SAMPLE_START, SAMPLE_END, options=NO_OPERATOR
+        orbit = AuxipStagingInput.for_window(
+            OWNER, "AUX_RESORB", aux_collection, SAMPLE_START, SAMPLE_END, options=NO_OPERATOR
         )
         self.log(f"DPR: staging the sample session {SAMPLE_SESSION} and its orbit")
         timeout = _staging_timeout(100)

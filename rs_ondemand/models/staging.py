@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, Field, model_validator
@@ -38,6 +39,23 @@ class WindowStagingInput(OperatorInput):
     product_type: str = ProductType
     catalog_collection_identifier: SafeName
     options: RequestOptions = Field(default_factory=RequestOptions)
+
+    @classmethod
+    def for_window(
+        cls, owner: str, product_type: str, collection: str, start: datetime | str, end: datetime | str, **fields: Any
+    ) -> Self:
+        """The request for the `product_type` products valid over `[start, end]`, staged into `collection` for
+        `owner`; `fields` adds the rest (the station collection, `options`). Validated as any input is."""
+        return cls.model_validate(
+            {
+                "env": {"owner_id": owner},
+                "start_datetime": start,
+                "end_datetime": end,
+                "product_type": product_type,
+                "catalog_collection_identifier": collection,
+                **fields,
+            }
+        )
 
     @model_validator(mode="after")
     def _window_is_ordered(self) -> Self:

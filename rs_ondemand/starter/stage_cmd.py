@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from pydantic import BaseModel
@@ -30,16 +30,6 @@ def _launch(workflow: str, request: BaseModel, workflow_id: str, result_type: ty
             print_json(await follow(handle))
 
     asyncio.run(go())
-
-
-def _window(owner: str, start: str, end: str, product_type: str, catalog_collection: str) -> dict[str, Any]:
-    return {
-        "env": {"owner_id": owner},
-        "start_datetime": start,
-        "end_datetime": end,
-        "product_type": product_type,
-        "catalog_collection_identifier": catalog_collection,
-    }
 
 
 @stage_app.command("cadip")
@@ -81,8 +71,8 @@ def stage_prip(
     from rs_ondemand.names import PRIP_STAGING
     from rs_ondemand.starter.request_ids import prip_workflow_id
 
-    request = PripStagingInput.model_validate(
-        {**_window(owner, start, end, product_type, catalog_collection), "prip_collection": prip_collection}
+    request = PripStagingInput.for_window(
+        owner, product_type, catalog_collection, start, end, prip_collection=prip_collection
     )
     _launch(PRIP_STAGING, request, prip_workflow_id(request), WindowStagingResult, wait)
 
@@ -104,7 +94,7 @@ def stage_auxip(
     from rs_ondemand.names import AUXIP_STAGING
     from rs_ondemand.starter.request_ids import auxip_workflow_id
 
-    request = AuxipStagingInput.model_validate(
-        {**_window(owner, start, end, product_type, catalog_collection), "auxip_collection": auxip_collection}
+    request = AuxipStagingInput.for_window(
+        owner, product_type, catalog_collection, start, end, auxip_collection=auxip_collection
     )
     _launch(AUXIP_STAGING, request, auxip_workflow_id(request), WindowStagingResult, wait)

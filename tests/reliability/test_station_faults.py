@@ -30,7 +30,6 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from rs_ondemand.bench.scale import window_request
 from rs_ondemand.config import Settings
 from rs_ondemand.models.progress import Progress, State
 from rs_ondemand.models.staging import AuxipStagingInput, CadipStagingResult, PripStagingInput, WindowStagingResult
@@ -120,8 +119,8 @@ async def test_cadip_prip_and_auxip_requests_under_every_fault_at_once_complete_
         )
         collection = f"rel-{station}-{uuid.uuid4().hex[:8]}"
         fields = {"prip_collection": "prip"} if station == "prip" else {}
-        request = window_request(
-            model, OWNER, product_type, collection, start + timedelta(days=5), start + timedelta(days=6), **fields
+        request = model.for_window(
+            OWNER, product_type, collection, start + timedelta(days=5), start + timedelta(days=6), **fields
         )
         windows[station] = (request, len(added["products"]))
     simulator.reset_stats()

@@ -15,7 +15,6 @@ import pytest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
-from rs_ondemand.bench.scale import window_request
 from rs_ondemand.client import DATA_CONVERTER
 from rs_ondemand.models.staging import AuxipStagingInput, WindowStagingResult
 from rs_ondemand.worker import WORKFLOWS
@@ -81,7 +80,7 @@ async def test_record_window_histories(client: Client, task_queue: str, simulato
     start, end = datetime(2024, 11, 14, 14, 30, tzinfo=UTC), datetime(2024, 11, 14, 14, 35, tzinfo=UTC)
     auxip = await client.start_workflow(
         OnDemandAuxipStaging.run,
-        window_request(AuxipStagingInput, "alice", "AUX_RESORB", f"{collection}-auxip", start, end),
+        AuxipStagingInput.for_window("alice", "AUX_RESORB", f"{collection}-auxip", start, end),
         id=f"record-{uuid.uuid4()}",
         task_queue=task_queue,
     )

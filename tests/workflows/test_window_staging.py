@@ -11,7 +11,6 @@ import httpx
 from temporalio.client import Client, WorkflowHandle
 
 from rs_ondemand.activities._stac import open_stac_api
-from rs_ondemand.bench.scale import window_request
 from rs_ondemand.config import Settings
 from rs_ondemand.cql2_filters import valcover_filter
 from rs_ondemand.models.progress import Progress, State
@@ -26,7 +25,7 @@ EPOCH = datetime(2031, 1, 1, tzinfo=UTC)  # generated products live after the se
 
 
 def prip_request(product_type: str, collection: str, start: datetime, end: datetime) -> PripStagingInput:
-    return window_request(PripStagingInput, OWNER, product_type, collection, start, end, prip_collection="prip")
+    return PripStagingInput.for_window(OWNER, product_type, collection, start, end, prip_collection="prip")
 
 
 def add_prip_products(simulator: Simulator, count: int, size: int = 1000, **spec: Any) -> str:
@@ -100,7 +99,7 @@ async def test_auxip_staging_stages_the_files_valid_over_the_window(
         }
     assert expected, "the simulator should hold AUX_RESORB files for the sample session's time"
 
-    request = window_request(AuxipStagingInput, OWNER, "AUX_RESORB", collection, start, end)
+    request = AuxipStagingInput.for_window(OWNER, "AUX_RESORB", collection, start, end)
     handle = await client.start_workflow(
         OnDemandAuxipStaging.run, request, id=f"test-auxip-{uuid.uuid4()}", task_queue=task_queue
     )
