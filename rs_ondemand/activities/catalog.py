@@ -4,6 +4,8 @@ products (STAC API)."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -119,10 +121,6 @@ class CatalogClient:
         except (APIError, OSError) as err:
             raise CatalogError(f"catalog search in {collection_id!r} failed: {cap(str(err))}") from err
 
-    async def existing_item_ids(self, collection_id: str, item_ids: list[str]) -> set[str]:
-        found = await self.items(collection_id, item_ids, fields={"include": ["id"], "exclude": ["assets"]})
-        return {item["id"] for item in found}
-
     async def create_item(self, collection_id: str, item: dict[str, Any]) -> bool:
         """Insert an item; False if it already exists (a concurrent request published it: that is done)."""
         path = f"/collections/{quote(collection_id, safe='')}/items"
@@ -179,6 +177,13 @@ def staged_item(
     return item.to_dict(include_self_link=False, transform_hrefs=False)
 
 
+HEAD_CONCURRENCY = 16
+"""Object checks in flight at once when telling which catalog items are really staged."""
+S3_HREF = re.compile(r"s3://(?P<bucket>[^/]+)/(?P<key>.+)")
+
+log = logging.getLogger(__name__)
+
+
 class CatalogActivities:
     """Activities whose outside system is the STAC catalog (reading S3 only to verify what they publish)."""
 
@@ -188,11 +193,38 @@ class CatalogActivities:
 
     @activity.defn
     async def prepare_staging(self, request: PrepareStagingInput) -> PrepareStagingResult:
-        """Create the collection if missing and tell which items are already in it (the original's
-        idempotence: an item present in the target collection is not downloaded again)."""
+        """Create the collection if missing and tell which items are already staged: in the catalog *and* with
+        every asset in S3 as the item describes it (the original's idempotence, which trusted the catalog alone:
+        an item whose objects were lost, or replaced, would be skipped forever while pointing at nothing)."""
         await self.catalog.ensure_collection(request.collection)
-        existing = await self.catalog.existing_item_ids(request.collection, request.item_ids)
-        return PrepareStagingResult(existing=sorted(existing))
+        found = await self.catalog.items(request.collection, request.item_ids)
+        checks = asyncio.Semaphore(HEAD_CONCURRENCY)
+        intact = await asyncio.gather(*(self._assets_in_storage(item, checks) for item in found))
+        broken = sorted(item["id"] for item, ok in zip(found, intact, strict=True) if not ok)
+        if broken:
+            log.warning(
+                "catalog items of %r whose objects are missing or differ, staged again: %s", request.collection, broken
+            )
+        existing = sorted(item["id"] for item, ok in zip(found, intact, strict=True) if ok)
+        return PrepareStagingResult(existing=existing, incomplete=broken)
+
+    async def _assets_in_storage(self, item: dict[str, Any], checks: asyncio.Semaphore) -> bool:
+        """Whether every `s3://` asset of a catalog item is an object of the item's size and MD5."""
+
+        async def matches(asset: dict[str, Any]) -> bool:
+            match = S3_HREF.fullmatch(str(asset.get("href", "")))
+            if match is None:
+                return True  # not ours to check
+            async with checks:
+                head = await self.store.head(match["bucket"], match["key"])
+            if head is None:
+                return False
+            size, md5 = asset.get("file:size"), md5_from_checksum(asset.get("file:checksum"))
+            return (not isinstance(size, int) or head["size"] == size) and (
+                not md5 or head["metadata"].get(MD5_METADATA) == md5
+            )
+
+        return all(await asyncio.gather(*(matches(a) for a in item.get("assets", {}).values())))
 
     @activity.defn
     async def read_catalog_items(self, request: ReadCatalogItemsInput) -> list[CatalogItemRef]:

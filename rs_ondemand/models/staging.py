@@ -176,7 +176,9 @@ class PrepareStagingInput(BaseModel):
 
 class PrepareStagingResult(BaseModel):
     existing: list[str]
-    """Item ids already present in the collection."""
+    """Item ids already staged: in the collection, every asset in S3 as the item describes it."""
+    incomplete: list[str] = []
+    """Item ids in the collection whose objects are missing or differ: staged again."""
 
 
 class TransferPageInput(BaseModel):

@@ -60,4 +60,4 @@ async def test_create_item_reports_an_existing_item_as_not_created(catalog: Cata
     item = staged_item(STATION_ITEM, "alice", collection, "b", {"DCS_01_ch1_DSDB_00001.raw": (1, "a" * 32)})
     assert await catalog.create_item(collection, item) is True
     assert await catalog.create_item(collection, item) is False
-    assert await catalog.existing_item_ids(collection, [item["id"], "absent"]) == {item["id"]}
+    assert [found["id"] for found in await catalog.items(collection, [item["id"], "absent"])] == [item["id"]]

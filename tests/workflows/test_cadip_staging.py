@@ -130,6 +130,32 @@ async def test_cadip_staging_again_stages_nothing_new(
     assert progress.state == State.COMPLETED and progress.items_skipped == 1
 
 
+async def test_a_catalog_item_whose_objects_were_lost_is_staged_again(
+    client: Client, task_queue: str, settings: Settings, s3: Any, simulator: Simulator, collection: str
+) -> None:
+    """ "Already staged" means in the catalog *and* in S3: an item whose object went missing (a bucket restored
+    from an older backup, an in-memory S3 restarted, a mistaken delete) is not skipped forever while pointing at
+    nothing; staging it again puts every object back, as the item describes it."""
+    await stage(client, task_queue, SESSION, collection)
+    bucket, prefix = settings.s3.rs_bucket, f"{OWNER}/{collection}/{SESSION}/"
+    keys = keys_under(s3, bucket, prefix)
+    lost = keys[len(keys) // 2]
+    s3.delete_object(Bucket=bucket, Key=lost)
+    simulator.reset_stats()
+
+    again, progress = await stage(client, task_queue, SESSION, collection)
+
+    assert again.staging.staged == [SESSION] and again.staging.skipped == []
+    assert simulator.stats("cadip")["downloads"] == len(keys)
+    assert keys_under(s3, bucket, prefix) == keys
+    item = catalog_item(settings, collection, SESSION).json()
+    for name, asset in item["assets"].items():
+        head = s3.head_object(Bucket=bucket, Key=f"{prefix}{name}")
+        assert head["ContentLength"] == asset["file:size"]
+        assert head["Metadata"]["md5"] == md5_from_checksum(asset["file:checksum"])
+    assert progress.state == State.COMPLETED and progress.items_skipped == 0
+
+
 async def test_cadip_staging_handles_an_unknown_session(
     client: Client, task_queue: str, settings: Settings, s3: Any, collection: str
 ) -> None:
