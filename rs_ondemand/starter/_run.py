@@ -47,7 +47,7 @@ async def start(
     return client, handle
 
 
-async def query_progress[P: Progress](handle: WorkflowHandle, kind: type[P] = Progress) -> P | None:  # type: ignore[assignment]
+async def query_progress[P: Progress](handle: WorkflowHandle, kind: type[P]) -> P | None:
     """The `progress` query as `kind` (a DPR request's has its ADF alternatives and warnings too)."""
     try:
         return await handle.query(PROGRESS_QUERY, result_type=kind)
@@ -75,7 +75,7 @@ async def follow(handle: WorkflowHandle) -> Any:
     ) as bar:
         task = bar.add_task("request", total=None, state="starting", counts="")
         while True:
-            progress = await query_progress(handle)
+            progress = await query_progress(handle, Progress)
             if progress is not None:
                 bar.update(
                     task,

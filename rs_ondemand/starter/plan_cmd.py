@@ -180,7 +180,7 @@ async def _has_worker(client: Client, namespace: str, queue: str) -> bool:
 
 async def _until_done_or_stuck(handle: Any, outcome: asyncio.Future[Any], timeout_s: float) -> str | None:
     """None once the dry run ended; else why it will not end by itself (waiting for an operator, too long)."""
-    from rs_ondemand.models.progress import State
+    from rs_ondemand.models.progress import Progress, State
     from rs_ondemand.starter._run import POLL_S, query_progress
 
     loop = asyncio.get_running_loop()
@@ -189,7 +189,7 @@ async def _until_done_or_stuck(handle: Any, outcome: asyncio.Future[Any], timeou
         done, _ = await asyncio.wait({outcome}, timeout=POLL_S)
         if done:
             return None
-        progress = await query_progress(handle)
+        progress = await query_progress(handle, Progress)
         # A dry run has no operator: a step that gave up (e.g. EOPF refusing the payload) is its answer.
         if progress is not None and progress.state == State.WAITING_FOR_OPERATOR:
             return progress.last_error or f"stopped at {progress.step!r}"

@@ -65,7 +65,7 @@ class DprProcessing(OperatorControl):
 
     def __init__(self) -> None:
         super().__init__()
-        self._progress = DprProgress()
+        self._progress: DprProgress = DprProgress()  # the base's Progress, with the ADF alternatives
         self._units: dict[str, UnitProgress] = {}
         self._unit_ids: dict[str, str] = {}
         self._payload: PreparedPayload | None = None

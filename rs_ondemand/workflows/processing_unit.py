@@ -48,7 +48,7 @@ class ProcessingUnit(SearchAndStage):
 
     def __init__(self) -> None:
         super().__init__()
-        self._progress = DprProgress()
+        self._progress: DprProgress = DprProgress()  # the base's Progress, with the ADF alternatives
         self._reported: tuple[object, ...] = ()
         self._reporter: asyncio.Task[None] | None = None
 
