@@ -10,6 +10,7 @@ demo: setup
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/mypy rs_ondemand
 
 test: lint
 	.venv/bin/pytest
