@@ -15,14 +15,7 @@ from rs_ondemand.starter.demo_cmd import SAMPLE_SESSION, demo_dpr_request
 
 async def stage_sample_session(client: Client, task_queue: str, owner: str, collection: str) -> str:
     """Stage the simulator's real sample session into `collection`; returns the workflow id."""
-    request = CadipStagingInput.model_validate(
-        {
-            "env": {"owner_id": owner},
-            "cadip_collection_identifier": "cadip",
-            "session_identifier": SAMPLE_SESSION,
-            "catalog_collection_identifier": collection,
-        }
-    )
+    request = CadipStagingInput.for_session(owner, SAMPLE_SESSION, collection)
     workflow_id = f"test-stage-{uuid.uuid4()}"
     await client.execute_workflow(
         CADIP_STAGING, request, id=workflow_id, task_queue=task_queue, result_type=CadipStagingResult

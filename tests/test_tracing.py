@@ -41,14 +41,7 @@ def assert_one_trace(finished: Sequence[ReadableSpan], start_name: str, *names: 
 async def test_one_trace_covers_a_request_end_to_end(
     spans: InMemorySpanExporter, client: Client, task_queue: str, settings: Settings, collection: str
 ) -> None:
-    request = CadipStagingInput.model_validate(
-        {
-            "env": {"owner_id": "erin"},
-            "cadip_collection_identifier": "cadip",
-            "session_identifier": "S1A_20241114143038056552",
-            "catalog_collection_identifier": collection,
-        }
-    )
+    request = CadipStagingInput.for_session("erin", "S1A_20241114143038056552", collection)
     workflow_id = f"test-trace-{uuid.uuid4()}"
     spans.clear()
     await client.execute_workflow(OnDemandCadipStaging.run, request, id=workflow_id, task_queue=task_queue)

@@ -286,15 +286,7 @@ class _Scale:
         if added.get("file_count") != chunks:
             raise BenchError(f"the simulator's session {session_id} has {added.get('file_count')} files")
         collection, workflow_id = self.collection("cadip"), self.workflow_id("cadip")
-        request = CadipStagingInput.model_validate(
-            {
-                "env": {"owner_id": OWNER},
-                "cadip_collection_identifier": "cadip",
-                "session_identifier": session_id,
-                "catalog_collection_identifier": collection,
-                "options": NO_OPERATOR,
-            }
-        )
+        request = CadipStagingInput.for_session(OWNER, session_id, collection, options=NO_OPERATOR)
         self.log(f"CADIP: staging session {session_id} ({chunks} chunks of {FILE_BYTES} bytes)")
         try:
             with RssSampler(os.getpid()) as sampler:
@@ -366,15 +358,7 @@ class _Scale:
         }
 
     async def _stage_dpr_inputs(self, session_collection: str, aux_collection: str) -> None:
-        session = CadipStagingInput.model_validate(
-            {
-                "env": {"owner_id": OWNER},
-                "cadip_collection_identifier": "cadip",
-                "session_identifier": SAMPLE_SESSION,
-                "catalog_collection_identifier": session_collection,
-                "options": NO_OPERATOR,
-            }
-        )
+        session = CadipStagingInput.for_session(OWNER, SAMPLE_SESSION, session_collection, options=NO_OPERATOR)
         orbit = AuxipStagingInput.for_window(
             OWNER, "AUX_RESORB", aux_collection, SAMPLE_START, SAMPLE_END, options=NO_OPERATOR
         )

@@ -304,14 +304,7 @@ async def _fail_if_stuck(client: Any, workflow_id: str) -> None:
 async def _ours(
     client: Any, task_queue: str, source: StationFile, collection: str, workflow_id: str
 ) -> tuple[float, CadipStagingResult]:
-    request = CadipStagingInput.model_validate(
-        {
-            "env": {"owner_id": OWNER},
-            "cadip_collection_identifier": CADIP_COLLECTION,
-            "session_identifier": source.session_id,
-            "catalog_collection_identifier": collection,
-        }
-    )
+    request = CadipStagingInput.for_session(OWNER, source.session_id, collection, cadip_collection=CADIP_COLLECTION)
     began = time.perf_counter()
     handle = await client.start_workflow(
         CADIP_STAGING, request, id=workflow_id, task_queue=task_queue, result_type=CadipStagingResult

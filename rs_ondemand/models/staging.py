@@ -28,6 +28,22 @@ class CadipStagingInput(OperatorInput):
     """Catalog collection receiving the session item (created if missing)."""
     options: RequestOptions = Field(default_factory=RequestOptions)
 
+    @classmethod
+    def for_session(
+        cls, owner: str, session: str, collection: str, cadip_collection: str = "cadip", **fields: Any
+    ) -> Self:
+        """The request staging `session` (found in the station's `cadip_collection`) into `collection` for
+        `owner`; `fields` adds the rest (`options`). Validated as any input is."""
+        return cls.model_validate(
+            {
+                "env": {"owner_id": owner},
+                "cadip_collection_identifier": cadip_collection,
+                "session_identifier": session,
+                "catalog_collection_identifier": collection,
+                **fields,
+            }
+        )
+
 
 class WindowStagingInput(OperatorInput):
     """Common input of the window-based staging workflows (PRIP, AUXIP)."""

@@ -39,14 +39,7 @@ def demo(
     info = Stack(default_state_dir()).up()
     console.print(f"stack up in {info.seconds:.1f} s; Temporal UI: {info.temporal_ui_url}")
     settings = Settings.load(info.env_file)
-    staging = CadipStagingInput.model_validate(
-        {
-            "env": {"owner_id": owner},
-            "cadip_collection_identifier": "cadip",
-            "session_identifier": session,
-            "catalog_collection_identifier": catalog_collection,
-        }
-    )
+    staging = CadipStagingInput.for_session(owner, session, catalog_collection)
     processing = DprProcessIn.model_validate(demo_dpr_request(owner, session, catalog_collection))
 
     async def go() -> DprProcessResult:

@@ -45,14 +45,7 @@ def stage_cadip(
     from rs_ondemand.names import CADIP_STAGING
     from rs_ondemand.starter.request_ids import cadip_workflow_id
 
-    request = CadipStagingInput.model_validate(
-        {
-            "env": {"owner_id": owner},
-            "cadip_collection_identifier": cadip_collection,
-            "session_identifier": session,
-            "catalog_collection_identifier": catalog_collection,
-        }
-    )
+    request = CadipStagingInput.for_session(owner, session, catalog_collection, cadip_collection=cadip_collection)
     _launch(CADIP_STAGING, request, cadip_workflow_id(request), CadipStagingResult, wait)
 
 

@@ -46,15 +46,7 @@ async def start_staging(
     client: Client, queue: str, session: str, collection: str, **options: Any
 ) -> WorkflowHandle[Any, CadipStagingResult]:
     """Start `OnDemandCadipStaging` of `session` into `collection` (`options`: the request's operator options)."""
-    request = CadipStagingInput.model_validate(
-        {
-            "env": {"owner_id": OWNER},
-            "cadip_collection_identifier": "cadip",
-            "session_identifier": session,
-            "catalog_collection_identifier": collection,
-            "options": options,
-        }
-    )
+    request = CadipStagingInput.for_session(OWNER, session, collection, options=options)
     return await client.start_workflow(
         CADIP_STAGING, request, id=f"test-rel-{uuid.uuid4()}", task_queue=queue, result_type=CadipStagingResult
     )

@@ -34,8 +34,8 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from rs_ondemand.config import Settings
 from rs_ondemand.models.processing import DprProcessIn, DprProcessResult, DprProgress
 from rs_ondemand.models.progress import State
-from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
-from rs_ondemand.names import CADIP_STAGING, DPR_PROCESSING, PROGRESS_QUERY, RETRY_SIGNAL, safe_segment
+from rs_ondemand.names import DPR_PROCESSING, PROGRESS_QUERY, RETRY_SIGNAL, safe_segment
+from tests._requests import stage_sample_session
 from tests.processors.test_processor_runs import processes_mentioning
 from tests.reliability._support import (
     assert_collection_staged,
@@ -140,21 +140,7 @@ class CrashLab:
 async def session_collection(client: Client, task_queue: str) -> str:
     """The real sample session, staged once for the module."""
     collection = f"rel-cadip-{uuid.uuid4().hex[:8]}"
-    request = CadipStagingInput.model_validate(
-        {
-            "env": {"owner_id": OWNER},
-            "cadip_collection_identifier": "cadip",
-            "session_identifier": SESSION,
-            "catalog_collection_identifier": collection,
-        }
-    )
-    await client.execute_workflow(
-        CADIP_STAGING,
-        request,
-        id=f"test-rel-stage-{uuid.uuid4()}",
-        task_queue=task_queue,
-        result_type=CadipStagingResult,
-    )
+    await stage_sample_session(client, task_queue, OWNER, collection)
     return collection
 
 

@@ -31,14 +31,7 @@ OWNER = "alice"
 
 
 def request(session: str, collection: str, owner: str = OWNER) -> CadipStagingInput:
-    return CadipStagingInput.model_validate(
-        {
-            "env": {"owner_id": owner},
-            "cadip_collection_identifier": "cadip",
-            "session_identifier": session,
-            "catalog_collection_identifier": collection,
-        }
-    )
+    return CadipStagingInput.for_session(owner, session, collection)
 
 
 async def stage(

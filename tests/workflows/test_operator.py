@@ -28,15 +28,7 @@ def new_session(simulator: Simulator, chunks: int, chunk_size: int) -> str:
 
 
 async def start(client: Client, queue: str, session: str, collection: str, **options: Any) -> WorkflowHandle[Any, Any]:
-    request = CadipStagingInput.model_validate(
-        {
-            "env": {"owner_id": "carol"},
-            "cadip_collection_identifier": "cadip",
-            "session_identifier": session,
-            "catalog_collection_identifier": collection,
-            "options": options,
-        }
-    )
+    request = CadipStagingInput.for_session("carol", session, collection, options=options)
     return await client.start_workflow(
         CADIP_STAGING, request, id=f"test-op-{uuid.uuid4()}", task_queue=queue, result_type=CadipStagingResult
     )

@@ -74,14 +74,7 @@ async def test_a_killed_worker_resumes_the_transfer_from_the_last_stored_part(
     log = tmp_path / "worker.log"
     worker = await start_worker(queue, log)
     try:
-        request = CadipStagingInput.model_validate(
-            {
-                "env": {"owner_id": "alice"},
-                "cadip_collection_identifier": "cadip",
-                "session_identifier": session,
-                "catalog_collection_identifier": collection,
-            }
-        )
+        request = CadipStagingInput.for_session("alice", session, collection)
         handle = await client.start_workflow(
             CADIP_STAGING, request, id=f"test-resume-{uuid.uuid4()}", task_queue=queue, result_type=CadipStagingResult
         )
