@@ -25,20 +25,11 @@ def bench_staging(
     Brings the embedded stack up (or reuses the running one) and leaves it running. Exits 0 whether or not
     the targets are met (`met` in the results says).
     """
-    import json
-
-    from rich.console import Console
-
     from rs_ondemand.bench.staging import bench_staging as run
 
-    err = Console(stderr=True)
     with stdout_to_stderr():
-        result = run(size_mib=size_mib, rounds=rounds, log=lambda message: err.print(message, highlight=False))
-    if as_json:
-        print(json.dumps(result))
-    else:
-        _print_table(result)
-    sys.stdout.flush()
+        result = run(size_mib=size_mib, rounds=rounds, log=_log())
+    _output(result, as_json, _print_table)
 
 
 @bench_app.command("orchestration")
