@@ -29,3 +29,11 @@ def test_valcover_filter_is_exactly_the_original() -> None:
         ],
     }
     cql2.Expr(valcover_filter(start, end, "X")).validate()  # standard CQL2-JSON
+
+
+def test_filters_of_early_years_stay_standard_cql2() -> None:
+    """`strftime("%Y")` writes the year 999 as `999`, which no CQL2 parser takes as a timestamp."""
+    start, end = datetime(999, 1, 2, tzinfo=UTC), datetime(999, 1, 3, tzinfo=UTC)
+    interval = valcover_filter(start, end, "X")["args"][1]["args"][1]["interval"]
+    assert interval == ["0999-01-02T00:00:00.000Z", "0999-01-03T00:00:00.000Z"]
+    cql2.Expr(valcover_filter(start, end, "X")).validate()
