@@ -7,21 +7,24 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,254}")
+MAX_NAME_LENGTH = 255
+_SAFE_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_NAME_LENGTH - 1}}}")
 
 
 def check_safe_name(value: str) -> str:
-    # These names become S3 key segments and catalog URL segments: no separators, no traversal, no blanks.
+    # These names become S3 key segments, catalog ids and URL segments: no separators, no traversal, no blanks,
+    # and none of the URI delimiters the catalog refuses in ids (stac-fastapi-pgstac's `invalid_id_chars`:
+    # `: / ? # [ ] @ ! $ & ' ( ) * + , ; =`), so that a name refused there is refused here, before anything runs.
     if not _SAFE_NAME.fullmatch(value) or ".." in value:
         raise ValueError(
-            f"{value!r} is not a safe identifier: use 1-255 letters, digits, '.', '_', ':' or '-', "
+            f"{value!r} is not a safe identifier: use 1-{MAX_NAME_LENGTH} letters, digits, '.', '_' or '-', "
             "starting with a letter or digit, without '..'"
         )
     return value
 
 
 SafeName = Annotated[str, AfterValidator(check_safe_name)]
-"""An identifier that is safe as one S3 key segment and one URL path segment."""
+"""An identifier that is safe as one S3 key segment, one URL path segment and a catalog id."""
 
 OwnerId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 

@@ -144,7 +144,7 @@ def _interval(description: ScheduleDescription) -> tuple[timedelta, timedelta]:
 
 @schedule_app.command("create")
 def create(
-    schedule_id: Annotated[str, typer.Option("--id", help="Schedule id (letters, digits, '.', '_', ':', '-').")],
+    schedule_id: Annotated[str, typer.Option("--id", help="Schedule id (letters, digits, '.', '_', '-').")],
     station: Annotated[str, typer.Option("--station", help="prip or auxip.")],
     product_type: Annotated[str, typer.Option("--product-type", help="Product type, e.g. S01SIWSLC, AUX_RESORB.")],
     catalog_collection: Annotated[str, typer.Option("--catalog-collection", help="Catalog collection to fill.")],
