@@ -29,13 +29,6 @@ def prip(start: str, end: str, collection: str = "c", product_type: str = "S01SI
     )
 
 
-def test_the_same_request_written_differently_has_the_same_id() -> None:
-    a = prip("2025-08-07T11:51:12.509Z", "2025-08-08")
-    b = prip("2025-08-07T13:51:12.509+02:00", "2025-08-08T00:00:00Z")
-    assert prip_workflow_id(a) == prip_workflow_id(b)
-    assert prip_workflow_id(a) != prip_workflow_id(prip("2025-08-07T11:51:12.510Z", "2025-08-08"))
-
-
 async def test_two_identical_concurrent_requests_are_one_execution(
     client: Client, task_queue: str, settings: Settings, simulator: Simulator, collection: str
 ) -> None:
