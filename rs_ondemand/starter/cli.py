@@ -19,6 +19,9 @@ from rs_ondemand.starter.stage_cmd import stage_app
 app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help: help texts show as written (rich markup took "[start, end]" for a tag) and flags without a
+    # `<bool>` metavar.
+    rich_markup_mode=None,
     help="Copernicus RS on-demand staging and processing on Temporal.",
 )
 app.add_typer(stack_app, name="stack")
@@ -78,43 +81,46 @@ def status(
     raise typer.Exit(asyncio.run(go()))
 
 
-def _one_line(err: BaseException) -> str:
-    from pydantic import ValidationError
-
-    if isinstance(err, ValidationError):
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in err.errors())
-        return f"invalid request: {problems}"
-    from temporalio.client import WorkflowFailureError
-
-    if isinstance(err, WorkflowFailureError):
-        from rs_ondemand.starter._run import failure_text
-
-        return f"request failed: {failure_text(err)}"
-    return f"{type(err).__name__}: {err}"
-
-
-def main() -> None:
-    """Entry point: errors become one line on stderr (a traceback only with RS_DEBUG=1)."""
+def run(args: list[str] | None = None) -> int:
+    """`rs-ondemand ARGS` (default: the process's arguments); its exit code. Errors become one line on stderr
+    (a traceback only with RS_DEBUG=1)."""
     code = 0
     try:
         # Without standalone mode click returns (not raises) the code of a `typer.Exit`.
-        returned = app(standalone_mode=False)
+        returned = app(args=args, standalone_mode=False)
         code = returned if isinstance(returned, int) else 0
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1
     except typer.Exit as exit_:
         code = exit_.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = 130
     except Exception as err:  # the boundary: one clear line instead of a traceback
-        import click
+        from rs_ondemand.starter._boundary import INVALID_REQUEST, Refused, one_line
 
-        if isinstance(err, click.ClickException):
-            err.show()
+        if isinstance(err, Refused):
+            print(f"error: {err}", file=sys.stderr)
+            code = INVALID_REQUEST
+        elif isinstance(err, typer.TyperException):
+            # typer's own click: usage errors (a missing option, a bad value) show the usage line, exit code 2.
+            show = getattr(err, "show", None)
+            if callable(show):
+                show()
+            else:
+                print(f"error: {err}", file=sys.stderr)
             code = err.exit_code
         elif os.environ.get("RS_DEBUG"):
             raise
         else:
-            print(f"error: {_one_line(err)}", file=sys.stderr)
+            print(f"error: {one_line(err)}", file=sys.stderr)
             code = 1
+    return code
+
+
+def main() -> None:
+    """The `rs-ondemand` entry point."""
+    code = run()
     # The Temporal client can crash at interpreter exit in short-lived processes (sdk-python#300).
     sys.stdout.flush()
     sys.stderr.flush()

@@ -14,8 +14,10 @@ Query = Annotated[
 
 
 def _targets(workflow_id: str | None, query: str | None) -> None:
-    if (workflow_id is None) == (query is None):
-        raise typer.BadParameter("give either a WORKFLOW_ID or --query, not both")
+    if workflow_id is None and query is None:
+        raise typer.BadParameter("give a WORKFLOW_ID or --query")
+    if workflow_id is not None and query is not None:
+        raise typer.BadParameter("give a WORKFLOW_ID or --query, not both")
 
 
 async def _signal_all(workflow_id: str | None, query: str | None, signal: str, argument: object) -> int:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rs_ondemand.starter.process_cmd import RequestFile, load_request, refuse
+from rs_ondemand.starter._boundary import refuse
+from rs_ondemand.starter.process_cmd import RequestFile, load_request
 
 if TYPE_CHECKING:
     from temporalio.client import Client

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,31 +15,19 @@ process_app = typer.Typer(no_args_is_help=True, help="Run processors on staged d
 RequestFile = Annotated[
     Path, typer.Argument(help="A DprProcessIn request as JSON (see samples/).", dir_okay=False, show_default=False)
 ]
-INVALID_REQUEST = 2
-"""Exit code of a request refused before anything started (as click's usage errors)."""
-
-
-def refuse(message: str) -> NoReturn:
-    """One line on stderr, exit code 2: the request is wrong, nothing was started."""
-    print("error: " + " ".join(message.split()), file=sys.stderr)
-    raise typer.Exit(INVALID_REQUEST)
 
 
 def load_request(path: Path) -> DprProcessIn:
     """The request in `path`, validated; a bad file or request ends the command with one line (exit code 2)."""
-    from pydantic import ValidationError
-
     from rs_ondemand.models.processing import DprProcessIn
-    from rs_ondemand.starter.cli import _one_line
+    from rs_ondemand.starter._boundary import refuse, refused_if_invalid
 
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         refuse(f"cannot read {str(path)!r}: {getattr(err, 'strerror', None) or err}")
-    try:
+    with refused_if_invalid():
         return DprProcessIn.model_validate_json(text)
-    except ValidationError as err:
-        refuse(_one_line(err))
 
 
 @process_app.command("dpr")

@@ -73,6 +73,10 @@ def auxip_workflow_id(request: AuxipStagingInput) -> str:
     )
 
 
+def window_workflow_id(request: PripStagingInput | AuxipStagingInput) -> str:
+    return prip_workflow_id(request) if isinstance(request, PripStagingInput) else auxip_workflow_id(request)
+
+
 def dpr_workflow_id(request: DprProcessIn) -> str:
     """Readable parts (owner, processor, pipeline or unit, first input), then a digest of the whole request.
 

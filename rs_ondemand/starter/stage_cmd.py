@@ -1,9 +1,11 @@
 """`rs-ondemand stage cadip|prip|auxip`: start on-demand staging requests."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads the window commands' annotations, which name values of
+# the function that builds them, and those are only reachable while the annotations are evaluated at once.
 
 import asyncio
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Literal
 
 import typer
 from pydantic import BaseModel
@@ -43,51 +45,48 @@ def stage_cadip(
     """Stage one CADIP session: every chunk file to S3, then the session item into the catalog."""
     from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
     from rs_ondemand.names import CADIP_STAGING
+    from rs_ondemand.starter._boundary import refused_if_invalid
     from rs_ondemand.starter.request_ids import cadip_workflow_id
 
-    request = CadipStagingInput.for_session(owner, session, catalog_collection, cadip_collection=cadip_collection)
+    with refused_if_invalid():
+        request = CadipStagingInput.for_session(owner, session, catalog_collection, cadip_collection=cadip_collection)
     _launch(CADIP_STAGING, request, cadip_workflow_id(request), CadipStagingResult, wait)
 
 
-@stage_app.command("prip")
-def stage_prip(
-    start: Start,
-    end: End,
-    product_type: ProductType,
-    prip_collection: Annotated[str, typer.Option("--prip-collection", help="PRIP station collection.")] = "prip",
-    catalog_collection: CatalogCollection = "s1-l1",
-    owner: Owner = "operator",
-    wait: Wait = False,
-) -> None:
-    """Stage every PRIP product of a type whose validity covers [start, end]."""
-    from rs_ondemand.models.staging import PripStagingInput, WindowStagingResult
-    from rs_ondemand.names import PRIP_STAGING
-    from rs_ondemand.starter.request_ids import prip_workflow_id
+def _window_command(
+    station: Literal["prip", "auxip"], what: str, default_collection: str | None, default_catalog_collection: str
+) -> Callable[..., None]:
+    """`stage prip` and `stage auxip`: the same command but for the station, its collection option and defaults."""
+    default = f"default: {default_collection}" if default_collection else "default: all"
+    StationCollection = Annotated[
+        str | None,
+        typer.Option(f"--{station}-collection", help=f"{station.upper()} station collection ({default})."),
+    ]
 
-    request = PripStagingInput.for_window(
-        owner, product_type, catalog_collection, start, end, prip_collection=prip_collection
-    )
-    _launch(PRIP_STAGING, request, prip_workflow_id(request), WindowStagingResult, wait)
+    def command(
+        start: Start,
+        end: End,
+        product_type: ProductType,
+        station_collection: StationCollection = default_collection,
+        catalog_collection: CatalogCollection = default_catalog_collection,
+        owner: Owner = "operator",
+        wait: Wait = False,
+    ) -> None:
+        from rs_ondemand.models.staging import AuxipStagingInput, PripStagingInput, WindowStagingResult
+        from rs_ondemand.names import AUXIP_STAGING, PRIP_STAGING
+        from rs_ondemand.starter._boundary import refused_if_invalid
+        from rs_ondemand.starter.request_ids import window_workflow_id
+
+        model, workflow = (PripStagingInput, PRIP_STAGING) if station == "prip" else (AuxipStagingInput, AUXIP_STAGING)
+        with refused_if_invalid():
+            request = model.for_window(
+                owner, product_type, catalog_collection, start, end, **{f"{station}_collection": station_collection}
+            )
+        _launch(workflow, request, window_workflow_id(request), WindowStagingResult, wait)
+
+    command.__doc__ = f"Stage every {what} of a type whose validity covers [start, end]."
+    return command
 
 
-@stage_app.command("auxip")
-def stage_auxip(
-    start: Start,
-    end: End,
-    product_type: ProductType,
-    auxip_collection: Annotated[
-        str | None, typer.Option("--auxip-collection", help="AUXIP station collection (default: all).")
-    ] = None,
-    catalog_collection: CatalogCollection = "s1-aux",
-    owner: Owner = "operator",
-    wait: Wait = False,
-) -> None:
-    """Stage every AUXIP file of a type whose validity covers [start, end]."""
-    from rs_ondemand.models.staging import AuxipStagingInput, WindowStagingResult
-    from rs_ondemand.names import AUXIP_STAGING
-    from rs_ondemand.starter.request_ids import auxip_workflow_id
-
-    request = AuxipStagingInput.for_window(
-        owner, product_type, catalog_collection, start, end, auxip_collection=auxip_collection
-    )
-    _launch(AUXIP_STAGING, request, auxip_workflow_id(request), WindowStagingResult, wait)
+stage_app.command("prip")(_window_command("prip", "PRIP product", "prip", "s1-l1"))
+stage_app.command("auxip")(_window_command("auxip", "AUXIP file", None, "s1-aux"))

@@ -83,6 +83,6 @@ async def test_stage_command_refuses_bad_input_in_one_line(task_queue: str) -> N
         "X",
         RS_TASK_QUEUE=task_queue,
     )
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""
     (line,) = err.strip().splitlines()  # one line, no traceback
     assert line.startswith("error: invalid request:") and "must be after start_datetime" in line

@@ -30,7 +30,7 @@ from rs_ondemand.models.schedules import (
 )
 from rs_ondemand.models.timewindow import to_utc
 from rs_ondemand.names import PROGRESS_QUERY
-from rs_ondemand.starter.schedule_cmd import build_schedule, wait_for_runs
+from rs_ondemand.starter.schedules import build_schedule, wait_for_runs
 from rs_ondemand.workflows.scheduled_staging import SCHEDULED_START_TIME, ScheduledStaging
 from tests.helpers import Simulator
 from tests.workflows.test_window_staging import catalog_ids
