@@ -10,7 +10,7 @@ from temporalio.client import Client
 from rs_ondemand.models.processing import DprProcessIn
 from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
 from rs_ondemand.names import CADIP_STAGING
-from rs_ondemand.starter.demo_cmd import SAMPLE_SESSION, demo_dpr_request
+from rs_ondemand.starter.samples import SAMPLE_SESSION, demo_dpr_request
 
 
 async def stage_sample_session(client: Client, task_queue: str, owner: str, collection: str) -> str:

@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -55,6 +55,7 @@ from temporalio.client import Client, WorkflowFailureError
 from rs_ondemand.bench._common import (
     NO_OPERATOR,
     TEMPORAL_LIMITS,
+    HistoryStats,
     Log,
     StackTarget,
     bench_worker,
@@ -82,7 +83,7 @@ from rs_ondemand.models.staging import (
 )
 from rs_ondemand.names import AUXIP_STAGING, CADIP_STAGING, DPR_PROCESSING, PRIP_STAGING
 from rs_ondemand.stack.ports import free_port, is_listening
-from rs_ondemand.starter.demo_cmd import SAMPLE_END, SAMPLE_SESSION, SAMPLE_START, demo_dpr_request
+from rs_ondemand.starter.samples import SAMPLE_END, SAMPLE_SESSION, SAMPLE_START, demo_dpr_request
 
 DEFAULT_SESSION_CHUNKS = 1000
 DEFAULT_PRIP_PRODUCTS = 10_000
@@ -275,6 +276,32 @@ class _Scale:
         seconds, result = await timed_result(handle, began, timeout_s, kind)
         return seconds, result, handle.result_run_id
 
+    async def _measured_staging(
+        self,
+        name: str,
+        workflow: str,
+        request_for: Callable[[str], Any],
+        result_type: Any,
+        files: int,
+        check: Callable[[Any], str | None],
+    ) -> tuple[Any, HistoryStats, dict[str, Any]]:
+        """Run one staging request into a collection of its own (removed after), sampled; `check` says what is
+        wrong with its result, if anything. The result, its histories, and the figures every part reports."""
+        collection, workflow_id = self.collection(name), self.workflow_id(name)
+        try:
+            with RssSampler(os.getpid()) as sampler:
+                seconds, result, run_id = await self._execute(
+                    workflow, request_for(collection), workflow_id, result_type, _staging_timeout(files)
+                )
+            if problem := check(result):
+                raise BenchError(problem)
+            histories = await request_histories(self.client, workflow_id, run_id)
+        finally:
+            await self.clean(collection)
+        self.log(f"{name.upper()}: {seconds:.1f} s, {histories.events} events in {histories.workflows} histories")
+        figures = {"wall_s": round(seconds, 2), "histories": histories.as_dict(), "bench_process": _process(sampler)}
+        return result, histories, figures
+
     async def cadip_session(self, chunks: int) -> dict[str, Any]:
         session_id = session_id_for(chunks)
         added = await _simulator(
@@ -285,32 +312,30 @@ class _Scale:
         )
         if added.get("file_count") != chunks:
             raise BenchError(f"the simulator's session {session_id} has {added.get('file_count')} files")
-        collection, workflow_id = self.collection("cadip"), self.workflow_id("cadip")
-        request = CadipStagingInput.for_session(OWNER, session_id, collection, options=NO_OPERATOR)
         self.log(f"CADIP: staging session {session_id} ({chunks} chunks of {FILE_BYTES} bytes)")
-        try:
-            with RssSampler(os.getpid()) as sampler:
-                seconds, result, run_id = await self._execute(
-                    CADIP_STAGING, request, workflow_id, CadipStagingResult, _staging_timeout(chunks)
-                )
+
+        def check(result: CadipStagingResult) -> str | None:
             staged = result.staging
-            if (staged.items_staged, staged.assets_staged) != (1, chunks):
-                raise BenchError(f"CADIP staged {staged.items_staged} item(s), {staged.assets_staged} assets")
-            histories = await request_histories(self.client, workflow_id, run_id)
-        finally:
-            await self.clean(collection)
-        self.log(f"CADIP: {seconds:.1f} s, {histories.events} events in {histories.workflows} histories")
+            if (staged.items_staged, staged.assets_staged) == (1, chunks):
+                return None
+            return f"CADIP staged {staged.items_staged} item(s), {staged.assets_staged} assets"
+
+        result, histories, figures = await self._measured_staging(
+            "cadip",
+            CADIP_STAGING,
+            lambda collection: CadipStagingInput.for_session(OWNER, session_id, collection, options=NO_OPERATOR),
+            CadipStagingResult,
+            chunks,
+            check,
+        )
         return {
             "session_id": session_id,
             "chunks": chunks,
             "chunk_bytes": FILE_BYTES,
-            "wall_s": round(seconds, 2),
-            "items_staged": staged.items_staged,
-            "assets_staged": staged.assets_staged,
+            "items_staged": result.staging.items_staged,
+            "assets_staged": result.staging.assets_staged,
             "events_per_chunk": round(histories.events / chunks, 2),
-            "histories": histories.as_dict(),
-            "bench_process": _process(sampler),
-        }
+        } | figures
 
     async def prip_window(self, products: int) -> dict[str, Any]:
         product_type = prip_type_for(products)
@@ -330,32 +355,30 @@ class _Scale:
         )
         if len({product["Name"] for product in added["products"]}) != products:
             raise BenchError(f"the simulator did not generate {products} distinct {product_type} products")
-        collection, workflow_id = self.collection("prip"), self.workflow_id("prip")
-        request = PripStagingInput.for_window(
-            OWNER, product_type, collection, *PRIP_WINDOW, prip_collection="prip", options=NO_OPERATOR
-        )
         self.log(f"PRIP: staging a window of {products} {product_type} products of {FILE_BYTES} bytes")
-        try:
-            with RssSampler(os.getpid()) as sampler:
-                seconds, result, run_id = await self._execute(
-                    PRIP_STAGING, request, workflow_id, WindowStagingResult, _staging_timeout(products)
-                )
-            if (result.items_found, result.staging.items_staged) != (products, products):
-                raise BenchError(f"PRIP found {result.items_found} products, staged {result.staging.items_staged}")
-            histories = await request_histories(self.client, workflow_id, run_id)
-        finally:
-            await self.clean(collection)
-        self.log(f"PRIP: {seconds:.1f} s, {histories.events} events in {histories.workflows} histories")
+
+        def check(result: WindowStagingResult) -> str | None:
+            if (result.items_found, result.staging.items_staged) == (products, products):
+                return None
+            return f"PRIP found {result.items_found} products, staged {result.staging.items_staged}"
+
+        result, histories, figures = await self._measured_staging(
+            "prip",
+            PRIP_STAGING,
+            lambda collection: PripStagingInput.for_window(
+                OWNER, product_type, collection, *PRIP_WINDOW, prip_collection="prip", options=NO_OPERATOR
+            ),
+            WindowStagingResult,
+            products,
+            check,
+        )
         return {
             "product_type": product_type,
             "products": products,
             "product_bytes": FILE_BYTES,
-            "wall_s": round(seconds, 2),
             "items_staged": result.staging.items_staged,
             "events_per_product": round(histories.events / products, 2),
-            "histories": histories.as_dict(),
-            "bench_process": _process(sampler),
-        }
+        } | figures
 
     async def _stage_dpr_inputs(self, session_collection: str, aux_collection: str) -> None:
         session = CadipStagingInput.for_session(OWNER, SAMPLE_SESSION, session_collection, options=NO_OPERATOR)

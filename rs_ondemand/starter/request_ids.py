@@ -12,7 +12,7 @@ import hashlib
 import json
 
 from rs_ondemand.models.processing import DprProcessIn
-from rs_ondemand.models.staging import AuxipStagingInput, CadipStagingInput, PripStagingInput
+from rs_ondemand.models.staging import AuxipStagingInput, CadipStagingInput, PripStagingInput, WindowStagingInput
 from rs_ondemand.models.timewindow import strftime_millis
 
 MAX_ID_LENGTH = 256
@@ -49,28 +49,24 @@ def cadip_workflow_id(request: CadipStagingInput) -> str:
     )
 
 
-def prip_workflow_id(request: PripStagingInput) -> str:
+def _window_id(kind: str, request: WindowStagingInput, station_collection: str) -> str:
     return request_id(
-        "prip-staging",
+        kind,
         request.env.owner_id,
         request.catalog_collection_identifier,
-        request.prip_collection,
+        station_collection,
         request.product_type,
         strftime_millis(request.start_datetime),
         strftime_millis(request.end_datetime),
     )
+
+
+def prip_workflow_id(request: PripStagingInput) -> str:
+    return _window_id("prip-staging", request, request.prip_collection)
 
 
 def auxip_workflow_id(request: AuxipStagingInput) -> str:
-    return request_id(
-        "auxip-staging",
-        request.env.owner_id,
-        request.catalog_collection_identifier,
-        request.auxip_collection or ANY_COLLECTION,
-        request.product_type,
-        strftime_millis(request.start_datetime),
-        strftime_millis(request.end_datetime),
-    )
+    return _window_id("auxip-staging", request, request.auxip_collection or ANY_COLLECTION)
 
 
 def window_workflow_id(request: PripStagingInput | AuxipStagingInput) -> str:

@@ -11,7 +11,7 @@ from rs_ondemand.dpr.plan import RequestMismatchError, plan_request
 from rs_ondemand.dpr.queries import AuxCollectionError
 from rs_ondemand.models.processing import DprProcessIn
 from rs_ondemand.processors.registry import get_tasktable
-from rs_ondemand.starter.demo_cmd import SAMPLE_SESSION, demo_dpr_request
+from rs_ondemand.starter.samples import SAMPLE_SESSION, demo_dpr_request
 from tests.dpr._fixtures import load
 
 DEMO_REQUEST: dict[str, Any] = demo_dpr_request("ops", SAMPLE_SESSION, "s1-cadip") | {

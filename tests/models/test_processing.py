@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from rs_ondemand.models.processing import DprProcessIn, ProcessingMode
-from rs_ondemand.starter.demo_cmd import SAMPLE_SESSION, demo_dpr_request
+from rs_ondemand.starter.samples import SAMPLE_SESSION, demo_dpr_request
 from tests.dpr._fixtures import load
 
 
