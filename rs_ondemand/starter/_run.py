@@ -1,17 +1,13 @@
-"""Starting workflows and following their `progress` query from the command line."""
+"""Starting workflows from the command line and reading their `progress` query."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from typing import Any
 
 from pydantic import BaseModel
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as Bar
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from rs_ondemand.client import connect, ui_link
@@ -20,9 +16,6 @@ from rs_ondemand.models.progress import Progress
 from rs_ondemand.names import PROGRESS_QUERY
 from rs_ondemand.telemetry import configure_tracing
 from rs_ondemand.workflows._failures import root_cause
-
-err_console = Console(stderr=True)
-POLL_S = 1.0
 
 
 async def start(
@@ -53,42 +46,6 @@ async def query_progress[P: Progress](handle: WorkflowHandle, kind: type[P]) -> 
         return await handle.query(PROGRESS_QUERY, result_type=kind)
     except Exception:  # no worker has picked the workflow up yet, or it closed between two polls
         return None
-
-
-def counts(progress: Progress) -> str:
-    done = f"items {progress.items_done}/{progress.items_total} assets {progress.assets_done}/{progress.assets_total}"
-    if progress.units_total:
-        done += f" units {progress.units_done}/{progress.units_total}"
-    return f"{done}  {progress.step}"
-
-
-async def follow(handle: WorkflowHandle) -> Any:
-    """Show a live progress bar until the workflow closes; return its result or raise its failure."""
-    with Bar(
-        TextColumn("{task.fields[state]:<20}"),
-        BarColumn(),
-        DownloadColumn(),
-        TextColumn("{task.fields[counts]}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-    ) as bar:
-        task = bar.add_task("request", total=None, state="starting", counts="")
-        while True:
-            progress = await query_progress(handle, Progress)
-            if progress is not None:
-                bar.update(
-                    task,
-                    total=progress.bytes_total or None,
-                    completed=progress.bytes_done,
-                    state=progress.state.value,
-                    counts=counts(progress),
-                )
-            status = (await handle.describe()).status
-            if status != WorkflowExecutionStatus.RUNNING:
-                break
-            await asyncio.sleep(POLL_S)
-    return await handle.result()
 
 
 def print_json(value: Any) -> None:

@@ -46,39 +46,25 @@ def worker() -> None:
 @app.command("status")
 def status(
     workflow_id: str,
-    as_json: bool = typer.Option(False, "--json", help="Print the progress as one JSON object."),
+    as_json: bool = typer.Option(False, "--json", help="Print status and progress as one JSON object."),
 ) -> None:
-    """Print the progress of a request once."""
+    """Show where a request is: its state and counts, its errors and, while it waits for an operator, the
+    commands that answer it."""
     import asyncio
 
     from rs_ondemand.client import connect
     from rs_ondemand.config import Settings
-    from rs_ondemand.models.processing import DprProgress
-    from rs_ondemand.models.progress import Progress
-    from rs_ondemand.names import DPR_PROCESSING, PROCESSING_UNIT
-    from rs_ondemand.starter._run import print_json, query_progress
+    from rs_ondemand.starter._run import print_json
+    from rs_ondemand.starter.watch import read_request
 
-    async def go() -> int:
-        client = await connect(Settings.load().temporal)
-        handle = client.get_workflow_handle(workflow_id)
-        described = await handle.describe()
-        kind = DprProgress if described.workflow_type in (DPR_PROCESSING, PROCESSING_UNIT) else Progress
-        progress = await query_progress(handle, kind)
+    async def go() -> None:
+        view = await read_request(await connect(Settings.load().temporal), workflow_id)
         if as_json:
-            print_json(
-                {
-                    "workflow_id": workflow_id,
-                    "status": described.status.name if described.status else None,
-                    "progress": progress.model_dump(mode="json") if progress else None,
-                }
-            )
+            print_json(view.as_json())
         else:
-            print(f"{workflow_id}: {described.status.name if described.status else '?'}")
-            if progress:
-                print_json(progress)
-        return 0
+            print("\n".join(view.lines()))
 
-    raise typer.Exit(asyncio.run(go()))
+    asyncio.run(go())
 
 
 def run(args: list[str] | None = None) -> int:

@@ -29,8 +29,9 @@ def demo(
     from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
     from rs_ondemand.names import CADIP_STAGING, DPR_PROCESSING
     from rs_ondemand.stack.launcher import Stack, default_state_dir
-    from rs_ondemand.starter._run import follow, start
+    from rs_ondemand.starter._run import start
     from rs_ondemand.starter.request_ids import cadip_workflow_id, dpr_workflow_id
+    from rs_ondemand.starter.watch import follow
 
     console = Console(stderr=True)
     info = Stack(default_state_dir()).up()
@@ -41,14 +42,16 @@ def demo(
 
     async def go() -> DprProcessResult:
         console.rule(f"1/2 staging CADIP session {session}")
-        _, handle = await start(settings, CADIP_STAGING, staging, cadip_workflow_id(staging), CadipStagingResult)
-        staged = await follow(handle)
+        client, handle = await start(settings, CADIP_STAGING, staging, cadip_workflow_id(staging), CadipStagingResult)
+        staged = await follow(client, handle)
         console.print(
             f"staged {len(staged.staging.staged)} item(s), skipped {len(staged.staging.skipped)} already staged"
         )
         console.rule("2/2 DPR processing with the demo processor (EOPF on a local Dask cluster)")
-        _, handle = await start(settings, DPR_PROCESSING, processing, dpr_workflow_id(processing), DprProcessResult)
-        result: DprProcessResult = await follow(handle)
+        client, handle = await start(
+            settings, DPR_PROCESSING, processing, dpr_workflow_id(processing), DprProcessResult
+        )
+        result: DprProcessResult = await follow(client, handle)
         for alternative in result.alternatives:
             console.print(
                 f"ADF {alternative.adf}: {alternative.product_type} -> {alternative.outcome} "

@@ -182,7 +182,8 @@ async def _has_worker(client: Client, namespace: str, queue: str) -> bool:
 async def _until_done_or_stuck(handle: Any, outcome: asyncio.Future[Any], timeout_s: float) -> str | None:
     """None once the dry run ended; else why it will not end by itself (waiting for an operator, too long)."""
     from rs_ondemand.models.progress import Progress, State
-    from rs_ondemand.starter._run import POLL_S, query_progress
+    from rs_ondemand.starter._run import query_progress
+    from rs_ondemand.starter.watch import POLL_S
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s

@@ -48,17 +48,18 @@ def process_dpr(
     from rs_ondemand.config import Settings
     from rs_ondemand.models.processing import DprProcessResult
     from rs_ondemand.names import DPR_PROCESSING
-    from rs_ondemand.starter._run import follow, print_json, start
+    from rs_ondemand.starter._run import print_json, start
     from rs_ondemand.starter.request_ids import dpr_workflow_id
+    from rs_ondemand.starter.watch import follow
 
     request = load_request(request_file)
     settings = Settings.load()
 
     async def go() -> None:
-        _, handle = await start(
+        client, handle = await start(
             settings, DPR_PROCESSING, request, workflow_id or dpr_workflow_id(request), DprProcessResult
         )
         if wait:
-            print_json(await follow(handle))
+            print_json(await follow(client, handle))
 
     asyncio.run(go())

@@ -22,14 +22,15 @@ ProductType = Annotated[str, typer.Option("--product-type", help="Product type, 
 
 def _launch(workflow: str, request: BaseModel, workflow_id: str, result_type: type[BaseModel], wait: bool) -> None:
     from rs_ondemand.config import Settings
-    from rs_ondemand.starter._run import follow, print_json, start
+    from rs_ondemand.starter._run import print_json, start
+    from rs_ondemand.starter.watch import follow
 
     settings = Settings.load()
 
     async def go() -> None:
-        _, handle = await start(settings, workflow, request, workflow_id, result_type)
+        client, handle = await start(settings, workflow, request, workflow_id, result_type)
         if wait:
-            print_json(await follow(handle))
+            print_json(await follow(client, handle))
 
     asyncio.run(go())
 

@@ -50,7 +50,7 @@ async def test_two_identical_concurrent_requests_are_one_execution(
 async def test_stage_prip_command_runs_a_request_to_the_end(
     task_queue: str, simulator: Simulator, collection: str
 ) -> None:
-    """`rs-ondemand stage prip … --wait` prints the id, a UI link, then the result as JSON."""
+    """`rs-ondemand stage prip … --wait` prints the id, a UI link, its progress, then the result as JSON."""
     product_type = add_prip_products(simulator, 2)
     window = ["--start", WINDOW[0].isoformat(), "--end", WINDOW[1].isoformat()]
     code, out, err = await run_cli(
@@ -69,6 +69,9 @@ async def test_stage_prip_command_runs_a_request_to_the_end(
     assert code == 0, err
     assert f"workflow id: prip-staging/bob/{collection}/prip/{product_type}/" in err
     assert json.loads(out)["staging"]["items_staged"] == 2
+    # Without a terminal, a line per change of state, ending with the outcome (it printed nothing till the end).
+    changes = [line for line in err.splitlines() if line[:2].isdigit() and " | " in line]
+    assert len(changes) >= 2 and changes[-1].split(" | ")[1].startswith("COMPLETED: completed")
 
 
 async def test_stage_command_refuses_bad_input_in_one_line(task_queue: str) -> None:
