@@ -121,6 +121,26 @@ class CatalogClient:
         except (APIError, OSError) as err:
             raise CatalogError(f"catalog search in {collection_id!r} failed: {cap(str(err))}") from err
 
+    def _all_blocking(self, collection_id: str | None) -> list[Any]:
+        with open_stac_api(self.url, self.settings.timeout_s) as client:
+            if collection_id is None:
+                return [collection.id for collection in client.get_collections()]
+            return list(client.search(collections=[collection_id], limit=500, method="GET").items_as_dicts())
+
+    async def collection_ids(self) -> list[str]:
+        """Every collection of the catalog."""
+        try:
+            return list(await asyncio.to_thread(self._all_blocking, None))
+        except (APIError, OSError) as err:
+            raise CatalogError(f"listing the catalog's collections failed: {cap(str(err))}") from err
+
+    async def all_items(self, collection_id: str) -> list[dict[str, Any]]:
+        """Every item of a collection, every result page followed."""
+        try:
+            return await asyncio.to_thread(self._all_blocking, collection_id)
+        except (APIError, OSError) as err:
+            raise CatalogError(f"listing the items of {collection_id!r} failed: {cap(str(err))}") from err
+
     async def create_item(self, collection_id: str, item: dict[str, Any]) -> bool:
         """Insert an item; False if it already exists (a concurrent request published it: that is done)."""
         path = f"/collections/{quote(collection_id, safe='')}/items"

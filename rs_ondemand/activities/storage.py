@@ -301,6 +301,34 @@ class ObjectStore:
                     deleted += len(keys)
         return deleted
 
+    async def list_objects(self, bucket: str, prefix: str = "") -> AsyncIterator[dict[str, Any]]:
+        """Every object under `prefix`: `key`, `size`, `last_modified` (a tz-aware datetime)."""
+        with translate_s3_errors(f"listing s3://{bucket}/{prefix}"):
+            paginator = self.client.get_paginator("list_objects_v2")
+            async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    yield {"key": obj["Key"], "size": obj["Size"], "last_modified": obj["LastModified"]}
+
+    async def list_uploads(self, bucket: str, prefix: str = "") -> AsyncIterator[dict[str, Any]]:
+        """Every multipart upload in progress under `prefix`: `key`, `upload_id`, `initiated`."""
+        with translate_s3_errors(f"listing uploads under s3://{bucket}/{prefix}"):
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for upload in page.get("Uploads", []):
+                    yield {"key": upload["Key"], "upload_id": upload["UploadId"], "initiated": upload["Initiated"]}
+
+    async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        with translate_s3_errors(f"aborting the upload of s3://{bucket}/{key}"):
+            await self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+
+    async def delete_keys(self, bucket: str, keys: list[str]) -> int:
+        """Delete these objects (1000 per request, S3's limit); returns how many were asked for."""
+        with translate_s3_errors(f"deleting {len(keys)} objects of s3://{bucket}"):
+            for start in range(0, len(keys), 1000):
+                batch = [{"Key": key} for key in keys[start : start + 1000]]
+                await self.client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        return len(keys)
+
     async def abort_uploads(self, bucket: str, prefix: str) -> int:
         """Abort the multipart uploads left under `prefix` (e.g. by a worker that was killed)."""
         aborted = 0

@@ -8,6 +8,7 @@ import sys
 import typer
 
 from rs_ondemand.starter.bench_cmd import bench_app
+from rs_ondemand.starter.check_cmd import check_app
 from rs_ondemand.starter.demo_cmd import demo
 from rs_ondemand.starter.operator_cmd import cancel, retry
 from rs_ondemand.starter.plan_cmd import plan_app
@@ -30,6 +31,7 @@ app.add_typer(process_app, name="process")
 app.add_typer(plan_app, name="plan")
 app.add_typer(bench_app, name="bench")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(check_app, name="check")
 app.command("demo")(demo)
 app.command("retry")(retry)
 app.command("cancel")(cancel)
