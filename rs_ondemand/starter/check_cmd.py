@@ -41,11 +41,10 @@ def storage(
     from rs_ondemand.activities.storage import ObjectStore
     from rs_ondemand.client import connect
     from rs_ondemand.config import Settings
-    from rs_ondemand.starter.schedules import parse_duration
-    from rs_ondemand.starter.storage_check import check_storage, fix_storage, running_prefixes
-
     from rs_ondemand.models.common import FlowEnv
     from rs_ondemand.starter._boundary import refused_if_invalid
+    from rs_ondemand.starter.schedules import parse_duration
+    from rs_ondemand.starter.storage_check import check_storage, fix_storage, running_prefixes
 
     grace_period = timedelta(seconds=parse_duration("--grace", grace))
     if owner is not None:
