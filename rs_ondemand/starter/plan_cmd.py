@@ -130,7 +130,7 @@ async def _dry_run(
     keys: dict[str, Any] = {"dry_run_workflow_id": workflow_id}
     outcome = asyncio.ensure_future(handle.result())
     try:
-        stopped = await _until_done_or_stuck(handle, outcome, timeout_s)
+        stopped = await _until_done_or_stuck(client, handle, outcome, timeout_s)
     except BaseException:  # interrupted: the dry run must not outlive the command
         await _cancel(handle, outcome)
         raise
@@ -179,19 +179,29 @@ async def _has_worker(client: Client, namespace: str, queue: str) -> bool:
     return bool(described.pollers)
 
 
-async def _until_done_or_stuck(handle: Any, outcome: asyncio.Future[Any], timeout_s: float) -> str | None:
-    """None once the dry run ended; else why it will not end by itself (waiting for an operator, too long)."""
-    from rs_ondemand.models.progress import Progress, State
-    from rs_ondemand.starter._run import query_progress
-    from rs_ondemand.starter.watch import POLL_S
+async def _until_done_or_stuck(
+    client: Client, handle: Any, outcome: asyncio.Future[Any], timeout_s: float
+) -> str | None:
+    """None once the dry run ended; else why it will not end by itself (waiting for an operator, too long).
+    While a step is retried (a station down), each new failed attempt is said on stderr: the plan is not idle."""
+    from rs_ondemand.models.progress import State
+    from rs_ondemand.starter.watch import POLL_S, read_request
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
+    said = None
     while True:
         done, _ = await asyncio.wait({outcome}, timeout=POLL_S)
         if done:
             return None
-        progress = await query_progress(handle, Progress)
+        try:
+            view = await read_request(client, handle.id)
+        except Exception:  # the frontend did not answer this time: look again at the next poll
+            view = None
+        progress = view.progress if view else None
+        if view and view.attempt_error and view.attempt_error != said:
+            _note(f"dry run retrying after: {view.attempt_error}")
+            said = view.attempt_error
         # A dry run has no operator: a step that gave up (e.g. EOPF refusing the payload) is its answer.
         if progress is not None and progress.state == State.WAITING_FOR_OPERATOR:
             return progress.last_error or f"stopped at {progress.step!r}"

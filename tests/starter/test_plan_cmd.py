@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
+import os
+import signal
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from rs_ondemand.dpr.units import build_unit_list
 from rs_ondemand.models.processing import DprProcessIn
 from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
 from rs_ondemand.names import CADIP_STAGING
 from rs_ondemand.processors.registry import get_tasktable
-from tests.helpers import run_cli
+from tests._requests import stage_sample_session
+from tests.helpers import Simulator, run_cli
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 DEMO = SAMPLES / "dpr-demo.json"
@@ -150,3 +155,34 @@ async def test_with_the_stack_a_dry_run_adds_the_adf_choices_and_the_payload(
         assert validation == {"ok": True, "processor_status": "dry_run"}
     assert planned["dry_run_workflow_id"].startswith("plan-dpr-processing/operator/demo/demo_full/")
     assert f"workflow id: {planned['dry_run_workflow_id']}" in err
+
+
+async def test_a_plan_says_what_it_retries_and_an_interrupted_plan_cancels_its_dry_run(
+    client: Client, task_queue: str, stack_env: dict[str, str], simulator: Simulator
+) -> None:
+    """The AUXIP down: the dry run's ADF search is retried (said on stderr, not minutes of silence); Ctrl-C then
+    ends the command (exit code 130) and cancels the dry run instead of leaving it waiting."""
+    sample = DprProcessIn.model_validate_json(DEMO.read_text())
+    ((_, collection),) = sample.input_items().values()
+    await stage_sample_session(client, task_queue, sample.env.owner_id, collection)
+    simulator.faults(auxip={"outage": True})
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("rs-ondemand")),
+        "plan",
+        "dpr",
+        str(DEMO),
+        env={**os.environ, "RS_TASK_QUEUE": task_queue},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    said = []
+    async with asyncio.timeout(120):
+        while not any("dry run retrying after: search_station" in line for line in said):
+            said.append((await process.stderr.readline()).decode())
+    (workflow_id,) = [line.removeprefix("workflow id: ").strip() for line in said if line.startswith("workflow id:")]
+    process.send_signal(signal.SIGINT)
+    await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 130
+    described = await client.get_workflow_handle(workflow_id).describe()
+    assert described.status == WorkflowExecutionStatus.CANCELED
