@@ -301,21 +301,22 @@ class ObjectStore:
                     deleted += len(keys)
         return deleted
 
+    async def _listed(self, operation: str, field: str, bucket: str, prefix: str) -> AsyncIterator[dict[str, Any]]:
+        """The `field` entries of every page of a listing `operation` under `prefix`."""
+        with translate_s3_errors(f"listing s3://{bucket}/{prefix} ({operation})"):
+            async for page in self.client.get_paginator(operation).paginate(Bucket=bucket, Prefix=prefix):
+                for entry in page.get(field, []):
+                    yield entry
+
     async def list_objects(self, bucket: str, prefix: str = "") -> AsyncIterator[dict[str, Any]]:
         """Every object under `prefix`: `key`, `size`, `last_modified` (a tz-aware datetime)."""
-        with translate_s3_errors(f"listing s3://{bucket}/{prefix}"):
-            paginator = self.client.get_paginator("list_objects_v2")
-            async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-                for obj in page.get("Contents", []):
-                    yield {"key": obj["Key"], "size": obj["Size"], "last_modified": obj["LastModified"]}
+        async for obj in self._listed("list_objects_v2", "Contents", bucket, prefix):
+            yield {"key": obj["Key"], "size": obj["Size"], "last_modified": obj["LastModified"]}
 
     async def list_uploads(self, bucket: str, prefix: str = "") -> AsyncIterator[dict[str, Any]]:
         """Every multipart upload in progress under `prefix`: `key`, `upload_id`, `initiated`."""
-        with translate_s3_errors(f"listing uploads under s3://{bucket}/{prefix}"):
-            paginator = self.client.get_paginator("list_multipart_uploads")
-            async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-                for upload in page.get("Uploads", []):
-                    yield {"key": upload["Key"], "upload_id": upload["UploadId"], "initiated": upload["Initiated"]}
+        async for upload in self._listed("list_multipart_uploads", "Uploads", bucket, prefix):
+            yield {"key": upload["Key"], "upload_id": upload["UploadId"], "initiated": upload["Initiated"]}
 
     async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
         with translate_s3_errors(f"aborting the upload of s3://{bucket}/{key}"):
