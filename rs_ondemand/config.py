@@ -22,20 +22,42 @@ def default_env_file() -> Path | None:
 
 class _Settings(BaseSettings):
     # Real environment variables win over the env file; unknown keys in the file belong to other concerns.
-    model_config = SettingsConfigDict(extra="ignore", env_file_encoding="utf-8")
+    # An empty variable counts as unset: Compose passes `${VAR:-}` as "" for every setting .env leaves out.
+    model_config = SettingsConfigDict(extra="ignore", env_file_encoding="utf-8", env_ignore_empty=True)
 
 
 class TemporalSettings(_Settings):
-    """Where the Temporal frontend is; the names are Temporal's own (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE)."""
+    """Where the Temporal frontend is and how to authenticate to it. The names are Temporal's own environment
+    configuration (the `temporal` CLI reads the same ones), so one set of variables serves both."""
 
     model_config = SettingsConfigDict(env_prefix="TEMPORAL_")
 
     address: str = "127.0.0.1:7233"
-    """Temporal frontend, `host:port` (gRPC)."""
+    """Temporal frontend, `host:port` (gRPC); Temporal Cloud: `<namespace>.<account>.tmprl.cloud:7233`, or the
+    regional endpoint for API keys."""
     namespace: str = "default"
     """Namespace of the workflows; it must have the `Rs*` search attributes."""
     ui_url: str | None = None
     """Base URL of the Temporal Web UI, used to print links to workflows."""
+    api_key: SecretStr | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """API key (Temporal Cloud), sent as a bearer token on every call; it turns TLS on."""
+    tls: bool | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """`true`: TLS, trusting the system's CAs unless a server CA is given; `false`: plaintext (refused together
+    with any TLS setting or an API key); unset: TLS as soon as one of the TLS settings or an API key is set."""
+    tls_server_ca_cert_path: Path | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """PEM file of the CA that signed the server's certificate (a private CA; Temporal Cloud needs none)."""
+    tls_server_ca_cert_data: str | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """The same CA as PEM text, for platforms that pass certificates in variables."""
+    tls_server_name: str | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """Name the server's certificate must carry, when it differs from the host of the address."""
+    tls_client_cert_path: Path | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """PEM file of the client certificate (mTLS), with its chain; needs the key too."""
+    tls_client_cert_data: str | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """The client certificate as PEM text."""
+    tls_client_key_path: Path | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """PEM file of the client certificate's private key (mTLS)."""
+    tls_client_key_data: SecretStr | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """The client private key as PEM text."""
 
 
 class WorkerSettings(_Settings):
@@ -49,6 +71,11 @@ class WorkerSettings(_Settings):
     """Activity slots per worker; transfers are I/O bound, so this is well above the core count."""
     max_parallel_transfers: int = Field(8, ge=1)
     """How many assets one staging request streams at once."""
+    health_port: int | None = Field(None, ge=1, le=65535, json_schema_extra={"unset_means_off": True})
+    """Port of the worker's health endpoint (`/livez`: started and every poller alive; `/readyz`: also connected
+    to Temporal and polling); unset: no endpoint."""
+    health_host: str = "127.0.0.1"
+    """Address the health endpoint listens on: `0.0.0.0` in a Kubernetes pod, whose probes come from outside."""
 
 
 class S3Settings(_Settings):

@@ -1,7 +1,7 @@
 """Public names of interface.md, defined once: workflow types, signals, query (the task queue is in config)."""
 
 import re
-from typing import Final
+from typing import Final, Literal
 
 CADIP_STAGING: Final = "OnDemandCadipStaging"
 PRIP_STAGING: Final = "OnDemandPripStaging"
@@ -16,6 +16,9 @@ PROGRESS_QUERY: Final = "progress"
 
 STAGING_PROGRESS_SIGNAL: Final = "staging_progress"
 """Internal: a `Staging` child reports its counts to its parent."""
+
+WorkerRole = Literal["staging", "processing", "all"]
+"""`rs-ondemand worker --role`: which task queues a worker process polls (see rs_ondemand/worker.py)."""
 
 
 def safe_segment(name: str) -> str:

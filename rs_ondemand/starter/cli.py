@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import typer
 
+from rs_ondemand.names import WorkerRole
 from rs_ondemand.starter.bench_cmd import bench_app
 from rs_ondemand.starter.check_cmd import check_app
 from rs_ondemand.starter.demo_cmd import demo
@@ -38,11 +40,20 @@ app.command("cancel")(cancel)
 
 
 @app.command("worker")
-def worker() -> None:
+def worker(
+    role: Annotated[
+        WorkerRole,
+        typer.Option(
+            "--role",
+            help="staging: the main queue and the stations' download queues; processing: the EOPF queue "
+            "(<queue>-processor); all: both.",
+        ),
+    ] = "all",
+) -> None:
     """Run a worker with the configuration from the environment (and .stack/env)."""
     from rs_ondemand.worker import main as worker_main
 
-    worker_main()
+    worker_main(role)
 
 
 @app.command("status")
