@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # One image for the worker (default), the starter CLI (`docker compose run --rm worker stage cadip ...`),
 # the station simulator (`python -m rs_simulator`), the pgstac schema migration (`pypgstac migrate`) and the
 # Dask scheduler and workers (`/app/.venv-eopf/bin/dask scheduler|worker`).
@@ -15,9 +14,12 @@ FROM ${PYTHON_IMAGE} AS uv
 # uv from PyPI (the only registry the build hosts are guaranteed to reach); same version as the dev setup.
 ARG UV_VERSION=0.13.9
 RUN pip install --no-cache-dir "uv==${UV_VERSION}"
+# No cache mounts (they need BuildKit): the classic builder of Compose v1 builds this file too. The layers of the
+# locked dependencies are reused as long as the lock files do not change.
 ENV UV_PYTHON_DOWNLOADS=never \
     UV_COMPILE_BYTECODE=1 \
-    UV_LINK_MODE=copy
+    UV_LINK_MODE=copy \
+    UV_NO_CACHE=1
 WORKDIR /src
 
 # --- the orchestrator's venv ---
@@ -25,14 +27,12 @@ FROM uv AS build
 ENV UV_PROJECT_ENVIRONMENT=/app/.venv
 # Dependencies first: this layer is reused as long as pyproject.toml and uv.lock do not change.
 COPY pyproject.toml uv.lock ./
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --extra stack --no-install-project
+RUN uv sync --frozen --no-dev --extra stack --no-install-project
 COPY README.md worker.py ./
 COPY rs_ondemand ./rs_ondemand
 COPY rs_simulator ./rs_simulator
 # --no-editable: the project goes into the venv as a wheel, so the runtime stage needs no source tree.
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --extra stack --no-editable
+RUN uv sync --frozen --no-dev --extra stack --no-editable
 
 # --- the EOPF venv, from the locked processors/eopf-env project (what scripts/setup-eopf installs) ---
 FROM uv AS eopf-build
@@ -41,15 +41,13 @@ ENV UV_PROJECT_ENVIRONMENT=/app/.venv-eopf
 COPY processors/eopf-env/pyproject.toml processors/eopf-env/uv.lock ./processors/eopf-env/
 COPY processors/rs_demo_processor/pyproject.toml ./processors/rs_demo_processor/
 COPY processors/rs_eopf_hooks/pyproject.toml ./processors/rs_eopf_hooks/
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --project processors/eopf-env --frozen --no-dev --no-install-local
+RUN uv sync --project processors/eopf-env --frozen --no-dev --no-install-local
 # Then our two packages, as wheels (--no-editable: the runtime stage has no source tree). The demo processor's
 # task table is a symlink into rs_ondemand/processors/tasktables, which the wheel build follows.
 COPY processors/rs_demo_processor ./processors/rs_demo_processor
 COPY processors/rs_eopf_hooks ./processors/rs_eopf_hooks
 COPY rs_ondemand/processors/tasktables ./rs_ondemand/processors/tasktables
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --project processors/eopf-env --frozen --no-dev --no-editable
+RUN uv sync --project processors/eopf-env --frozen --no-dev --no-editable
 # Fail the build rather than the first DPR run: the trigger, our packages and the Dask command must all be there.
 RUN /app/.venv-eopf/bin/python -c 'import eopf, distributed, dask_gateway, rs_demo_processor.units, rs_eopf_hooks.progress' \
     && test -x /app/.venv-eopf/bin/eopf \

@@ -62,6 +62,9 @@ def control_router(state: SimulatorState) -> APIRouter:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    if not state.settings.test_controls:
+        return router  # a simulator in a shared deployment: nobody may inject faults or read its counters
+
     @router.get("/_faults")
     async def get_faults() -> dict[str, Any]:
         return state.faults.state()

@@ -43,3 +43,7 @@ class SimulatorSettings(BaseSettings):
 
     page_size_max: int = Field(default=1000, ge=1)
     """Upper bound of the STAC `limit` parameter."""
+
+    test_controls: bool = True
+    """Serve the test controls `/_faults`, `/_stats` and `/_catalogue` (unauthenticated); `false` in shared
+    deployments, where only `/health` stays."""

@@ -33,6 +33,7 @@ else
     --address "$ADDRESS"
 fi
 
+created=0
 existing=" $(retry 15 temporal operator search-attribute list --namespace "$TEMPORAL_NAMESPACE" --address "$ADDRESS" \
   | awk '{ print $1 }' | tr '\n' ' ') "
 for entry in $RS_SEARCH_ATTRIBUTES; do
@@ -41,7 +42,14 @@ for entry in $RS_SEARCH_ATTRIBUTES; do
   case "$existing" in
     *" $name "*) echo "search attribute $name exists" ;;
     *) retry 15 temporal operator search-attribute create --namespace "$TEMPORAL_NAMESPACE" --name "$name" \
-         --type "$kind" --address "$ADDRESS" ;;
+         --type "$kind" --address "$ADDRESS"
+       created=1 ;;
   esac
 done
+if [ "$created" = 1 ]; then
+  # Each Temporal service caches the search attributes and refreshes the cache once a minute: until then a
+  # workflow that sets a new one fails ("search attribute ... is not defined"). The workers start after this job.
+  echo "waiting 65 s for every Temporal service to see the new search attributes"
+  sleep "65"
+fi
 echo "namespace $TEMPORAL_NAMESPACE ready"

@@ -56,7 +56,7 @@ def test_every_setting_has_a_description() -> None:
 def test_worker_variables_of_the_compose_file_are_in_the_tables() -> None:
     tables = settings_table().tables()
     prefixes = [station.model_config.get("env_prefix", "") for station in StationSettings.__subclasses__()]
-    for key in services()["worker"]["environment"]:
+    for key in services()["staging-worker"]["environment"]:
         documented = next((f"<STATION>_{key[len(p) :]}" for p in prefixes if key.startswith(p)), key)
         assert f"`{documented}`" in tables, f"{key} is not in the generated tables"
 
