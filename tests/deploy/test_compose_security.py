@@ -3,8 +3,11 @@ profile runs; and every documented setting passes through `.env`. Static checks:
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,13 +16,16 @@ import yaml
 from rs_simulator.app import create_app
 from rs_simulator.settings import SimulatorSettings
 from tests.deploy.test_compose import (
+    COMPOSE_FILE,
     DOCKERFILE,
+    ENV_EXAMPLE,
     PENDING_SETTINGS,
     PROCESSING_WORKER,
     ROOT,
     WORKER,
     WORKERS,
     compose,
+    compose_command,
     endpoint,
     environment,
     interpolated_names,
@@ -257,3 +263,88 @@ def test_dockerfile_needs_no_buildkit() -> None:
     assert not re.search(r"^#\s*syntax=", text, re.MULTILINE)
     assert "--mount=" not in text and "--link" not in text and "--chmod" not in text and "--parents" not in text
     assert not re.search(r"<<-?\s*['\"]?[A-Z]+", text), "heredocs need BuildKit"
+
+
+# --- the file as Compose renders it for production: Temporal Cloud, the gateway on every interface ---
+
+PRODUCTION = {
+    "RS_PUBLISH_IP": "0.0.0.0",
+    "TEMPORAL_ADDRESS": "rs-ondemand.a1b2c.tmprl.cloud:7233",
+    "TEMPORAL_NAMESPACE": "rs-ondemand.a1b2c",
+    "TEMPORAL_API_KEY": "production-temporal-api-key",
+    "CATALOG_API_KEY": "production-catalog-api-key",
+    "RS_OPS_PASSWORD": "production-ops-password",
+    "S3_ADMIN_SECRET_ACCESS_KEY": "production-s3-admin-secret",
+    "RS_S3_SECRET_ACCESS_KEY": "production-s3-worker-secret",
+    "RS_STAGING_REPLICAS": "6",
+}
+# Which services may see each secret (least exposure).
+SECRET_READERS = {
+    "production-temporal-api-key": set(WORKERS),
+    "production-catalog-api-key": {*WORKERS, GATEWAY},
+    "production-ops-password": {GATEWAY},
+    "production-s3-admin-secret": {"seaweedfs"},
+    "production-s3-worker-secret": {*WORKERS, "seaweedfs"},
+}
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """`docker-compose config` of the file with .env.example and the production values above."""
+    command = compose_command()
+    if command is None:
+        pytest.skip("neither `docker compose` nor `docker-compose` is installed")
+    lines = [line for line in ENV_EXAMPLE.read_text().splitlines() if line.split("=", 1)[0] not in PRODUCTION]
+    env_file = tmp_path_factory.mktemp("compose") / "production.env"
+    env_file.write_text("\n".join([*lines, *(f"{key}={value}" for key, value in PRODUCTION.items())]) + "\n")
+    result = subprocess.run(
+        [*command, "-f", str(COMPOSE_FILE), "--env-file", str(env_file), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return dict(yaml.safe_load(result.stdout))
+
+
+def test_rendered_production_publishes_only_the_gateway_beyond_loopback(production: dict[str, Any]) -> None:
+    for name, service in production["services"].items():
+        for spec in service.get("ports", []):
+            host = spec["host_ip"] if isinstance(spec, dict) else str(spec).split(":")[0]
+            assert host == LOOPBACK or name == GATEWAY, f"{name} publishes {spec}"
+    assert {str(spec).split(":")[0] for spec in production["services"][GATEWAY]["ports"]} == {"0.0.0.0"}
+
+
+def test_rendered_production_has_no_fault_endpoint_outside_the_test_profile(production: dict[str, Any]) -> None:
+    for name, service in production["services"].items():
+        controls = service.get("environment", {}).get("SIMULATOR_TEST_CONTROLS")
+        if service.get("entrypoint") == ["python", "-m", "rs_simulator"]:
+            assert controls in ("false", "true"), f"{name}: say whether the test controls are on"
+        if controls == "true":
+            assert service.get("profiles") == ["test"], f"{name} serves /_faults outside the test profile"
+
+
+def test_rendered_production_has_no_unauthenticated_write_path(production: dict[str, Any]) -> None:
+    services_ = production["services"]
+    assert production["networks"]["catalog"]["internal"] is True
+    assert set(services_["stac-api"]["networks"]) == {"catalog"} and not services_["stac-api"].get("ports")
+    for name in WORKERS:
+        env = services_[name]["environment"]
+        assert env["CATALOG_URL"] == "http://gateway:8082"
+        assert env["CATALOG_API_KEY"] == services_[GATEWAY]["environment"]["CATALOG_API_KEY"]
+
+
+def test_rendered_production_gives_each_secret_only_to_its_readers(production: dict[str, Any]) -> None:
+    for secret, readers in SECRET_READERS.items():
+        seen = {name for name, service in production["services"].items() if secret in json.dumps(service)}
+        assert seen == readers, f"{secret} reaches {sorted(seen)}"
+
+
+def test_rendered_production_points_the_workers_at_temporal_cloud(production: dict[str, Any]) -> None:
+    for name in WORKERS:
+        env = production["services"][name]["environment"]
+        assert env["TEMPORAL_ADDRESS"] == PRODUCTION["TEMPORAL_ADDRESS"]
+        assert env["TEMPORAL_API_KEY"] == PRODUCTION["TEMPORAL_API_KEY"]
+    assert production["services"][WORKER]["deploy"]["replicas"] == 6
