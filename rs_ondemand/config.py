@@ -79,12 +79,12 @@ class WorkerSettings(_Settings):
 
 
 class S3Settings(_Settings):
-    """The object store that receives staged data (MinIO/AWS in production, moto on the embedded stack)."""
+    """The object store that receives staged data (any S3: SeaweedFS in Compose, AWS; moto on the embedded stack)."""
 
     model_config = SettingsConfigDict(env_prefix="")
 
     s3_endpoint_url: str | None = None
-    """S3 API endpoint (MinIO); unset: AWS S3."""
+    """S3 API endpoint (SeaweedFS, MinIO, ...); unset: AWS S3."""
     aws_access_key_id: SecretStr | None = None
     """Access key of the workers' S3 account (EOPF gets it too, by name)."""
     aws_secret_access_key: SecretStr | None = None
