@@ -550,12 +550,13 @@ def compose_command() -> list[str] | None:
     return [legacy] if legacy else None
 
 
-def test_compose_config_validates_with_the_example_env() -> None:
+def compose_config(env_file: Path, *options: str) -> str:
+    """`docker compose config` of the file with `env_file`, which must succeed (skips without Compose)."""
     command = compose_command()
     if command is None:
         pytest.skip("neither `docker compose` nor `docker-compose` is installed")
     result = subprocess.run(
-        [*command, "-f", str(COMPOSE_FILE), "--env-file", str(ENV_EXAMPLE), "config", "-q"],
+        [*command, "-f", str(COMPOSE_FILE), "--env-file", str(env_file), "config", *options],
         capture_output=True,
         text=True,
         timeout=60,
@@ -563,3 +564,8 @@ def test_compose_config_validates_with_the_example_env() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_compose_config_validates_with_the_example_env() -> None:
+    compose_config(ENV_EXAMPLE, "-q")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ import yaml
 from rs_simulator.app import create_app
 from rs_simulator.settings import SimulatorSettings
 from tests.deploy.test_compose import (
-    COMPOSE_FILE,
     DOCKERFILE,
     ENV_EXAMPLE,
     PENDING_SETTINGS,
@@ -25,7 +23,7 @@ from tests.deploy.test_compose import (
     WORKER,
     WORKERS,
     compose,
-    compose_command,
+    compose_config,
     endpoint,
     environment,
     interpolated_names,
@@ -291,22 +289,10 @@ SECRET_READERS = {
 @pytest.fixture(scope="module")
 def production(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """`docker-compose config` of the file with .env.example and the production values above."""
-    command = compose_command()
-    if command is None:
-        pytest.skip("neither `docker compose` nor `docker-compose` is installed")
     lines = [line for line in ENV_EXAMPLE.read_text().splitlines() if line.split("=", 1)[0] not in PRODUCTION]
     env_file = tmp_path_factory.mktemp("compose") / "production.env"
     env_file.write_text("\n".join([*lines, *(f"{key}={value}" for key, value in PRODUCTION.items())]) + "\n")
-    result = subprocess.run(
-        [*command, "-f", str(COMPOSE_FILE), "--env-file", str(env_file), "config"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return dict(yaml.safe_load(result.stdout))
+    return dict(yaml.safe_load(compose_config(env_file)))
 
 
 def test_rendered_production_publishes_only_the_gateway_beyond_loopback(production: dict[str, Any]) -> None:
