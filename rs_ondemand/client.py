@@ -156,8 +156,13 @@ async def connect(settings: TemporalSettings) -> Client:
             interceptors=[TracingInterceptor()],
         )
     except RuntimeError as err:
-        where = f"Temporal at {settings.address} (namespace {settings.namespace}, {security(settings)})"
-        raise TemporalConnectionError(f"cannot connect to {where}: {_reason(err, tls)}") from err
+        raise connection_error(settings, err, "cannot connect to") from err
+
+
+def connection_error(settings: TemporalSettings, err: BaseException, what: str) -> TemporalConnectionError:
+    """`err` of a call to Temporal as one line: `what` (e.g. "cannot connect to"), where, how, and why."""
+    where = f"Temporal at {settings.address} (namespace {settings.namespace}, {security(settings)})"
+    return TemporalConnectionError(f"{what} {where}: {_reason(err, tls_config(settings))}")
 
 
 def ui_link(settings: TemporalSettings, workflow_id: str) -> str | None:

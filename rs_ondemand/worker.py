@@ -27,7 +27,7 @@ from rs_ondemand.activities.processor import ProcessorActivities, remove_abandon
 from rs_ondemand.activities.stations import StationActivities, StationRegistry
 from rs_ondemand.activities.storage import ObjectStore, StorageActivities
 from rs_ondemand.activities.temporal import TemporalActivities
-from rs_ondemand.client import TemporalConnectionError, connect
+from rs_ondemand.client import TemporalConnectionError, connect, connection_error
 from rs_ondemand.config import Settings
 from rs_ondemand.errors import ErrorTranslationInterceptor
 from rs_ondemand.health import Health, serving
@@ -162,10 +162,18 @@ async def run(settings: Settings, role: WorkerRole = "all") -> None:
         if role != "staging":
             # A worker of this machine killed before (SIGKILL, OOM) could not remove its EOPF run folders.
             await asyncio.to_thread(remove_abandoned_run_folders)
-        async with activities(settings) as fns, running_workers(client, settings, fns, role=role) as workers:
-            health.task_queues = [worker.task_queue for worker in workers]
-            log.info("Worker (%s) polling %s at %s", role, ", ".join(health.task_queues), settings.temporal.address)
-            await _watch(client, workers, health, stop)
+        try:
+            async with activities(settings) as fns, running_workers(client, settings, fns, role=role) as workers:
+                health.task_queues = [worker.task_queue for worker in workers]
+                log.info(
+                    "Worker (%s) starting on %s at %s", role, ", ".join(health.task_queues), settings.temporal.address
+                )
+                await _watch(client, workers, health, stop)
+        except RuntimeError as err:
+            if "validation failed" not in str(err):
+                raise
+            # The pollers check the namespace first: a wrong or unauthorised namespace ends here.
+            raise connection_error(settings.temporal, err, "cannot poll") from err
         health.polling = False
     log.info("Worker stopped")
 

@@ -297,3 +297,15 @@ def test_tls_settings_are_read_from_temporal_variables(monkeypatch: pytest.Monke
     settings = TemporalSettings(_env_file=None)  # type: ignore[call-arg]
     assert settings.tls_client_cert_path == pki.client.cert and settings.tls_client_key_path == pki.client.key
     assert settings.api_key is not None and API_KEY not in repr(settings)
+
+
+def test_the_worker_names_a_namespace_it_cannot_poll(pki: Pki, mtls_address: str) -> None:
+    """The right material, the wrong namespace: the pollers' namespace check fails, and the worker says so."""
+    env = environment(**mtls(pki, mtls_address), TEMPORAL_NAMESPACE="no-such-namespace")
+    result = subprocess.run(
+        [CLI, "worker", "--role", "processing"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "cannot poll Temporal at" in last and "namespace no-such-namespace, mTLS" in last, last
+    assert "Namespace no-such-namespace is not found" in last, last
