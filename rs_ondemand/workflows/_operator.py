@@ -140,13 +140,3 @@ class OperatorControl:
     def _stop_waiting(self, step: str) -> None:
         del self._waiting[step]
         self._show_state()
-
-    async def _cancelled_or_failed(self, err: BaseException, what: str) -> ApplicationError | None:
-        """Record how a request ended badly; returns the failure to raise (None for a cancellation)."""
-        if is_cancellation(err):
-            self._set_state(State.CANCELLED)
-            return None
-        failure = operator_error(f"{what} failed", err)
-        self._progress.last_error = failure.message
-        self._set_state(State.FAILED)
-        return failure

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.search_attributes import RS_COLLECTION, RS_OWNER, RS_STATION
     from rs_ondemand.workflows import _options
     from rs_ondemand.workflows._failures import is_cancellation
+    from rs_ondemand.workflows._lifecycle import run_request
     from rs_ondemand.workflows._operator import OperatorControl
     from rs_ondemand.workflows._tasks import all_or_first_error
     from rs_ondemand.workflows.staging import Staging
@@ -210,22 +211,16 @@ class SearchAndStage(OperatorControl):
         return QueryStagingOutcome(timed_out=True)
 
     async def _run_request(self, body: Awaitable[T], what: str) -> T:
-        """Run a request's body with the bookkeeping every request shares: state, clean failure, manifests."""
-        request_id = workflow.info().workflow_id
-        try:
-            result = await body
-        # Not `finally`/`BaseException`: a workflow evicted from the cache must not schedule cleanup.
-        except (Exception, asyncio.CancelledError) as err:
-            await self._forget_manifests(request_id)
-            failure = await self._cancelled_or_failed(err, what)
-            if failure is None:
-                raise
-            raise failure from err
-        await self._forget_manifests(request_id)
-        self._set_state(State.COMPLETED, "completed")
-        return result
+        """Run a request's body as every request runs (`run_request`); its manifests go whichever way it ends."""
 
-    async def _forget_manifests(self, request_id: str) -> None:
+        async def then_forget() -> T:
+            result = await body
+            await self._forget_manifests()
+            return result
+
+        return await run_request(self, what, then_forget(), clean_up=self._forget_manifests)
+
+    async def _forget_manifests(self) -> None:
         await workflow.execute_activity_method(
-            StorageActivities.delete_request_manifests, request_id, **_options.CLEANUP
+            StorageActivities.delete_request_manifests, workflow.info().workflow_id, **_options.CLEANUP
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 
 from temporalio import workflow
@@ -44,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.search_attributes import RS_MISSION, RS_OWNER, RS_PROCESSOR, RS_SESSION
     from rs_ondemand.workflows import _options
     from rs_ondemand.workflows._failures import INVALID_INPUT, is_cancellation, operator_error
+    from rs_ondemand.workflows._lifecycle import run_request
     from rs_ondemand.workflows._operator import OperatorControl
     from rs_ondemand.workflows._tasks import all_or_first_error
     from rs_ondemand.workflows.processing_unit import ProcessingUnit
@@ -74,17 +74,7 @@ class DprProcessing(OperatorControl):
     @workflow.run
     async def run(self, request: DprProcessIn) -> DprProcessResult:
         what = f"processing {request.processor_name!r}"
-        try:
-            result = await self._process(request)
-        # Not `finally`/`BaseException`: a workflow evicted from the cache must not schedule cleanup.
-        except (Exception, asyncio.CancelledError) as err:
-            await self._clean_up()
-            failure = await self._cancelled_or_failed(err, what)
-            if failure is None:
-                raise
-            raise failure from err
-        self._set_state(State.COMPLETED, "completed")
-        return result
+        return await run_request(self, what, self._process(request), clean_up=self._clean_up)
 
     async def _process(self, request: DprProcessIn) -> DprProcessResult:
         self._options = request.options

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.names import STAGING, STAGING_PROGRESS_SIGNAL, download_task_queue
     from rs_ondemand.workflows import _options
     from rs_ondemand.workflows._failures import INVALID_INPUT
+    from rs_ondemand.workflows._lifecycle import run_request
     from rs_ondemand.workflows._operator import OperatorControl
     from rs_ondemand.workflows._tasks import all_or_first_error
 
@@ -86,32 +87,41 @@ class Staging(OperatorControl):
         progress.step = f"staging {len(todo)} items, {len(existing)} already in {collection}"
         await self._report(request, force=True)
 
-        try:
-            transfers = await self._plan(request, todo)
-            slots = asyncio.Semaphore(request.max_parallel_transfers)
-            self._unfinished = len(todo)
-            await all_or_first_error(
-                [self._stage_item(request, item, transfers[item.item_id], slots) for item in todo]
-                + [self._publisher(request)]
-            )
-        except (Exception, asyncio.CancelledError) as err:
-            self._set_state(State.CLEANING_UP, "removing what unpublished items wrote")
-            published = set(self._result.staged)
-            unpublished = [item.item_id for item in todo if item.item_id not in published]
-            if unpublished:
-                await workflow.execute_activity_method(
-                    StorageActivities.discard_staged_items,
-                    DiscardItemsInput(owner_id=owner, collection=collection, item_ids=unpublished),
-                    **_options.CLEANUP,
-                )
-            failure = await self._cancelled_or_failed(err, f"staging into {collection!r}")
-            await self._report(request, force=True)
-            if failure is None:
-                raise
-            raise failure from err
-        self._set_state(State.COMPLETED, f"{self._result.items_staged} items published")
-        await self._report(request, force=True)
+        return await run_request(
+            self,
+            f"staging into {collection!r}",
+            self._stage_items(request, todo),
+            clean_up=lambda: self._discard_unpublished(request, todo),
+            completed=lambda: f"{self._result.items_staged} items published",
+            settled=lambda: self._report(request, force=True),
+        )
+
+    async def _stage_items(self, request: StagingInput, todo: list[ItemRef]) -> StagingResult:
+        """Transfer every asset, publishing each item as soon as all its assets are verified."""
+        transfers = await self._plan(request, todo)
+        slots = asyncio.Semaphore(request.max_parallel_transfers)
+        self._unfinished = len(todo)
+        await all_or_first_error(
+            [self._stage_item(request, item, transfers[item.item_id], slots) for item in todo]
+            + [self._publisher(request)]
+        )
         return self._result
+
+    async def _discard_unpublished(self, request: StagingInput, todo: list[ItemRef]) -> None:
+        """After a failure or a cancel: what was written for items not published yet is removed."""
+        self._set_state(State.CLEANING_UP, "removing what unpublished items wrote")
+        published = set(self._result.staged)
+        unpublished = [item.item_id for item in todo if item.item_id not in published]
+        if unpublished:
+            await workflow.execute_activity_method(
+                StorageActivities.discard_staged_items,
+                DiscardItemsInput(
+                    owner_id=request.env.owner_id,
+                    collection=request.catalog_collection_identifier,
+                    item_ids=unpublished,
+                ),
+                **_options.CLEANUP,
+            )
 
     async def _on_state_change(self) -> None:
         if self._request is not None:

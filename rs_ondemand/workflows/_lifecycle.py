@@ -1,0 +1,56 @@
+"""How every request ends: its body runs; on a failure or a cancel its cleanup runs and the state settles."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from rs_ondemand.models.progress import State
+    from rs_ondemand.workflows._failures import is_cancellation, operator_error
+    from rs_ondemand.workflows._operator import OperatorControl
+
+
+async def run_request[T](
+    control: OperatorControl,
+    what: str,
+    body: Awaitable[T],
+    *,
+    clean_up: Callable[[], Awaitable[None]] | None = None,
+    completed: Callable[[], str] = lambda: "completed",
+    settled: Callable[[], Awaitable[None]] | None = None,
+) -> T:
+    """`body`'s result, with the state `completed`. On a failure or a cancel: `clean_up` runs (what the request
+    wrote and nobody will use), then the state settles (`failed` with a one-line error naming `what`, or
+    `cancelled`) and the failure is raised as a non-retryable error of the original type (a cancel as itself).
+    `settled` runs once the final state is set either way (a child reports it to its parent)."""
+    try:
+        result = await body
+    # Not `finally`/`BaseException`: a workflow evicted from the cache must not schedule cleanup.
+    except (Exception, asyncio.CancelledError) as err:
+        if clean_up is not None:
+            await clean_up()
+        failure = _settle(control, err, what)
+        if settled is not None:
+            await settled()
+        if failure is None:
+            raise
+        raise failure from err
+    control._set_state(State.COMPLETED, completed())
+    if settled is not None:
+        await settled()
+    return result
+
+
+def _settle(control: OperatorControl, err: BaseException, what: str) -> ApplicationError | None:
+    """Record how a request ended badly; returns the failure to raise (None for a cancellation)."""
+    if is_cancellation(err):
+        control._set_state(State.CANCELLED)
+        return None
+    failure = operator_error(f"{what} failed", err)
+    control._progress.last_error = failure.message
+    control._set_state(State.FAILED)
+    return failure
