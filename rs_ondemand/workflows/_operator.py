@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.names import CANCEL_SIGNAL, PROGRESS_QUERY, RETRY_SIGNAL
     from rs_ondemand.search_attributes import RS_STATE
     from rs_ondemand.workflows import _options
+    from rs_ondemand.workflows._children import ChildProgress
     from rs_ondemand.workflows._failures import ended_after_cancel, is_cancellation, operator_error
 
 T = TypeVar("T")
@@ -49,6 +50,8 @@ class OperatorControl:
         """Steps waiting for an operator → their error."""
         self._retry_generation = 0
         self._retry_step: str | None = None
+        self._children = ChildProgress()
+        """Progress of the children that report to this workflow (none for most)."""
 
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> Progress:
@@ -60,7 +63,7 @@ class OperatorControl:
         request = request or RetrySignal()
         self._retry_generation += 1
         self._retry_step = request.step
-        await self._forward_retry(request)
+        await self._children.forward_retry(request)
 
     @workflow.signal(name=CANCEL_SIGNAL)
     async def cancel(self, request: CancelSignal | None = None) -> None:
@@ -77,9 +80,6 @@ class OperatorControl:
         waits for an operator."""
         return _options.with_attempts(preset, self._options.step_attempts)
 
-    async def _forward_retry(self, request: RetrySignal) -> None:
-        """Hook for parents: pass a retry on to the children that wait."""
-
     async def _on_state_change(self) -> None:
         """Hook: called after the shown state changed (children report it to their parent)."""
 
@@ -90,7 +90,7 @@ class OperatorControl:
         self._show_state()
 
     def _show_state(self) -> None:
-        shown = State.WAITING_FOR_OPERATOR if self._waiting else self._state
+        shown = State.WAITING_FOR_OPERATOR if self._waiting or self._children.waiting() else self._state
         if shown != self._progress.state:
             self._progress.state = shown
             workflow.upsert_search_attributes([RS_STATE.value_set(shown.value)])

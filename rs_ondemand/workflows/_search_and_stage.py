@@ -13,8 +13,8 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.activities.stations import StationActivities
     from rs_ondemand.activities.storage import StorageActivities
     from rs_ondemand.models.common import FlowEnv
-    from rs_ondemand.models.operator import RequestOptions, RetrySignal
-    from rs_ondemand.models.progress import Progress, State
+    from rs_ondemand.models.operator import RequestOptions
+    from rs_ondemand.models.progress import State
     from rs_ondemand.models.staging import (
         CatalogItemRef,
         QueryStagingOutcome,
@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         Station,
         StationSearchInput,
     )
-    from rs_ondemand.names import RETRY_SIGNAL, STAGING_PROGRESS_SIGNAL
+    from rs_ondemand.names import STAGING_PROGRESS_SIGNAL
     from rs_ondemand.search_attributes import RS_COLLECTION, RS_OWNER, RS_STATION
     from rs_ondemand.workflows import _options
     from rs_ondemand.workflows._failures import is_cancellation
@@ -58,10 +58,6 @@ class SearchAndStage(OperatorControl):
     Query: `progress`. Signals: `retry`, `cancel`.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._children: dict[str, Progress] = {}
-
     def _start(self, env: FlowEnv, collection: str, station: Station, options: RequestOptions) -> None:
         """Record what the request is about where operators look for it (search attributes)."""
         self._options = options
@@ -71,22 +67,13 @@ class SearchAndStage(OperatorControl):
 
     @workflow.signal(name=STAGING_PROGRESS_SIGNAL)
     def _staging_progress(self, report: StagingReport) -> None:
-        self._children[report.child_id] = report.progress
+        self._children.take(report.child_id, report.progress)
+        children = self._children.reports()
         for name in _SUMMED:
-            setattr(self._progress, name, sum(getattr(child, name) for child in self._children.values()))
-        errors = [child.last_error for child in self._children.values() if child.last_error]
+            setattr(self._progress, name, sum(getattr(child, name) for child in children))
+        errors = [child.last_error for child in children if child.last_error]
         self._progress.last_error = errors[-1] if errors else self._progress.last_error
-        key = f"child {report.child_id}"
-        if report.progress.state == State.WAITING_FOR_OPERATOR:
-            self._waiting[key] = report.progress.last_error or "waiting"
-        else:
-            self._waiting.pop(key, None)
         self._show_state()
-
-    async def _forward_retry(self, request: RetrySignal) -> None:
-        for child_id, child in self._children.items():
-            if child.state == State.WAITING_FOR_OPERATOR:
-                await workflow.get_external_workflow_handle(child_id).signal(RETRY_SIGNAL, request)
 
     async def _search(self, search: StationSearchInput) -> SearchResult:
         self._set_state(State.SEARCHING, f"searching {search.station.upper()}")

@@ -18,7 +18,6 @@ with workflow.unsafe.imports_passed_through():
         RunProcessorInput,
         RunProcessorResult,
     )
-    from rs_ondemand.models.operator import RetrySignal
     from rs_ondemand.models.processing import (
         AlternativeTried,
         DprProcessIn,
@@ -35,7 +34,6 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.models.progress import State
     from rs_ondemand.names import (
         DPR_PROCESSING,
-        RETRY_SIGNAL,
         UNIT_PROGRESS_SIGNAL,
         processor_task_queue,
         safe_segment,
@@ -66,7 +64,6 @@ class DprProcessing(OperatorControl):
     def __init__(self) -> None:
         super().__init__()
         self._progress: DprProgress = DprProgress()  # the base's Progress, with the ADF alternatives
-        self._units: dict[str, UnitProgress] = {}
         self._unit_ids: dict[str, str] = {}
         self._payload: PreparedPayload | None = None
         self._published = False
@@ -213,26 +210,16 @@ class DprProcessing(OperatorControl):
 
     def _on_unit_report(self, report: UnitProgress) -> bool:
         """Take a unit's state; False for a late report of a unit already resolved."""
-        known = self._units.get(report.unit)
-        if known is not None and known.progress.state == State.COMPLETED:
+        child_id = self._unit_ids.get(report.unit)
+        if child_id is None or not self._children.take(child_id, report.progress):
             return False
-        self._units[report.unit] = report
-        key = f"unit {report.unit}"
         if report.progress.state == State.WAITING_FOR_OPERATOR:
-            self._waiting[key] = report.progress.last_error or "waiting"
             self._progress.last_error = report.progress.last_error
-        else:
-            self._waiting.pop(key, None)
-        resolved = sum(1 for unit in self._units.values() if unit.progress.state == State.COMPLETED)
         if self._state == State.RESOLVING_ADFS:
+            resolved = self._children.completed()
             self._progress.step = f"resolving the inputs and ADFs of units: {resolved}/{self._progress.units_total}"
         self._show_state()
         return True
-
-    async def _forward_retry(self, request: RetrySignal) -> None:
-        for unit, report in self._units.items():
-            if report.progress.state == State.WAITING_FOR_OPERATOR:
-                await workflow.get_external_workflow_handle(self._unit_ids[unit]).signal(RETRY_SIGNAL, request)
 
     async def _publish(
         self, request: DprProcessIn, ran: RunProcessorResult, resolutions: list[UnitResolution]
