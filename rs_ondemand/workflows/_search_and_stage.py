@@ -1,26 +1,20 @@
-"""What the on-demand staging workflows share: search a station, stage every result page in children."""
+"""Search a station and stage every result page in `Staging` children: a helper the staging workflows hold."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Awaitable
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from rs_ondemand.activities.catalog import CatalogActivities
     from rs_ondemand.activities.stations import StationActivities
     from rs_ondemand.activities.storage import StorageActivities
     from rs_ondemand.models.common import FlowEnv
     from rs_ondemand.models.operator import RequestOptions
     from rs_ondemand.models.progress import State
     from rs_ondemand.models.staging import (
-        CatalogItemRef,
-        QueryStagingOutcome,
-        ReadCatalogItemsInput,
         SearchResult,
-        StacQuery,
         StagingInput,
         StagingReport,
         StagingResult,
@@ -30,13 +24,10 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.names import STAGING_PROGRESS_SIGNAL
     from rs_ondemand.search_attributes import RS_COLLECTION, RS_OWNER, RS_STATION
     from rs_ondemand.workflows import _options
-    from rs_ondemand.workflows._failures import is_cancellation
     from rs_ondemand.workflows._lifecycle import run_request
     from rs_ondemand.workflows._operator import OperatorControl
     from rs_ondemand.workflows._tasks import all_or_first_error
     from rs_ondemand.workflows.staging import Staging
-
-T = TypeVar("T")
 
 CHILDREN_IN_FLIGHT = 4
 """`Staging` children (one per result page of 100 items) running at once for one request."""
@@ -47,47 +38,55 @@ PROGRESS_SIGNALS = 200
 _SUMMED = ("items_done", "items_skipped", "assets_done", "assets_total", "bytes_done", "bytes_total")
 
 
-class SearchAndStage(OperatorControl):
-    """Base of `OnDemandCadipStaging`, `OnDemandPripStaging` and `OnDemandAuxipStaging`.
+class SearchAndStage:
+    """Search a station, then stage every result page into a catalog collection, for the workflow `control`
+    (`OnDemandCadipStaging`, the PRIP/AUXIP stagings, `ProcessingUnit` for its ADFs).
 
     Search results stay in the work bucket; history carries page references only, and each page (100 items)
     is staged by its own `Staging` child, a few at a time, so a request of thousands of products keeps every
-    history far below Temporal's limits. Children report their counts by signal; `progress` sums them, shows
-    `waiting_for_operator` while a child waits, and `retry` is passed on to the children that wait.
-
-    Query: `progress`. Signals: `retry`, `cancel`.
+    history far below Temporal's limits. Children report their counts with the `staging_progress` signal, which
+    this helper handles for the workflow: `progress` sums them, shows `waiting_for_operator` while a child
+    waits, and the workflow's `retry` is passed on to the children that wait.
     """
 
-    def _start(self, env: FlowEnv, collection: str, station: Station, options: RequestOptions) -> None:
-        """Record what the request is about where operators look for it (search attributes)."""
-        self._options = options
+    def __init__(self, control: OperatorControl) -> None:
+        self.control = control
+        # Registered while the workflow is constructed, before any signal is delivered: the same as a handler
+        # declared on the workflow class.
+        workflow.set_signal_handler(STAGING_PROGRESS_SIGNAL, self._staging_progress)
+
+    def start(self, env: FlowEnv, collection: str, station: Station, options: RequestOptions) -> None:
+        """Take the request's options and record what it is about where operators look (search attributes)."""
+        self.control._options = options
         workflow.upsert_search_attributes(
             [RS_OWNER.value_set(env.owner_id), RS_COLLECTION.value_set(collection), RS_STATION.value_set(station)]
         )
 
-    @workflow.signal(name=STAGING_PROGRESS_SIGNAL)
     def _staging_progress(self, report: StagingReport) -> None:
-        self._children.take(report.child_id, report.progress)
-        children = self._children.reports()
+        control = self.control
+        control._children.take(report.child_id, report.progress)
+        children = control._children.reports()
         for name in _SUMMED:
-            setattr(self._progress, name, sum(getattr(child, name) for child in children))
+            setattr(control._progress, name, sum(getattr(child, name) for child in children))
         errors = [child.last_error for child in children if child.last_error]
-        self._progress.last_error = errors[-1] if errors else self._progress.last_error
-        self._show_state()
+        control._progress.last_error = errors[-1] if errors else control._progress.last_error
+        control._show_state()
 
-    async def _search(self, search: StationSearchInput) -> SearchResult:
-        self._set_state(State.SEARCHING, f"searching {search.station.upper()}")
-        options = self._with_attempts(_options.SEARCH)
-        found = await self._step(
+    async def search(self, search: StationSearchInput) -> SearchResult:
+        """Search the station; every result page is written to the work bucket, history gets references."""
+        control = self.control
+        control._set_state(State.SEARCHING, f"searching {search.station.upper()}")
+        options = control._with_attempts(_options.SEARCH)
+        found = await control._step(
             f"search {search.station.upper()}",
             lambda: workflow.execute_activity_method(StationActivities.search_station, search, **options),
         )
-        self._progress.items_total += found.items
+        control._progress.items_total += found.items
         return found
 
-    async def _stage(self, found: SearchResult, env: FlowEnv, collection: str, station: Station) -> StagingResult:
+    async def stage(self, found: SearchResult, env: FlowEnv, collection: str, station: Station) -> StagingResult:
         """Stage every page of `found` into `collection` through `Staging` children."""
-        self._set_state(State.STAGING, f"staging {found.items} items ({found.assets} assets) into {collection}")
+        self.control._set_state(State.STAGING, f"staging {found.items} items ({found.assets} assets) into {collection}")
         slots = asyncio.Semaphore(CHILDREN_IN_FLIGHT)
         parent = workflow.info().workflow_id
 
@@ -110,7 +109,7 @@ class SearchAndStage(OperatorControl):
                 page=page,
                 report_to=parent,
                 progress_reports=reports,
-                options=self._options,
+                options=self.control._options,
             )
             for page in found.pages
         ]
@@ -119,93 +118,15 @@ class SearchAndStage(OperatorControl):
             total.add(result)
         return total
 
-    async def stage_auxip_query(
-        self, query: StacQuery, env: FlowEnv, collection: str, timeout_seconds: int, key: str
-    ) -> QueryStagingOutcome:
-        """The reusable AUXIP-staging step: search the AUXIP with a STAC query fragment, stage what it finds
-        into `collection`, and return the *catalog* items (`s3://` hrefs), not the station's.
-
-        `timeout_seconds` bounds the search and the staging together; 0 or a negative value means no limit
-        (the original's -1). On timeout the staging children are cancelled (and clean up) and the outcome
-        says so; `key` keeps the manifests of several calls within one workflow apart.
-        """
-
-        async def search_and_stage() -> QueryStagingOutcome:
-            found = await self._search(self._auxip_search(query, key))
-            if not found.items:
-                return QueryStagingOutcome()
-            staged = await self._stage(found, env, collection, "auxip")
-            return QueryStagingOutcome(items=await self._catalog_items(collection, staged.staged + staged.skipped))
-
-        return await self._within(timeout_seconds, search_and_stage())
-
-    async def search_auxip_query(
-        self, query: StacQuery, collection: str, timeout_seconds: int, key: str
-    ) -> QueryStagingOutcome:
-        """`stage_auxip_query` without the staging (a dry run): the items it would stage, with their catalog
-        hrefs for those the catalog already has (others have none)."""
-
-        async def search_only() -> QueryStagingOutcome:
-            found = await self._search(self._auxip_search(query, key))
-            ids = [
-                ref.item_id
-                for page in found.pages
-                for ref in await workflow.execute_activity_method(
-                    StorageActivities.read_manifest_page, page, **self._with_attempts(_options.CATALOG)
-                )
-            ]
-            staged = {item.id: item for item in await self._catalog_items(collection, ids)} if ids else {}
-            return QueryStagingOutcome(
-                items=[staged.get(item_id) or CatalogItemRef(id=item_id, collection=collection) for item_id in ids]
-            )
-
-        return await self._within(timeout_seconds, search_only())
-
-    @staticmethod
-    def _auxip_search(query: StacQuery, key: str) -> StationSearchInput:
-        return StationSearchInput(
-            station="auxip",
-            request_id=f"{workflow.info().workflow_id}/{key}",
-            filter=query.filter,
-            sortby=query.sortby,
-            max_items=query.limit,
-        )
-
-    async def _catalog_items(self, collection: str, ids: list[str]) -> list[CatalogItemRef]:
-        return await workflow.execute_activity_method(
-            CatalogActivities.read_catalog_items,
-            ReadCatalogItemsInput(collection=collection, ids=ids),
-            **self._with_attempts(_options.CATALOG),
-        )
-
-    @staticmethod
-    async def _within(timeout_seconds: int, body: Coroutine[Any, Any, QueryStagingOutcome]) -> QueryStagingOutcome:
-        """`body`'s outcome, or a timed-out one after `timeout_seconds` (0 or less: no limit)."""
-        if timeout_seconds <= 0:
-            return await body
-        # Not asyncio.wait_for: a cancelled activity surfaces as ActivityError(CancelledError), which it would
-        # not recognise as its own cancellation. Wait with a deadline, then cancel and let the children clean up.
-        task = asyncio.create_task(body)
-        done, _ = await workflow.wait([task], timeout=timeout_seconds)
-        if task in done:
-            return task.result()
-        task.cancel()
-        try:
-            await task
-        except (Exception, asyncio.CancelledError) as err:
-            if not is_cancellation(err):
-                raise
-        return QueryStagingOutcome(timed_out=True)
-
-    async def _run_request(self, body: Awaitable[T], what: str) -> T:
-        """Run a request's body as every request runs (`run_request`); its manifests go whichever way it ends."""
+    async def run_request[T](self, what: str, body: Awaitable[T]) -> T:
+        """Run the workflow's request (`run_request`); its search manifests are removed whichever way it ends."""
 
         async def then_forget() -> T:
             result = await body
             await self._forget_manifests()
             return result
 
-        return await run_request(self, what, then_forget(), clean_up=self._forget_manifests)
+        return await run_request(self.control, what, then_forget(), clean_up=self._forget_manifests)
 
     async def _forget_manifests(self) -> None:
         await workflow.execute_activity_method(

@@ -10,25 +10,31 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.names import CADIP_STAGING
     from rs_ondemand.search_attributes import RS_SESSION
     from rs_ondemand.workflows._failures import INVALID_INPUT
+    from rs_ondemand.workflows._operator import OperatorControl
     from rs_ondemand.workflows._search_and_stage import SearchAndStage
 
 
 @workflow.defn(name=CADIP_STAGING, failure_exception_types=INVALID_INPUT)
-class OnDemandCadipStaging(SearchAndStage):
+class OnDemandCadipStaging(OperatorControl):
     """Search the CADIP station for one session (an unknown session fails at once) and stage its chunk files
     into the catalog collection. Re-running a staged session stages nothing.
 
     Query: `progress`. Signals: `retry`, `cancel`.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._stager = SearchAndStage(self)
+
     @workflow.run
     async def run(self, request: CadipStagingInput) -> CadipStagingResult:
-        return await self._run_request(self._body(request), f"staging CADIP session {request.session_identifier!r}")
+        what = f"staging CADIP session {request.session_identifier!r}"
+        return await self._stager.run_request(what, self._body(request))
 
     async def _body(self, request: CadipStagingInput) -> CadipStagingResult:
-        self._start(request.env, request.catalog_collection_identifier, "cadip", request.options)
+        self._stager.start(request.env, request.catalog_collection_identifier, "cadip", request.options)
         workflow.upsert_search_attributes([RS_SESSION.value_set(request.session_identifier)])
-        found = await self._search(
+        found = await self._stager.search(
             StationSearchInput(
                 station="cadip",
                 request_id=workflow.info().workflow_id,
@@ -43,7 +49,7 @@ class OnDemandCadipStaging(SearchAndStage):
                 type="NotFoundError",
                 non_retryable=True,
             )
-        staged = await self._stage(found, request.env, request.catalog_collection_identifier, "cadip")
+        staged = await self._stager.stage(found, request.env, request.catalog_collection_identifier, "cadip")
         return CadipStagingResult(
             session_identifier=request.session_identifier,
             catalog_collection_identifier=request.catalog_collection_identifier,

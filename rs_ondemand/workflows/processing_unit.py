@@ -21,7 +21,9 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.models.progress import State
     from rs_ondemand.models.staging import CatalogItemRef
     from rs_ondemand.names import PROCESSING_UNIT, UNIT_PROGRESS_SIGNAL
+    from rs_ondemand.workflows._auxip_query import read_catalog_items, search_auxip_query, stage_auxip_query
     from rs_ondemand.workflows._failures import INVALID_INPUT
+    from rs_ondemand.workflows._operator import OperatorControl
     from rs_ondemand.workflows._search_and_stage import SearchAndStage
     from rs_ondemand.workflows._tasks import all_or_first_error
 
@@ -36,7 +38,7 @@ def input_path(item: CatalogItemRef, path_type: str) -> str:
 
 
 @workflow.defn(name=PROCESSING_UNIT, failure_exception_types=INVALID_INPUT)
-class ProcessingUnit(SearchAndStage):
+class ProcessingUnit(OperatorControl):
     """Resolve one unit: its request inputs become catalog paths, and each of its ADFs is searched through its
     alternatives in `order` (ADFs concurrently, alternatives one after the other). An alternative is bounded by
     its own `timeout_seconds` (search and staging together); an empty or timed-out one moves on to the next; the
@@ -50,15 +52,16 @@ class ProcessingUnit(SearchAndStage):
         super().__init__()
         self._progress: DprProgress = DprProgress()  # the base's Progress, with the ADF alternatives
         self._reported: tuple[object, ...] = ()
-        self._reporter: asyncio.Task[None] | None = None
+        self._stager = SearchAndStage(self)
 
     @workflow.run
     async def run(self, request: UnitInput) -> UnitResolution:
         self._options = request.options
         parent = workflow.info().parent
         if parent is not None:
-            self._reporter = asyncio.create_task(self._report_to(parent.workflow_id, request.plan.name))
-        return await self._run_request(self._resolve(request), f"resolving unit {request.plan.name!r}")
+            # No reference kept: the workflow's event loop holds every task it runs until it ends.
+            asyncio.create_task(self._report_to(parent.workflow_id, request.plan.name))  # noqa: RUF006
+        return await self._stager.run_request(f"resolving unit {request.plan.name!r}", self._resolve(request))
 
     async def _resolve(self, request: UnitInput) -> UnitResolution:
         plan = request.plan
@@ -77,7 +80,7 @@ class ProcessingUnit(SearchAndStage):
 
     async def _input_item(self, spec: InputSpec) -> CatalogItemRef:
         items = await self._step(
-            f"read input {spec.name}", lambda: self._catalog_items(spec.collection, [spec.item_id])
+            f"read input {spec.name}", lambda: read_catalog_items(self, spec.collection, [spec.item_id])
         )
         if not items or not items[0].assets:
             raise ApplicationError(
@@ -94,13 +97,11 @@ class ProcessingUnit(SearchAndStage):
         for index, alternative in enumerate(adf.alternatives, start=1):
             started = workflow.now()
             key = f"{adf.name}-{index}"
-            timeout = alternative.timeout_seconds
+            query, collection, timeout = alternative.query, alternative.collection, alternative.timeout_seconds
             if request.dry_run:
-                outcome = await self.search_auxip_query(alternative.query, alternative.collection, timeout, key)
+                outcome = await search_auxip_query(self._stager, query, collection, timeout, key)
             else:
-                outcome = await self.stage_auxip_query(
-                    alternative.query, request.env, alternative.collection, timeout, key
-                )
+                outcome = await stage_auxip_query(self._stager, query, request.env, collection, timeout, key)
             self._progress.alternatives.append(
                 AlternativeTried(
                     unit=unit,

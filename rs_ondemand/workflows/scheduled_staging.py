@@ -12,7 +12,9 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.models.timewindow import strftime_millis
     from rs_ondemand.names import SCHEDULED_STAGING
     from rs_ondemand.workflows._failures import INVALID_INPUT
-    from rs_ondemand.workflows.window_staging import FilterStaging
+    from rs_ondemand.workflows._operator import OperatorControl
+    from rs_ondemand.workflows._search_and_stage import SearchAndStage
+    from rs_ondemand.workflows.window_staging import stage_filtered
 
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 """Set by Temporal on every workflow a schedule starts (also on backfills): the time the run is *for*."""
@@ -24,7 +26,7 @@ def scheduled_time() -> datetime:
 
 
 @workflow.defn(name=SCHEDULED_STAGING, failure_exception_types=INVALID_INPUT)
-class ScheduledStaging(FilterStaging):
+class ScheduledStaging(OperatorControl):
     """Stage every PRIP/AUXIP product of a type *published* in `[t - window - overlap, t)`, `t` being the time
     the run was scheduled for, so a late, buffered or backfilled run covers its own window and not "now".
 
@@ -32,6 +34,10 @@ class ScheduledStaging(FilterStaging):
     already ran, or a duplicated trigger never stage a product twice. Query: `progress`. Signals: `retry`,
     `cancel`.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stager = SearchAndStage(self)
 
     @workflow.run
     async def run(self, request: ScheduledStagingInput) -> ScheduledStagingResult:
@@ -41,11 +47,11 @@ class ScheduledStaging(FilterStaging):
             f"scheduled {request.station.upper()} staging of {request.product_type} published in "
             f"[{strftime_millis(start)}, {strftime_millis(end)})"
         )
-        return await self._run_request(self._stage_published(request, scheduled, start, end), what)
+        return await self._stager.run_request(what, self._stage_published(request, scheduled, start, end))
 
     async def _stage_published(
         self, request: ScheduledStagingInput, scheduled: datetime, start: datetime, end: datetime
     ) -> ScheduledStagingResult:
         cql2 = published_filter(start, end, request.product_type)
-        staged = await self._stage_filtered(request, request.station, request.station_collections(), cql2)
+        staged = await stage_filtered(self._stager, request, request.station, request.station_collections(), cql2)
         return ScheduledStagingResult(scheduled_time=scheduled, window_start=start, window_end=end, **dict(staged))

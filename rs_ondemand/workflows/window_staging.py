@@ -1,5 +1,5 @@
 """`OnDemandPripStaging` and `OnDemandAuxipStaging`: stage every product of a type valid over a window; and the
-search-and-stage body they share with `ScheduledStaging` (`FilterStaging`)."""
+search-and-stage body they share with `ScheduledStaging` (`stage_filtered`)."""
 
 from __future__ import annotations
 
@@ -21,81 +21,81 @@ with workflow.unsafe.imports_passed_through():
     )
     from rs_ondemand.names import AUXIP_STAGING, PRIP_STAGING
     from rs_ondemand.workflows._failures import INVALID_INPUT
+    from rs_ondemand.workflows._operator import OperatorControl
     from rs_ondemand.workflows._search_and_stage import SearchAndStage
 
 NEWEST_FIRST = [{"field": "created", "direction": "desc"}]
 """The original's `sortby -created`."""
 
 
-class FilterStaging(SearchAndStage):
-    """Base of the PRIP and AUXIP staging workflows, on demand and scheduled: stage every product of a station
-    that a CQL2 filter selects (every result page, newest first)."""
-
-    async def _stage_filtered(
-        self,
-        request: WindowStagingInput | ScheduledStagingInput,
-        station: Station,
-        collections: list[str] | None,
-        cql2: dict[str, Any],
-    ) -> WindowStagingResult:
-        self._start(request.env, request.catalog_collection_identifier, station, request.options)
-        found = await self._search(
-            StationSearchInput(
-                station=station,
-                request_id=workflow.info().workflow_id,
-                collections=collections,
-                filter=cql2,
-                sortby=NEWEST_FIRST,
-            )
-        )
-        # Unlike CADIP, no match is a success with nothing staged (the original's error_if_empty=False).
-        staged = (
-            await self._stage(found, request.env, request.catalog_collection_identifier, station)
-            if found.items
-            else StagingResult()
-        )
-        return WindowStagingResult(
-            catalog_collection_identifier=request.catalog_collection_identifier,
+async def stage_filtered(
+    stager: SearchAndStage,
+    request: WindowStagingInput | ScheduledStagingInput,
+    station: Station,
+    collections: list[str] | None,
+    cql2: dict[str, Any],
+) -> WindowStagingResult:
+    """Stage every product of `station` that a CQL2 filter selects (every result page, newest first): the body of
+    the PRIP and AUXIP staging workflows, on demand and scheduled."""
+    stager.start(request.env, request.catalog_collection_identifier, station, request.options)
+    found = await stager.search(
+        StationSearchInput(
+            station=station,
+            request_id=workflow.info().workflow_id,
+            collections=collections,
             filter=cql2,
-            items_found=found.items,
-            staging=staged,
+            sortby=NEWEST_FIRST,
         )
+    )
+    # Unlike CADIP, no match is a success with nothing staged (the original's error_if_empty=False).
+    staged = (
+        await stager.stage(found, request.env, request.catalog_collection_identifier, station)
+        if found.items
+        else StagingResult()
+    )
+    return WindowStagingResult(
+        catalog_collection_identifier=request.catalog_collection_identifier,
+        filter=cql2,
+        items_found=found.items,
+        staging=staged,
+    )
 
 
-class _WindowStaging(FilterStaging):
-    station: Station
-
-    async def _stage_window(self, request: WindowStagingInput, collections: list[str] | None) -> WindowStagingResult:
-        cql2 = valcover_filter(request.start_datetime, request.end_datetime, request.product_type)
-        return await self._stage_filtered(request, self.station, collections, cql2)
+async def _stage_window(
+    stager: SearchAndStage, request: WindowStagingInput, station: Station, collections: list[str] | None
+) -> WindowStagingResult:
+    cql2 = valcover_filter(request.start_datetime, request.end_datetime, request.product_type)
+    return await stage_filtered(stager, request, station, collections, cql2)
 
 
 @workflow.defn(name=PRIP_STAGING, failure_exception_types=INVALID_INPUT)
-class OnDemandPripStaging(_WindowStaging):
+class OnDemandPripStaging(OperatorControl):
     """Stage every PRIP product of `product_type` whose validity covers the window (ValCover filter, every
     result page: the original stopped at 10). Query: `progress`. Signals: `retry`, `cancel`."""
 
-    station: Station = "prip"
+    def __init__(self) -> None:
+        super().__init__()
+        self._stager = SearchAndStage(self)
 
     @workflow.run
     async def run(self, request: PripStagingInput) -> WindowStagingResult:
-        return await self._run_request(
-            self._stage_window(request, [request.prip_collection]), f"staging PRIP {request.product_type}"
-        )
+        body = _stage_window(self._stager, request, "prip", [request.prip_collection])
+        return await self._stager.run_request(f"staging PRIP {request.product_type}", body)
 
 
 @workflow.defn(name=AUXIP_STAGING, failure_exception_types=INVALID_INPUT)
-class OnDemandAuxipStaging(_WindowStaging):
+class OnDemandAuxipStaging(OperatorControl):
     """Stage every AUXIP file of `product_type` whose validity covers the window.
 
     Query: `progress`. Signals: `retry`, `cancel`.
     """
 
-    station: Station = "auxip"
+    def __init__(self) -> None:
+        super().__init__()
+        self._stager = SearchAndStage(self)
 
     @workflow.run
     async def run(self, request: AuxipStagingInput) -> WindowStagingResult:
         collections = [request.auxip_collection] if request.auxip_collection else None
-        return await self._run_request(
-            self._stage_window(request, collections), f"staging AUXIP {request.product_type}"
-        )
+        body = _stage_window(self._stager, request, "auxip", collections)
+        return await self._stager.run_request(f"staging AUXIP {request.product_type}", body)

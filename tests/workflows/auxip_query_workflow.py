@@ -8,6 +8,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from rs_ondemand.models.common import FlowEnv
     from rs_ondemand.models.staging import QueryStagingOutcome, StacQuery
+    from rs_ondemand.workflows._auxip_query import stage_auxip_query
+    from rs_ondemand.workflows._operator import OperatorControl
     from rs_ondemand.workflows._search_and_stage import SearchAndStage
 
 
@@ -18,9 +20,18 @@ class AuxipQueryInput(BaseModel):
 
 
 @workflow.defn(name="TestAuxipQuery")
-class AuxipQueryWorkflow(SearchAndStage):
+class AuxipQueryWorkflow(OperatorControl):
+    def __init__(self) -> None:
+        super().__init__()
+        self._stager = SearchAndStage(self)
+
     @workflow.run
     async def run(self, request: AuxipQueryInput) -> QueryStagingOutcome:
-        return await self.stage_auxip_query(
-            request.query, FlowEnv(owner_id="dave"), request.collection, request.timeout_seconds, key="adf-1"
+        return await stage_auxip_query(
+            self._stager,
+            request.query,
+            FlowEnv(owner_id="dave"),
+            request.collection,
+            request.timeout_seconds,
+            key="adf-1",
         )
