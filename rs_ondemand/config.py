@@ -69,8 +69,6 @@ class WorkerSettings(_Settings):
     """Task queue every worker polls; each station's downloads run on `<queue>-downloads-<station>`."""
     max_concurrent_activities: int = 32
     """Activity slots per worker; transfers are I/O bound, so this is well above the core count."""
-    max_parallel_transfers: int = Field(8, ge=1)
-    """How many assets one staging request streams at once."""
     health_port: int | None = Field(None, ge=1, le=65535, json_schema_extra={"unset_means_off": True})
     """Port of the worker's health endpoint (`/livez`: started and every poller alive; `/readyz`: also connected
     to Temporal and polling); unset: no endpoint."""

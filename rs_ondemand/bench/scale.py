@@ -365,8 +365,14 @@ class _Scale:
         result, histories, figures = await self._measured_staging(
             "prip",
             PRIP_STAGING,
+            # Every download slot busy: a window has many result pages, whose transfers share the request's limit.
             lambda collection: PripStagingInput.for_window(
-                OWNER, product_type, collection, *PRIP_WINDOW, prip_collection="prip", options=NO_OPERATOR
+                OWNER,
+                product_type,
+                collection,
+                *PRIP_WINDOW,
+                prip_collection="prip",
+                options={**NO_OPERATOR, "max_parallel_transfers": DOWNLOAD_SLOTS},
             ),
             WindowStagingResult,
             products,

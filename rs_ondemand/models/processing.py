@@ -303,7 +303,6 @@ class DprProgress(Progress):
     """`progress` of `DprProcessing` and `ProcessingUnit`: the common counts, plus every ADF alternative tried."""
 
     alternatives: list[AlternativeTried] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
 
 
 class UnitProgress(BaseModel):

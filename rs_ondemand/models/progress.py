@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum, unique
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 @unique
@@ -23,7 +23,8 @@ class State(StrEnum):
 
 
 class Progress(BaseModel):
-    """What an operator sees: state, current step, counts and bytes, and the last error."""
+    """What an operator sees: state, current step, counts and bytes, what waits for an operator, the last error
+    and the warnings."""
 
     state: State = State.STARTED
     step: str = ""
@@ -36,4 +37,10 @@ class Progress(BaseModel):
     units_total: int = 0
     bytes_done: int = 0
     bytes_total: int = 0
+    waiting_steps: list[str] = Field(default_factory=list)
+    """Steps waiting for an operator (the children's too): the names `retry {"step": …}` takes."""
     last_error: str | None = None
+    """The error of a step still unresolved (cleared when it succeeds again), or why the request failed."""
+    warnings: list[str] = Field(default_factory=list)
+    """What went wrong without stopping the request: an operator signal ignored for its bad body, an optional
+    ADF skipped."""

@@ -148,7 +148,7 @@ class StagingInput(BaseModel):
     report_to: str | None = None
     """Workflow id of the parent that wants `staging_progress` signals."""
     max_parallel_transfers: int = Field(8, ge=1, le=256)
-    """Assets streamed at once by this request."""
+    """Assets this child streams at once: its share of the request's `options.max_parallel_transfers`."""
     options: RequestOptions = Field(default_factory=RequestOptions)
     progress_reports: int = Field(20, ge=1)
     """About how many progress signals this child may send its parent (the parent splits its budget)."""

@@ -34,6 +34,14 @@ class ChildProgress:
     def waiting(self) -> bool:
         return any(progress.state == State.WAITING_FOR_OPERATOR for progress in self._latest.values())
 
+    def waiting_steps(self) -> list[str]:
+        """The steps the children wait on, as each lists them (names `retry {"step": …}` takes)."""
+        return [step for progress in self._latest.values() for step in progress.waiting_steps]
+
+    def last_error(self) -> str | None:
+        """The unresolved error of the last child that has one."""
+        return next((p.last_error for p in reversed(self._latest.values()) if p.last_error), None)
+
     def completed(self) -> int:
         return sum(1 for progress in self._latest.values() if progress.state == State.COMPLETED)
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pydantic
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError, RetryState, is_cancelled_exception
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    FailureError,
+    RetryState,
+    is_cancelled_exception,
+)
 
 INVALID_INPUT: list[type[BaseException]] = [pydantic.ValidationError]
 """Given to every `workflow.defn`: input that fails validation (e.g. from `temporal workflow start --input`)
@@ -38,3 +45,25 @@ def ended_after_cancel(err: BaseException) -> bool:
     (heartbeat timeout) or its cleanup raised. The server stops retrying it for that reason (retry state
     CANCEL_REQUESTED): for the workflow it is a cancellation, never a failure worth an operator's retry."""
     return isinstance(err, ActivityError) and err.retry_state == RetryState.CANCEL_REQUESTED
+
+
+def is_final(err: BaseException) -> bool:
+    """Whether no retry can help: a non-retryable error (bad input, unknown session, corrupt data, a child
+    that already gave up). Anything else that outlived its retry policy is worth an operator's `retry`."""
+    if isinstance(err, ChildWorkflowError):
+        return True  # children wait for operators themselves; when one fails, it is final
+    # The whole chain counts: a final ApplicationError carries the Python error it came from as its cause.
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ApplicationError) and cause.non_retryable:
+            return True
+        cause = getattr(cause, "cause", None)
+    return False
+
+
+def one_line(err: BaseException) -> str:
+    """An error in one line: pydantic's problems as `field: message; …`, anything else as its type and text."""
+    if isinstance(err, pydantic.ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in err.errors())
+    first = str(err).splitlines()[0] if str(err) else ""
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__

@@ -51,6 +51,6 @@ def _settle(control: OperatorControl, err: BaseException, what: str) -> Applicat
         control._set_state(State.CANCELLED)
         return None
     failure = operator_error(f"{what} failed", err)
-    control._progress.last_error = failure.message
+    control._failure = failure.message
     control._set_state(State.FAILED)
     return failure

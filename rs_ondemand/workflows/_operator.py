@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
+from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.api.common.v1 import Payload
+from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
@@ -18,38 +21,35 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.search_attributes import RS_STATE
     from rs_ondemand.workflows import _options
     from rs_ondemand.workflows._children import ChildProgress
-    from rs_ondemand.workflows._failures import ended_after_cancel, is_cancellation, operator_error
+    from rs_ondemand.workflows._failures import ended_after_cancel, is_cancellation, is_final, one_line, operator_error
 
-T = TypeVar("T")
+NO_BODY = RawValue(Payload())
+"""A signal sent without a body (`temporal workflow signal --name retry`)."""
 
-
-def is_final(err: BaseException) -> bool:
-    """Whether no retry can help: a non-retryable error (bad input, unknown session, corrupt data, a child
-    that already gave up). Anything else that outlived its retry policy is worth an operator's `retry`."""
-    if isinstance(err, ChildWorkflowError):
-        return True  # children wait for operators themselves; when one fails, it is final
-    # The whole chain counts: a final ApplicationError carries the Python error it came from as its cause.
-    cause: BaseException | None = err
-    while cause is not None:
-        if isinstance(cause, ApplicationError) and cause.non_retryable:
-            return True
-        cause = getattr(cause, "cause", None)
-    return False
+MAX_WARNINGS = 50
+"""Warnings kept in `progress` (the worker log has every one)."""
 
 
 class OperatorControl:
     """Base of every workflow: the `progress` query, the `retry` and `cancel` signals, the RsState search
     attribute, and `_step`, which runs a step and, once its retry policy is spent on a retryable cause, waits
-    for an operator instead of failing (`waiting_for_operator`), up to the request's wait limit."""
+    for an operator instead of failing (`waiting_for_operator`), up to the request's wait limit.
+
+    A signal whose body is not what it should be (an unknown key, a wrong type) is ignored and reported in
+    `progress.warnings` and the worker log."""
 
     def __init__(self) -> None:
         self._progress = Progress()
         self._state = self._progress.state
         self._options = RequestOptions()
-        self._waiting: dict[str, str] = {}
-        """Steps waiting for an operator → their error."""
-        self._retry_generation = 0
-        self._retry_step: str | None = None
+        self._waiting: list[str] = []
+        """Names of this workflow's steps waiting for an operator (twice if two steps of one name wait)."""
+        self._errors: list[str] = []
+        """Errors of this workflow's steps that have not succeeded since, oldest first."""
+        self._failure: str | None = None
+        """Why the request failed. `progress.last_error` shows it, else the newest step error, else a child's."""
+        self._retries: list[str | None] = []
+        """The step of every `retry` received (None: every waiting step)."""
         self._children = ChildProgress()
         """Progress of the children that report to this workflow (none for most)."""
 
@@ -57,23 +57,42 @@ class OperatorControl:
     def progress(self) -> Progress:
         return self._progress
 
+    # Both signals take the raw body and decode it themselves: a body that does not decode is reported, not
+    # dropped with only an SDK log line (what a typed parameter would do).
     @workflow.signal(name=RETRY_SIGNAL)
-    async def retry(self, request: RetrySignal | None = None) -> None:
+    async def retry(self, body: RawValue = NO_BODY) -> None:
         """Re-run the failed step(s); what was done before them is not done again."""
-        request = request or RetrySignal()
-        self._retry_generation += 1
-        self._retry_step = request.step
+        request = self._signal_body(RETRY_SIGNAL, body, RetrySignal)
+        if request is None:
+            return
+        self._retries.append(request.step)
         await self._children.forward_retry(request)
 
     @workflow.signal(name=CANCEL_SIGNAL)
-    async def cancel(self, request: CancelSignal | None = None) -> None:
+    async def cancel(self, body: RawValue = NO_BODY) -> None:
         """Stop with cleanup: asks the server to cancel this workflow, so it is the same as a Temporal cancel."""
-        reason = (request or CancelSignal()).reason or "cancel signal"
+        request = self._signal_body(CANCEL_SIGNAL, body, CancelSignal)
+        if request is None:
+            return
         await workflow.execute_local_activity_method(
             TemporalActivities.request_cancellation,
-            CancelRequest(workflow_id=workflow.info().workflow_id, reason=reason),
+            CancelRequest(workflow_id=workflow.info().workflow_id, reason=request.reason or "cancel signal"),
             start_to_close_timeout=timedelta(seconds=30),
         )
+
+    def _signal_body[M: BaseModel](self, signal: str, body: RawValue, model: type[M]) -> M | None:
+        """The signal's body as `model` (no body: its defaults); None, with a warning, when it is not one."""
+        try:
+            value = None if body is NO_BODY else workflow.payload_converter().from_payload(body.payload)
+            return model.model_validate({} if value is None else value)
+        except Exception as err:  # not JSON, or not the model: either way the operator must hear of it
+            self._warn(f"{signal} signal ignored: {one_line(err)}")
+            return None
+
+    def _warn(self, message: str) -> None:
+        workflow.logger.warning(message)
+        if len(self._progress.warnings) < MAX_WARNINGS:
+            self._progress.warnings.append(message)
 
     def _with_attempts(self, preset: dict[str, Any]) -> dict[str, Any]:
         """Activity options of `preset` whose retries stop after the request's `step_attempts`, when the step
@@ -81,7 +100,7 @@ class OperatorControl:
         return _options.with_attempts(preset, self._options.step_attempts)
 
     async def _on_state_change(self) -> None:
-        """Hook: called after the shown state changed (children report it to their parent)."""
+        """Hook: called after a step started or stopped waiting (children report it to their parent)."""
 
     def _set_state(self, state: State, step: str | None = None) -> None:
         self._state = state
@@ -89,36 +108,55 @@ class OperatorControl:
             self._progress.step = step
         self._show_state()
 
+    def _replace_error(self, old: str | None, new: str | None) -> None:
+        """A step's error `old` (if any) is resolved, or replaced by `new`."""
+        if old is not None:
+            self._errors.remove(old)
+        if new is not None:
+            self._errors.append(new)
+        self._show_state()
+
     def _show_state(self) -> None:
-        shown = State.WAITING_FOR_OPERATOR if self._waiting or self._children.waiting() else self._state
-        if shown != self._progress.state:
-            self._progress.state = shown
+        """Bring `progress` up to date with this workflow and its children; RsState follows the shown state."""
+        progress, children = self._progress, self._children
+        progress.waiting_steps = list(dict.fromkeys(self._waiting + children.waiting_steps()))
+        progress.last_error = self._failure or (self._errors[-1] if self._errors else children.last_error())
+        shown = State.WAITING_FOR_OPERATOR if self._waiting or children.waiting() else self._state
+        if shown != progress.state:
+            progress.state = shown
             workflow.upsert_search_attributes([RS_STATE.value_set(shown.value)])
 
-    async def _step(self, name: str, run: Callable[[], Awaitable[T]]) -> T:
-        """Run a step; a failure that outlived its retry policy waits for `retry` (then runs it again)."""
+    async def _step[T](self, name: str, run: Callable[[], Awaitable[T]]) -> T:
+        """Run a step; a failure that outlived its retry policy waits for `retry` (then runs it again). Its
+        error stays in `progress.last_error` until it succeeds."""
+        error: str | None = None
         while True:
             try:
-                return await run()
+                result = await run()
             except (ActivityError, ChildWorkflowError) as err:
                 if ended_after_cancel(err):
                     # The step itself was cancelled (by the request's cancel, or by a sibling's final failure).
                     raise asyncio.CancelledError(f"{name}: {err.message}") from err
                 if is_cancellation(err) or is_final(err):
                     raise
-                await self._wait_for_operator(name, err)
+                message = operator_error(name, err).message
+                self._replace_error(error, message)
+                error = message
+                await self._wait_for_operator(name, message, err)
+                continue
+            if error is not None:
+                self._replace_error(error, None)
+            return result
 
-    async def _wait_for_operator(self, step: str, err: BaseException) -> None:
-        message = operator_error(step, err).message
-        generation = self._retry_generation
-        self._waiting[step] = message
-        self._progress.last_error = message
+    async def _wait_for_operator(self, step: str, message: str, err: BaseException) -> None:
+        seen = len(self._retries)
+        self._waiting.append(step)
         self._show_state()
         await self._on_state_change()
         workflow.logger.warning("waiting for an operator: %s", message)
 
         def retried() -> bool:
-            return self._retry_generation > generation and self._retry_step in (None, step)
+            return any(retry in (None, step) for retry in self._retries[seen:])
 
         # Not a `finally`: when the workflow is torn down while waiting (evicted, or ended by another task) the
         # coroutine is closed outside the workflow's event loop, where workflow state may not be touched.
@@ -138,5 +176,5 @@ class OperatorControl:
         await self._on_state_change()
 
     def _stop_waiting(self, step: str) -> None:
-        del self._waiting[step]
+        self._waiting.remove(step)
         self._show_state()

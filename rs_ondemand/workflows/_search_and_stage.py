@@ -68,8 +68,6 @@ class SearchAndStage:
         children = control._children.reports()
         for name in _SUMMED:
             setattr(control._progress, name, sum(getattr(child, name) for child in children))
-        errors = [child.last_error for child in children if child.last_error]
-        control._progress.last_error = errors[-1] if errors else control._progress.last_error
         control._show_state()
 
     async def search(self, search: StationSearchInput) -> SearchResult:
@@ -87,18 +85,27 @@ class SearchAndStage:
     async def stage(self, found: SearchResult, env: FlowEnv, collection: str, station: Station) -> StagingResult:
         """Stage every page of `found` into `collection` through `Staging` children."""
         self.control._set_state(State.STAGING, f"staging {found.items} items ({found.assets} assets) into {collection}")
-        slots = asyncio.Semaphore(CHILDREN_IN_FLIGHT)
         parent = workflow.info().workflow_id
+        # The request's transfer limit is shared by the children running at once: each gets a share to use
+        # while it runs and hands it to the next page when it ends.
+        limit = self.control._options.max_parallel_transfers
+        in_flight = min(CHILDREN_IN_FLIGHT, len(found.pages), limit) or 1
+        shares = [limit // in_flight + (1 if i < limit % in_flight else 0) for i in range(in_flight)]
+        slots = asyncio.Semaphore(in_flight)
 
         async def stage_page(index: int, request: StagingInput) -> StagingResult:
             async with slots:
-                return await workflow.execute_child_workflow(
-                    Staging.run,
-                    request,
-                    id=f"{parent}/staging-{collection}-{index:04d}",
-                    # A cancelled or failed parent cancels its children, which remove their partial uploads.
-                    parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
-                )
+                share = shares.pop()
+                try:
+                    return await workflow.execute_child_workflow(
+                        Staging.run,
+                        request.model_copy(update={"max_parallel_transfers": share}),
+                        id=f"{parent}/staging-{collection}-{index:04d}",
+                        # A cancelled or failed parent cancels its children, which remove their partial uploads.
+                        parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                    )
+                finally:
+                    shares.append(share)
 
         reports = max(1, PROGRESS_SIGNALS // max(1, len(found.pages)))
         pages = [

@@ -213,8 +213,6 @@ class DprProcessing(OperatorControl):
         child_id = self._unit_ids.get(report.unit)
         if child_id is None or not self._children.take(child_id, report.progress):
             return False
-        if report.progress.state == State.WAITING_FOR_OPERATOR:
-            self._progress.last_error = report.progress.last_error
         if self._state == State.RESOLVING_ADFS:
             resolved = self._children.completed()
             self._progress.step = f"resolving the inputs and ADFs of units: {resolved}/{self._progress.units_total}"

@@ -98,6 +98,7 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("traversal owner", CADIP_STAGING, bad(CADIP, env={"owner_id": "../root"}), "String should match pattern"),
     ("missing field", CADIP_STAGING, bad(CADIP, session_identifier=None), "Field required"),
     ("misspelt key", CADIP_STAGING, bad(CADIP, sesion_identifier="x"), "Extra inputs are not permitted"),
+    ("misspelt option", CADIP_STAGING, bad(CADIP, options={"step_atempts": 2}), "options.step_atempts\n  Extra inputs"),
     ("unknown session", CADIP_STAGING, bad(CADIP, session_identifier="S1A_00000000000000000000"), "No Cadip session"),
     # --- windows and CQL2 values
     ("reversed window", PRIP_STAGING, bad(PRIP, end_datetime="2025-08-01"), "must be after start_datetime"),

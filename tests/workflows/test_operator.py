@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from rs_ondemand.config import Settings
 from rs_ondemand.models.progress import Progress, State
 from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
-from rs_ondemand.names import CADIP_STAGING, PROGRESS_QUERY
+from rs_ondemand.names import CADIP_STAGING, CANCEL_SIGNAL, PROGRESS_QUERY, RETRY_SIGNAL
 from tests.helpers import Simulator, run_cli
 
 MiB = 1024 * 1024
@@ -74,6 +74,49 @@ async def test_a_station_outage_waits_for_an_operator_then_resumes_on_retry(
     assert simulator.stats("cadip")["downloads"] == 40 - waiting.assets_done  # nothing downloaded twice
     final = await handle.query(PROGRESS_QUERY, result_type=Progress)
     assert final.state == State.COMPLETED
+    assert final.last_error is None and final.waiting_steps == []  # the outage's error went with the retry
+
+
+async def test_retry_of_one_step_re_runs_only_that_step_and_bad_signals_are_reported(
+    client: Client, task_queue: str, simulator: Simulator, collection: str
+) -> None:
+    """Two transfers wait for an operator. A `retry` or `cancel` whose body has an unknown key changes nothing
+    and is reported in `progress.warnings`; `retry --step` with a name `progress.waiting_steps` shows re-runs
+    that transfer only; a plain `retry` then the other."""
+    session = new_session(simulator, chunks=2, chunk_size=MiB)
+    simulator.faults(cadip={"reset_rate": 1.0})  # every download breaks mid-body (retryable)
+    handle = await start(client, task_queue, session, collection, step_attempts=2)
+    waiting = await progress_until(handle, lambda p: len(p.waiting_steps) == 2)
+    assert waiting.state == State.WAITING_FOR_OPERATOR and waiting.assets_done == 0
+    first, second = waiting.waiting_steps
+    assert first.startswith(f"stream {session}/") and second.startswith(f"stream {session}/")
+    assert waiting.last_error and waiting.last_error.startswith("stream ")
+    simulator.clear_faults()
+    simulator.reset_stats()
+
+    await handle.signal(RETRY_SIGNAL, {"stepp": first})  # a misspelt key must not retry every step
+    await handle.signal(CANCEL_SIGNAL, {"reasn": "typo"})
+    warned = await progress_until(handle, lambda p: len(p.warnings) == 2)
+    assert warned.warnings == [
+        "retry signal ignored: stepp: Extra inputs are not permitted",
+        "cancel signal ignored: reasn: Extra inputs are not permitted",
+    ]
+    await asyncio.sleep(2)
+    still = await handle.query(PROGRESS_QUERY, result_type=Progress)
+    assert still.state == State.WAITING_FOR_OPERATOR and still.waiting_steps == [first, second]
+    assert simulator.stats("cadip")["downloads"] == 0
+
+    code, _, err = await run_cli("retry", handle.id, "--step", first)
+    assert code == 0, err
+    after = await progress_until(handle, lambda p: p.assets_done == 1 and p.waiting_steps == [second])
+    assert after.state == State.WAITING_FOR_OPERATOR and after.last_error and second in after.last_error
+    assert simulator.stats("cadip")["downloads"] == 1
+
+    await handle.signal(RETRY_SIGNAL)  # no body: every waiting step
+    result = await asyncio.wait_for(handle.result(), timeout=120)
+    assert result.staging.assets_staged == 2 and simulator.stats("cadip")["downloads"] == 2
+    final = await handle.query(PROGRESS_QUERY, result_type=Progress)
+    assert final.state == State.COMPLETED and final.last_error is None and len(final.warnings) == 2
 
 
 @pytest.mark.parametrize("how", ["signal", "native"])

@@ -24,8 +24,12 @@ OWNER = "alice"
 EPOCH = datetime(2031, 1, 1, tzinfo=UTC)  # generated products live after the seeded catalogue
 
 
-def prip_request(product_type: str, collection: str, start: datetime, end: datetime) -> PripStagingInput:
-    return PripStagingInput.for_window(OWNER, product_type, collection, start, end, prip_collection="prip")
+def prip_request(
+    product_type: str, collection: str, start: datetime, end: datetime, **options: Any
+) -> PripStagingInput:
+    return PripStagingInput.for_window(
+        OWNER, product_type, collection, start, end, prip_collection="prip", options=options
+    )
 
 
 def add_prip_products(simulator: Simulator, count: int, size: int = 1000, **spec: Any) -> str:
@@ -58,13 +62,41 @@ def catalog_ids(settings: Settings, collection: str) -> set[str]:
         return {item["id"] for item in catalog.search(collections=[collection], limit=500).items_as_dicts()}
 
 
-async def test_prip_staging_follows_every_result_page(
+async def transfers_in_flight(client: Client, handle: WorkflowHandle[Any, Any]) -> int:
+    """The most asset transfers a request had scheduled and not ended at once, all its `Staging` children
+    together (read from their histories: what the workflows asked for, whatever the station's slots)."""
+    changes: list[tuple[datetime, int]] = []
+    async for child in client.list_workflows(f'ParentWorkflowId = "{handle.id}"'):
+        history = await client.get_workflow_handle(child.id).fetch_history()
+        transfers = set()
+        for event in history.events:
+            attributes = event.activity_task_scheduled_event_attributes
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                if attributes.activity_type.name == "stream_asset":
+                    transfers.add(event.event_id)
+                    changes.append((event.event_time.ToDatetime(), +1))
+                continue
+            for ended in ("completed", "failed", "timed_out", "canceled"):
+                field = f"activity_task_{ended}_event_attributes"
+                if event.HasField(field) and getattr(event, field).scheduled_event_id in transfers:
+                    changes.append((event.event_time.ToDatetime(), -1))
+    most = running = 0
+    for _, change in sorted(changes):  # at one instant, ends (-1) sort before starts
+        running += change
+        most = max(most, running)
+    return most
+
+
+async def test_prip_staging_follows_every_result_page_within_its_transfer_limit(
     client: Client, task_queue: str, settings: Settings, simulator: Simulator, s3: Any, collection: str
 ) -> None:
-    """More products than one search page (100): every one is staged, not the original's first 10."""
+    """More products than one search page (100): every one is staged, not the original's first 10; the pages
+    staged at once share the request's `max_parallel_transfers`."""
     product_type = add_prip_products(simulator, 230)
-    handle = await start_prip(client, task_queue, prip_request(product_type, collection, *WINDOW))
+    request = prip_request(product_type, collection, *WINDOW, max_parallel_transfers=5)
+    handle = await start_prip(client, task_queue, request)
     result: WindowStagingResult = await handle.result()
+    assert 2 <= await transfers_in_flight(client, handle) <= 5  # three pages at once: 2 + 2 + 1 transfers
 
     assert result.items_found == 230 and result.staging.items_staged == 230
     assert result.filter == valcover_filter(*WINDOW, product_type)
@@ -126,7 +158,8 @@ async def test_a_large_request_keeps_every_history_small(
     wide = settings.model_copy(update={"prip": settings.prip.model_copy(update={"max_concurrent_downloads": 16})})
     queue = f"tq-wide-{uuid.uuid4()}"
     async with activities(wide) as fns, running_workers(client, wide, fns, task_queue=queue):
-        handle = await start_prip(client, queue, prip_request(product_type, collection, *WINDOW))
+        request = prip_request(product_type, collection, *WINDOW, max_parallel_transfers=16)
+        handle = await start_prip(client, queue, request)
         result: WindowStagingResult = await handle.result()
     assert result.staging.items_staged == 2000 and len(result.staging.staged) == 1000  # ids listed are capped
 
