@@ -77,7 +77,7 @@ class OperatorControl:
         await workflow.execute_local_activity_method(
             TemporalActivities.request_cancellation,
             CancelRequest(workflow_id=workflow.info().workflow_id, reason=request.reason or "cancel signal"),
-            start_to_close_timeout=timedelta(seconds=30),
+            **_options.CANCEL_REQUEST,
         )
 
     def _signal_body[M: BaseModel](self, signal: str, body: RawValue, model: type[M]) -> M | None:

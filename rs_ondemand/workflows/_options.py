@@ -1,4 +1,7 @@
-"""Named activity options: every timeout and retry choice of the workflows, with its reason."""
+"""Named activity options: every timeout and retry choice of the workflows, with its reason.
+
+Steps that wait for an operator take their preset through `with_attempts`, which caps the attempts at the
+request's `options.step_attempts`; cleanup and the processor run keep their own policy."""
 
 from __future__ import annotations
 
@@ -9,25 +12,46 @@ from typing import Any
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
-# Station and catalog hiccups (5xx, resets, restarts) usually last seconds to a minute: back off up to 30 s and
-# give up after about two and a half minutes of trying, so that a real outage surfaces instead of hiding.
+# --- Retry policy shared by the calls to stations and the catalog
+
 _TRANSIENT = RetryPolicy(
+    # Station and catalog hiccups (5xx, resets, restarts) usually last seconds to a minute: back off up to 30 s
+    # and give up after about two and a half minutes of trying, so that a real outage surfaces instead of hiding.
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=10,
 )
 
+
+def with_attempts(preset: dict[str, Any], attempts: int) -> dict[str, Any]:
+    """`preset` with its retry policy limited to `attempts` (a request's `step_attempts`)."""
+    return {**preset, "retry_policy": dataclasses.replace(preset["retry_policy"], maximum_attempts=attempts)}
+
+
+# --- Short calls: searches, catalog reads and writes, plans
+
 SEARCH: dict[str, Any] = {
-    # A STAC search, including paging through every result page.
+    # A STAC search, including paging through every result page and writing each page to the work bucket.
     "start_to_close_timeout": timedelta(minutes=5),
     "retry_policy": _TRANSIENT,
 }
 
 CATALOG: dict[str, Any] = {
+    # One exchange with the catalog or the buckets (read items, check what is staged, publish a batch, read a
+    # manifest page, write a payload, plan a page of transfers): seconds.
     "start_to_close_timeout": timedelta(minutes=2),
     "retry_policy": _TRANSIENT,
 }
+
+PLAN: dict[str, Any] = {
+    # Reading a task table and building queries: CPU only, seconds. A bad task table is a non-retryable error
+    # (the request's); only an unexpected worker hiccup is worth the retries.
+    "start_to_close_timeout": timedelta(minutes=2),
+    "retry_policy": _TRANSIENT,
+}
+
+# --- Long activities: transfers and processor runs
 
 TRANSFER: dict[str, Any] = {
     # One asset can be GBs on a slow link: no tight bound on the attempt, but a dead worker or a stalled
@@ -39,18 +63,6 @@ TRANSFER: dict[str, Any] = {
     "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 }
 
-CLEANUP: dict[str, Any] = {
-    # Cleanup must happen even if S3 is briefly down: retry for longer than the work it cleans up after.
-    "start_to_close_timeout": timedelta(minutes=10),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=30),
-}
-
-
-def with_attempts(preset: dict[str, Any], attempts: int) -> dict[str, Any]:
-    """`preset` with its retry policy limited to `attempts` (a request's `step_attempts`)."""
-    return {**preset, "retry_policy": dataclasses.replace(preset["retry_policy"], maximum_attempts=attempts)}
-
-
 PROCESSOR: dict[str, Any] = {
     # One EOPF run: hours for real L0/L1 processors. The activity heartbeats every few seconds from EOPF's
     # progress, so a dead worker is noticed within a minute; a cancel kills the process group first.
@@ -61,11 +73,20 @@ PROCESSOR: dict[str, Any] = {
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(seconds=5), maximum_attempts=3, non_retryable_error_types=["ProcessorFailedError"]
     ),
+    # Wait until the process group is gone before the workflow removes the run's outputs.
     "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 }
 
-PLAN: dict[str, Any] = {
-    # Reading a task table and building queries: CPU only, seconds; its errors are the request's (final).
-    "start_to_close_timeout": timedelta(minutes=2),
-    "retry_policy": _TRANSIENT,
+# --- Cleanup and requests to the Temporal server
+
+CLEANUP: dict[str, Any] = {
+    # Cleanup must happen even if S3 is briefly down: retry for longer than the work it cleans up after.
+    "start_to_close_timeout": timedelta(minutes=10),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=30),
+}
+
+CANCEL_REQUEST: dict[str, Any] = {
+    # The `cancel` signal's local activity asks the server to cancel this workflow: one RPC, seconds; the default
+    # policy retries it until the server answers (a frontend restart).
+    "start_to_close_timeout": timedelta(seconds=30),
 }
