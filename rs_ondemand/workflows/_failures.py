@@ -36,7 +36,7 @@ def operator_error(context: str, err: BaseException) -> ApplicationError:
 
 def is_cancellation(err: BaseException) -> bool:
     # A cancel arrives as asyncio.CancelledError or wrapped in an ActivityError/ChildWorkflowError: a broad
-    # `except ActivityError` must not mistake it for a failure (temporal-notes.md §3.6).
+    # `except ActivityError` must not mistake it for a failure.
     return is_cancelled_exception(err)
 
 
