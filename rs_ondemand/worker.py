@@ -165,8 +165,9 @@ async def run(settings: Settings, role: WorkerRole = "all") -> None:
         try:
             async with activities(settings) as fns, running_workers(client, settings, fns, role=role) as workers:
                 health.task_queues = [worker.task_queue for worker in workers]
+                # `stack up` and the crash tests wait for this line (stack.services.WORKER_READY_MARKER).
                 log.info(
-                    "Worker (%s) starting on %s at %s", role, ", ".join(health.task_queues), settings.temporal.address
+                    "Worker started (%s) on %s at %s", role, ", ".join(health.task_queues), settings.temporal.address
                 )
                 await _watch(client, workers, health, stop)
         except RuntimeError as err:
