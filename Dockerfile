@@ -3,7 +3,7 @@
 # Dask scheduler and workers (`/app/.venv-eopf/bin/dask scheduler|worker`).
 # Two virtual environments, as on a developer machine (scripts/setup, scripts/setup-eopf):
 #   /app/.venv       the orchestrator (uv.lock)
-#   /app/.venv-eopf  EOPF 3.0 with the demo processor and our EOPF hooks (processors/eopf-env/uv.lock); the worker
+#   /app/.venv-eopf  EOPF 3.0 with the demo processor and our EOPF hooks (eopf/env/uv.lock); the worker
 #                    runs its `eopf` as a subprocess, and the Dask scheduler and workers run its `dask`, so the
 #                    processor's code and the Dask version are the same on the driver and on the cluster.
 
@@ -34,20 +34,20 @@ COPY rs_simulator ./rs_simulator
 # --no-editable: the project goes into the venv as a wheel, so the runtime stage needs no source tree.
 RUN uv sync --frozen --no-dev --extra stack --no-editable
 
-# --- the EOPF venv, from the locked processors/eopf-env project (what scripts/setup-eopf installs) ---
+# --- the EOPF venv, from the locked eopf/env project (what scripts/setup-eopf installs) ---
 FROM uv AS eopf-build
 ENV UV_PROJECT_ENVIRONMENT=/app/.venv-eopf
 # Third-party dependencies first (eopf and its science stack, ~1.2 GB): rebuilt only when the lock changes.
-COPY processors/eopf-env/pyproject.toml processors/eopf-env/uv.lock ./processors/eopf-env/
-COPY processors/rs_demo_processor/pyproject.toml ./processors/rs_demo_processor/
-COPY processors/rs_eopf_hooks/pyproject.toml ./processors/rs_eopf_hooks/
-RUN uv sync --project processors/eopf-env --frozen --no-dev --no-install-local
+COPY eopf/env/pyproject.toml eopf/env/uv.lock ./eopf/env/
+COPY eopf/rs_demo_processor/pyproject.toml ./eopf/rs_demo_processor/
+COPY eopf/rs_eopf_hooks/pyproject.toml ./eopf/rs_eopf_hooks/
+RUN uv sync --project eopf/env --frozen --no-dev --no-install-local
 # Then our two packages, as wheels (--no-editable: the runtime stage has no source tree). The demo processor's
-# task table is a symlink into rs_ondemand/processors/tasktables, which the wheel build follows.
-COPY processors/rs_demo_processor ./processors/rs_demo_processor
-COPY processors/rs_eopf_hooks ./processors/rs_eopf_hooks
-COPY rs_ondemand/processors/tasktables ./rs_ondemand/processors/tasktables
-RUN uv sync --project processors/eopf-env --frozen --no-dev --no-editable
+# task table is a symlink into rs_ondemand/dpr/tasktables, which the wheel build follows.
+COPY eopf/rs_demo_processor ./eopf/rs_demo_processor
+COPY eopf/rs_eopf_hooks ./eopf/rs_eopf_hooks
+COPY rs_ondemand/dpr/tasktables ./rs_ondemand/dpr/tasktables
+RUN uv sync --project eopf/env --frozen --no-dev --no-editable
 # Fail the build rather than the first DPR run: the trigger, our packages and the Dask command must all be there.
 RUN /app/.venv-eopf/bin/python -c 'import eopf, distributed, dask_gateway, rs_demo_processor.units, rs_eopf_hooks.progress' \
     && test -x /app/.venv-eopf/bin/eopf \

@@ -9,7 +9,12 @@ from typing import Any, ClassVar, Literal
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rs_ondemand.models.dpr import AddressDaskCluster, GatewayDaskCluster, LocalDaskCluster, parse_dask_cluster
+from rs_ondemand.models.processor_run import (
+    AddressDaskCluster,
+    GatewayDaskCluster,
+    LocalDaskCluster,
+    parse_dask_cluster,
+)
 
 DEFAULT_TASK_QUEUE = "rs-ondemand"
 

@@ -23,7 +23,8 @@ from temporalio.worker import Worker
 
 from rs_ondemand._allocator import keep_large_buffers
 from rs_ondemand.activities.catalog import CatalogActivities, CatalogClient
-from rs_ondemand.activities.processor import ProcessorActivities, remove_abandoned_run_folders
+from rs_ondemand.activities.eopf_process import remove_abandoned_run_folders
+from rs_ondemand.activities.processor import ProcessorActivities
 from rs_ondemand.activities.stations import StationActivities, StationRegistry
 from rs_ondemand.activities.storage import ObjectStore, StorageActivities
 from rs_ondemand.activities.temporal import TemporalActivities

@@ -7,7 +7,7 @@ from typing import Any
 
 from temporalio.client import Client
 
-from rs_ondemand.models.processing import DprProcessIn
+from rs_ondemand.models.dpr import DprProcessIn
 from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
 from rs_ondemand.names import CADIP_STAGING
 from rs_ondemand.starter.samples import SAMPLE_SESSION, demo_dpr_request

@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import Client
 
 from rs_ondemand.config import Settings
-from rs_ondemand.models.processing import DprProcessResult
+from rs_ondemand.models.dpr import DprProcessResult
 from rs_ondemand.stack import StackInfo
 from rs_ondemand.workflows.dpr_processing import DprProcessing
 from tests._requests import demo_request, stage_sample_session

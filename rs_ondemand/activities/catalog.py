@@ -11,12 +11,11 @@ from urllib.parse import quote
 
 import httpx
 import pystac
-from botocore.exceptions import ClientError
 from pystac_client.exceptions import APIError
 from temporalio import activity
 
 from rs_ondemand.activities._stac import open_stac_api
-from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, staged_key
+from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, split_s3_url, staged_key
 from rs_ondemand.checksums import md5_from_checksum, md5_multihash
 from rs_ondemand.config import CatalogSettings
 from rs_ondemand.dpr.publish import (
@@ -27,8 +26,8 @@ from rs_ondemand.dpr.publish import (
     product_item,
     stac_discovery_of,
 )
-from rs_ondemand.errors import CatalogError, CatalogRejectedError, InvalidInputError, OnDemandError, StorageError, cap
-from rs_ondemand.models.dpr import ItemLink, PublishProductsInput, PublishProductsResult, WrittenProduct
+from rs_ondemand.errors import CatalogError, CatalogRejectedError, OnDemandError, cap
+from rs_ondemand.models.processor_run import ItemLink, PublishProductsInput, PublishProductsResult, WrittenProduct
 from rs_ondemand.models.staging import (
     CatalogItemRef,
     ItemRef,
@@ -167,11 +166,6 @@ class CatalogClient:
         )
 
 
-def _no_such_key(err: StorageError) -> bool:
-    cause = err.__cause__
-    return isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in ("404", "NoSuchKey")
-
-
 def staged_item(
     station_item: dict[str, Any],
     owner_id: str,
@@ -302,16 +296,11 @@ class CatalogActivities:
 
     async def _product_stac(self, product: WrittenProduct) -> dict[str, Any]:
         """EOPF's `stac_discovery` of a written product: Zarr v3 `zarr.json` first, else Zarr v2 `.zattrs`."""
-        bucket, _, key = product.path.removeprefix("s3://").partition("/")
-        if not product.path.startswith("s3://") or not key:
-            raise InvalidInputError(f"product path {product.path!r} is not an s3://bucket/key location")
+        bucket, key = split_s3_url(product.path)
         for name in ("zarr.json", ".zattrs"):
-            try:
-                document = await self.store.get_json(bucket, f"{key.rstrip('/')}/{name}")
-            except StorageError as err:
-                if _no_such_key(err):
-                    continue
-                raise
+            document = await self.store.get_json_if_exists(bucket, f"{key.rstrip('/')}/{name}")
+            if document is None:
+                continue
             if isinstance(document, dict) and (stac := stac_discovery_of(document)):
                 return stac
             raise ProductMetadataError(f"product {product.path} has no stac_discovery in its {name}")

@@ -1,31 +1,29 @@
-"""DPR processor runs: the EOPF trigger as a subprocess of its own process group, heartbeating its progress.
-
-Pattern A of infra-notes.md §5.2: `eopf trigger local payload.yaml` runs in the EOPF venv (Python 3.13 and 1.3 GB
-of science stack stay out of the worker), on the Dask cluster the request's label names. The EOPF process only
-drives; the work happens on the cluster. A cancellation kills the whole process group (SIGTERM, a grace period,
-then SIGKILL), so no driver, LocalCluster nanny or worker outlives the activity.
-"""
+"""DPR processor activities: the plan of a request, its EOPF payload in S3, the EOPF run, and the cleanup of a
+run's outputs. How an EOPF process is started, watched and stopped is `eopf_process`'s business."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import os
-import re
 import shutil
-import signal
-import tempfile
-import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
 import yaml
 from temporalio import activity
 
-from rs_ondemand.activities.storage import ObjectStore, item_prefix, translate_s3_errors
+from rs_ondemand.activities.eopf_process import (
+    PAYLOAD_NAME,
+    PROGRESS_NAME,
+    inherited_environment,
+    kill_earlier_attempts,
+    new_run_folder,
+    remove_abandoned_run_folders,
+    run_eopf,
+    traceparent,
+)
+from rs_ondemand.activities.storage import ObjectStore, item_prefix, split_s3_url
 from rs_ondemand.config import DaskCluster, ProcessorSettings, S3Settings
 from rs_ondemand.dpr.payload import (
     build_payload,
@@ -36,34 +34,26 @@ from rs_ondemand.dpr.payload import (
     with_tracing,
 )
 from rs_ondemand.dpr.plan import plan_request
+from rs_ondemand.dpr.registry import get_tasktable
 from rs_ondemand.errors import ConfigurationError, InvalidInputError, OnDemandError
 from rs_ondemand.models.dpr import (
-    PayloadSpec,
-    ProcessorProgress,
-    RunProcessorInput,
-    RunProcessorResult,
-    S3StorageRef,
-    WritePayloadInput,
-    WrittenProduct,
-)
-from rs_ondemand.models.processing import (
     AdfItem,
     DprProcessIn,
     PreparedPayload,
     PreparePayloadInput,
     ProcessingPlan,
 )
+from rs_ondemand.models.processor_run import (
+    PayloadSpec,
+    RunProcessorInput,
+    RunProcessorResult,
+    S3StorageRef,
+    WrittenProduct,
+)
 from rs_ondemand.names import safe_segment
-from rs_ondemand.processors.registry import get_tasktable
 
 log = logging.getLogger(__name__)
 
-PAYLOAD_NAME = "payload.yaml"
-PROGRESS_NAME = "progress.jsonl"
-REPORT_MARKER = '"message":"Workflow execution report"'
-"""EOPF logs its execution report as one JSON object on one line (`WorkflowExecutionReport.format`)."""
-
-PROGRESS_LINE = re.compile(r"Workflow progress: (\d+)%")
 TAIL_CHARS = 1500
 """The end of EOPF's output kept in a failure (error text is capped at 2000 characters in workflow history)."""
 
@@ -107,208 +97,6 @@ def staged_folder(bucket: str, owner_id: str, item: AdfItem) -> str:
     return f"s3://{bucket}/{item_prefix(owner_id, item.collection, item.id)}"
 
 
-def split_s3_url(url: str) -> tuple[str, str]:
-    match = re.fullmatch(r"s3://([^/]+)/(.+)", url)
-    if match is None:
-        raise InvalidInputError(f"{url!r} is not an s3://bucket/key URL")
-    return match.group(1), match.group(2)
-
-
-INHERITED_VARIABLES = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "SSL_CERT_FILE"})
-INHERITED_PREFIXES = ("LC_", "OTEL_", "EOPF_", "DASK_", "REQUESTS_CA_", "CURL_CA_")
-"""Environment of the worker passed to EOPF: locale, temp dir, CA bundles, telemetry, EOPF and Dask settings."""
-
-
-def _inherited(name: str) -> bool:
-    return name in INHERITED_VARIABLES or name.startswith(INHERITED_PREFIXES)
-
-
-def _last_chars(text: str, limit: int) -> str:
-    return text if len(text) <= limit else "…" + text[-limit:]
-
-
-def _traceparent() -> str | None:
-    """The current span as a W3C `traceparent`, for the EOPF process's environment."""
-    try:
-        from opentelemetry.propagate import inject
-    except ImportError:  # pragma: no cover - temporalio[opentelemetry] brings it
-        return None
-    carrier: dict[str, str] = {}
-    inject(carrier)
-    return carrier.get("traceparent")
-
-
-class _RunMonitor:
-    """Follows one EOPF run: its output (tail and execution report) and its progress events."""
-
-    def __init__(self, progress_path: Path, tail_lines: int) -> None:
-        self.progress_path = progress_path
-        self.tail: deque[str] = deque(maxlen=tail_lines)
-        self.report: dict[str, Any] | None = None
-        self.progress = ProcessorProgress()
-        self.products: dict[str, WrittenProduct] = {}
-        self._offset = 0
-        self._started = time.monotonic()
-        self._units_done: set[str] = set()
-
-    async def pump(self, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            text = line.decode(errors="replace").rstrip()
-            self.tail.append(text)
-            if progress := PROGRESS_LINE.search(text):
-                self.progress.percent = int(progress.group(1))
-            if REPORT_MARKER in text:
-                with contextlib.suppress(ValueError):
-                    self.report = json.loads(text[text.index("{") :])
-
-    def poll(self) -> ProcessorProgress:
-        """Read the events appended since the last poll; returns the progress so far."""
-        with contextlib.suppress(FileNotFoundError), self.progress_path.open("rb") as events:
-            events.seek(self._offset)
-            chunk = events.read()
-            # Only whole lines: the callback writes one line per event, the last may still be arriving.
-            whole = chunk[: chunk.rfind(b"\n") + 1]
-            self._offset += len(whole)
-            for line in whole.splitlines():
-                with contextlib.suppress(ValueError):
-                    self._apply(json.loads(line))
-        self.progress.elapsed_s = round(time.monotonic() - self._started, 1)
-        return self.progress
-
-    def _apply(self, event: dict[str, Any]) -> None:
-        kind = str(event.get("event", ""))
-        self.progress.event = kind
-        self.progress.units_total = int(event.get("units_total") or self.progress.units_total)
-        if event.get("unit"):
-            self.progress.unit = str(event["unit"])
-        if event.get("trace_id"):
-            self.progress.trace_id = str(event["trace_id"])
-        if kind == "after_unit" and event.get("unit"):
-            self._units_done.add(str(event["unit"]))
-            self.progress.units_done = len(self._units_done)
-        if kind in ("after_output_write_submit", "after_output_write_flush") and event.get("product_path"):
-            output_id = str(event.get("output_id"))
-            self.products[str(event["product_path"])] = WrittenProduct(
-                output_id=output_id, path=str(event["product_path"]), unit=event.get("unit")
-            )
-            self.progress.outputs_written = len(self.products)
-
-    def written_products(self) -> list[WrittenProduct]:
-        """From EOPF's report when it printed one, else from the callback events."""
-        if self.report and self.report.get("written_products"):
-            return [
-                WrittenProduct(output_id=str(p.get("product_id")), path=str(p["path"]), unit=p.get("unit"))
-                for p in self.report["written_products"]
-            ]
-        return list(self.products.values())
-
-    def failure_reason(self) -> str:
-        exception = (self.report or {}).get("exception") or {}
-        if exception:
-            return f"{exception.get('type')}: {exception.get('message')}"
-        errors = [line for line in self.tail if "Error" in line or "ERROR" in line]
-        return errors[-1] if errors else "no error message (see the output below)"
-
-
-RUN_MARKER = "RS_EOPF_RUN_ID"
-"""In the environment of an EOPF run and of every process it starts (Dask's too): which run they belong to."""
-
-
-def kill_earlier_attempts(run_id: str) -> list[int]:
-    """SIGKILL the processes of this machine that belong to `run_id` (by their environment), with their process
-    groups; returns their pids. A worker killed with SIGKILL cannot stop its EOPF run: the next attempt does."""
-    marker = f"{RUN_MARKER}={run_id}".encode()
-    killed = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if marker not in (entry / "environ").read_bytes().split(b"\0"):
-                continue
-            pid = int(entry.name)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(os.getpgid(pid), signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-            killed.append(pid)
-        except OSError:  # gone meanwhile, or not ours to read
-            continue
-    if killed:
-        log.warning("killed %d processes left by an earlier attempt of EOPF run %s: %s", len(killed), run_id, killed)
-    return killed
-
-
-RUN_FOLDER_PREFIX = "rs-eopf-"
-OWNER_FILE = "worker"
-"""In a run folder: which worker process made it (pid and start time, so a reused pid is not taken for it)."""
-
-
-def _started_at(pid: int) -> str | None:
-    """A process's start time (clock ticks since boot, /proc/PID/stat field 22); None when it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def new_run_folder(run_id: str) -> Path:
-    """A fresh folder for one attempt of `run_id`, marked as this worker process's."""
-    # The run id in the name tells an operator which run a folder belongs to. Kept short: EOPF's and Dask's
-    # temporary files go below it (TMPDIR), and Unix socket paths there are limited to 108 bytes.
-    folder = Path(tempfile.mkdtemp(prefix=f"{RUN_FOLDER_PREFIX}{safe_segment(run_id)[:32]}-"))
-    (folder / OWNER_FILE).write_text(f"{os.getpid()} {_started_at(os.getpid())}")
-    return folder
-
-
-def remove_abandoned_run_folders(grace_s: float = 300) -> list[Path]:
-    """Remove the run folders whose worker process is gone (killed before its `finally` could): returns them.
-    A folder without an owner yet is left alone for `grace_s` (it is being made)."""
-    removed = []
-    for folder in Path(tempfile.gettempdir()).glob(f"{RUN_FOLDER_PREFIX}*"):
-        try:
-            pid, started = (folder / OWNER_FILE).read_text().split()
-            abandoned = _started_at(int(pid)) != started
-        except FileNotFoundError:
-            abandoned = time.time() - folder.stat().st_mtime > grace_s
-        except (OSError, ValueError):  # not a run folder of ours, or gone meanwhile
-            continue
-        if abandoned:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
-    if removed:
-        log.warning("removed %d run folders left by dead workers: %s", len(removed), [f.name for f in removed])
-    return removed
-
-
-def _parent_death_wrapper() -> list[str]:
-    """A command prefix that makes the EOPF process die with the worker (SIGKILL when its parent dies).
-
-    A worker killed with SIGKILL cannot stop its EOPF run; the run then outlives its attempt, writes outputs the
-    request may have given up, and competes with the retried attempt. EOPF's Dask processes watch their parent
-    (distributed's AsyncProcess), so the whole run goes with the driver.
-    """
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
-
-
-async def _stop_group(proc: asyncio.subprocess.Process, grace: float) -> None:
-    """SIGTERM the process group, give it `grace` seconds, then SIGKILL whatever is left of the group."""
-    pgid = proc.pid  # start_new_session: the EOPF process leads its own group
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(proc.wait(), grace)
-    _kill_leftovers(pgid)
-    await proc.wait()
-
-
-def _kill_leftovers(pgid: int) -> None:
-    # Dask nannies and workers are in the group too and may outlive the leader: nothing of it may stay.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
 class ProcessorActivities:
     """The DPR processor: payload files in S3 and EOPF runs."""
 
@@ -319,16 +107,6 @@ class ProcessorActivities:
     @property
     def s3(self) -> S3Settings:
         return self._store.settings
-
-    @activity.defn
-    async def write_payload(self, request: WritePayloadInput) -> None:
-        """Upload a generated payload to `s3_payload_file` (RS keeps the payload next to the run's reports)."""
-        self._refuse_secret_values(request.payload_yaml)
-        bucket, key = split_s3_url(request.s3_payload_file)
-        with translate_s3_errors(f"writing {request.s3_payload_file}"):
-            await self._store.client.put_object(
-                Bucket=bucket, Key=key, Body=request.payload_yaml.encode(), ContentType="application/yaml"
-            )
 
     @activity.defn
     async def plan_processing(self, request: DprProcessIn) -> ProcessingPlan:
@@ -371,8 +149,9 @@ class ProcessorActivities:
             dry_run=request.dry_run,
         )
         text = payload_yaml(build_payload(spec))
+        self._refuse_secret_values(text)
         target = request.s3_payload_file or f"s3://{self.s3.rs_work_bucket}/dpr/{run}/{PAYLOAD_NAME}"
-        await self.write_payload(WritePayloadInput(s3_payload_file=target, payload_yaml=text))
+        await self._store.put_text(*split_s3_url(target), text, content_type="application/yaml")
         return PreparedPayload(
             s3_payload_file=target, payload_yaml=text, output_prefixes=sorted(set(output_paths.values()))
         )
@@ -389,9 +168,7 @@ class ProcessorActivities:
     @activity.defn
     async def delete_payload(self, s3_payload_file: str) -> None:
         """Remove a run's payload once it is no longer needed (RS deletes it after processing)."""
-        bucket, key = split_s3_url(s3_payload_file)
-        with translate_s3_errors(f"deleting {s3_payload_file}"):
-            await self._store.client.delete_object(Bucket=bucket, Key=key)
+        await self._store.delete(*split_s3_url(s3_payload_file))
 
     @activity.defn
     async def run_processor(self, request: RunProcessorInput) -> RunProcessorResult:
@@ -406,7 +183,10 @@ class ProcessorActivities:
         if not os.access(executable, os.X_OK):
             raise EopfNotInstalledError(executable)
         cluster = self._cluster(request.dask_cluster_label)
-        text = request.payload_yaml if request.payload_yaml is not None else await self._read(request)
+        if request.payload_yaml is not None:
+            text = request.payload_yaml
+        else:
+            text = await self._store.get_text(*split_s3_url(str(request.s3_payload_file)))
         payload = self._prepare(text, cluster)
         rendered = payload_yaml(payload)
         self._refuse_secret_values(rendered)
@@ -421,13 +201,6 @@ class ProcessorActivities:
             return with_output_ids(await self._run(request.run_id, workdir), payload)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-
-    async def _read(self, request: RunProcessorInput) -> str:
-        bucket, key = split_s3_url(str(request.s3_payload_file))
-        with translate_s3_errors(f"reading {request.s3_payload_file}"):
-            response = await self._store.client.get_object(Bucket=bucket, Key=key)
-            async with response["Body"] as body:
-                return (await body.read()).decode("utf-8")
 
     def _prepare(self, text: str, cluster: DaskCluster) -> dict[str, Any]:
         try:
@@ -460,12 +233,8 @@ class ProcessorActivities:
         return text
 
     def _environment(self) -> dict[str, str]:
-        """The EOPF process's environment: the basics of ours, plus the values the payload's `${VAR}` name.
-
-        Only what EOPF needs is passed on: the worker's other credentials (stations, catalog) stay out of a
-        process that runs third-party processor code.
-        """
-        env = {key: value for key, value in os.environ.items() if _inherited(key)}
+        """The EOPF process's environment: the basics of ours, plus the values the payload's `${VAR}` name."""
+        env = inherited_environment()
         s3 = self.s3
         named = {
             "AWS_ACCESS_KEY_ID": s3.aws_access_key_id,
@@ -477,8 +246,8 @@ class ProcessorActivities:
         env["AWS_DEFAULT_REGION"] = s3.aws_default_region
         if s3.s3_endpoint_url:
             env["S3_ENDPOINT_URL"] = s3.s3_endpoint_url
-        if traceparent := _traceparent():
-            env["TRACEPARENT"] = traceparent
+        if parent := traceparent():
+            env["TRACEPARENT"] = parent
         if self._settings.otlp_endpoint:
             # EOPF 3.0 exports its spans over OTLP/gRPC only (the worker's own exporter speaks OTLP/HTTP).
             env |= {
@@ -487,66 +256,34 @@ class ProcessorActivities:
                 "OTEL_EXPORTER_OTLP_ENDPOINT": self._settings.otlp_endpoint,
                 "OTEL_SERVICE_NAME": "eopf",
             }
-        env["PYTHONUNBUFFERED"] = "1"  # output lines arrive as they are written, for the error tail
         return env
 
     async def _run(self, run_id: str, workdir: Path) -> RunProcessorResult:
-        monitor = _RunMonitor(workdir / PROGRESS_NAME, self._settings.output_tail_lines)
-        # EOPF's temporary folder and Dask's scratch space follow TMPDIR: inside the run's folder, they go with it,
-        # even when the run is killed before EOPF could clean up.
-        scratch = workdir / "tmp"
-        scratch.mkdir()
-        started = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            *_parent_death_wrapper(),
-            str(self._settings.executable),
-            "trigger",
-            "local",
-            str(workdir / PAYLOAD_NAME),
-            "--working-dir",
-            str(workdir),
-            cwd=workdir,
-            env=self._environment() | {"TMPDIR": str(scratch), RUN_MARKER: run_id},
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            # Its own process group: a cancellation kills the driver and every Dask process it started.
-            start_new_session=True,
+        settings = self._settings
+        outcome = await run_eopf(
+            settings.executable,
+            run_id,
+            workdir,
+            self._environment(),
+            heartbeat=lambda progress: activity.heartbeat(progress.model_dump()),
+            heartbeat_s=settings.heartbeat_s,
+            kill_grace_s=settings.kill_grace_s,
+            tail_lines=settings.output_tail_lines,
         )
-        log.info("EOPF run %s started (pid %d) in %s", run_id, proc.pid, workdir)
-        monitor.progress.pid = proc.pid
-        assert proc.stdout is not None
-        pump = asyncio.create_task(monitor.pump(proc.stdout))
-        try:
-            while True:
-                activity.heartbeat(monitor.poll().model_dump())
-                try:
-                    await asyncio.wait_for(asyncio.shield(proc.wait()), self._settings.heartbeat_s)
-                    break
-                except TimeoutError:
-                    continue
-        except BaseException:
-            # Cancellation (or a worker shutdown): nothing of the run may outlive the activity.
-            log.warning("EOPF run %s interrupted: stopping its process group %d", run_id, proc.pid)
-            await asyncio.shield(_stop_group(proc, self._settings.kill_grace_s))
-            raise
-        finally:
-            _kill_leftovers(proc.pid)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(pump, 5)
-            monitor.poll()
-
-        duration = round(time.monotonic() - started, 2)
-        activity.heartbeat(monitor.progress.model_dump())  # the final state, teardown included
-        if proc.returncode != 0:
+        monitor = outcome.monitor
+        if outcome.returncode != 0:
             tail = _last_chars(self._scrub("\n".join(monitor.tail)), TAIL_CHARS)
             reason = self._scrub(monitor.failure_reason())
-            raise ProcessorFailedError(run_id, int(proc.returncode or -1), reason, tail)
+            raise ProcessorFailedError(run_id, outcome.returncode, reason, tail)
         status = str((monitor.report or {}).get("status", "completed"))
-        log.info("EOPF run %s %s in %.1f s", run_id, status, duration)
+        log.info("EOPF run %s %s in %.1f s", run_id, status, outcome.duration_s)
         return RunProcessorResult(
             status=status,
             written_products=monitor.written_products(),
-            duration_s=duration,
+            duration_s=outcome.duration_s,
             trace_id=monitor.progress.trace_id,
         )
+
+
+def _last_chars(text: str, limit: int) -> str:
+    return text if len(text) <= limit else "…" + text[-limit:]

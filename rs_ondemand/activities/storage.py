@@ -57,6 +57,18 @@ def checkpoint_key(bucket: str, key: str) -> str:
     return checkpoint_prefix(bucket, key) + ".checkpoint.json"
 
 
+def split_s3_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/key` as (bucket, key)."""
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    if not url.startswith("s3://") or not bucket or not key:
+        raise InvalidInputError(f"{url!r} is not an s3://bucket/key URL")
+    return bucket, key
+
+
+def _not_found(err: ClientError) -> bool:
+    return err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey")
+
+
 @contextmanager
 def translate_s3_errors(what: str) -> Iterator[None]:
     """Turn botocore failures into project errors in one place."""
@@ -258,10 +270,36 @@ class ObjectStore:
             await self.client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
 
     async def get_json(self, bucket: str, key: str) -> Any:
-        with translate_s3_errors(f"reading s3://{bucket}/{key}"):
-            response = await self.client.get_object(Bucket=bucket, Key=key)
-            async with response["Body"] as body:
-                return json.loads(await body.read())
+        return json.loads(await self.get_bytes(bucket, key))
+
+    async def get_json_if_exists(self, bucket: str, key: str) -> Any | None:
+        """The JSON document at `key`, or None when there is no such object."""
+        data = await self.get_bytes(bucket, key, missing_ok=True)
+        return None if data is None else json.loads(data)
+
+    async def put_text(self, bucket: str, key: str, text: str, content_type: str = "text/plain") -> None:
+        with translate_s3_errors(f"writing s3://{bucket}/{key}"):
+            await self.client.put_object(Bucket=bucket, Key=key, Body=text.encode(), ContentType=content_type)
+
+    async def get_text(self, bucket: str, key: str) -> str:
+        return (await self.get_bytes(bucket, key)).decode("utf-8")
+
+    async def get_bytes(self, bucket: str, key: str, *, missing_ok: bool = False) -> Any:
+        """The object's content; with `missing_ok`, None when there is no such object."""
+        try:
+            with translate_s3_errors(f"reading s3://{bucket}/{key}"):
+                response = await self.client.get_object(Bucket=bucket, Key=key)
+                async with response["Body"] as body:
+                    return await body.read()
+        except StorageError as err:
+            if missing_ok and isinstance(err.__cause__, ClientError) and _not_found(err.__cause__):
+                return None
+            raise
+
+    async def delete(self, bucket: str, key: str) -> None:
+        """Delete one object (deleting an object that is not there is no error in S3)."""
+        with translate_s3_errors(f"deleting s3://{bucket}/{key}"):
+            await self.client.delete_object(Bucket=bucket, Key=key)
 
     async def head(self, bucket: str, key: str) -> dict[str, Any] | None:
         """Size and user metadata of an object, or None if it does not exist."""
@@ -269,11 +307,7 @@ class ObjectStore:
             with translate_s3_errors(f"checking s3://{bucket}/{key}"):
                 response = await self.client.head_object(Bucket=bucket, Key=key)
         except StorageError as err:
-            cause = err.__cause__
-            if isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in (
-                "404",
-                "NoSuchKey",
-            ):
+            if isinstance(err.__cause__, ClientError) and _not_found(err.__cause__):
                 return None
             raise
         return {"size": response["ContentLength"], "metadata": response.get("Metadata", {})}

@@ -72,8 +72,8 @@ from rs_ondemand.bench._proc import RssSampler
 from rs_ondemand.bench.staging import BenchError, _s3_client
 from rs_ondemand.client import connect
 from rs_ondemand.config import Settings
-from rs_ondemand.models.dpr import AddressDaskCluster
-from rs_ondemand.models.processing import DprProcessIn, DprProcessResult
+from rs_ondemand.models.dpr import DprProcessIn, DprProcessResult
+from rs_ondemand.models.processor_run import AddressDaskCluster
 from rs_ondemand.models.staging import (
     AuxipStagingInput,
     CadipStagingInput,

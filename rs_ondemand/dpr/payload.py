@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from rs_ondemand.errors import InvalidInputError
-from rs_ondemand.models.dpr import (
+from rs_ondemand.models.processor_run import (
     AddressDaskCluster,
     DaskClusterSpec,
     GatewayDaskCluster,

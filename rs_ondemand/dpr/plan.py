@@ -12,7 +12,7 @@ from typing import Any
 from rs_ondemand.dpr.queries import aux_collection, stac_query
 from rs_ondemand.dpr.tasktable import TaskTableError
 from rs_ondemand.dpr.units import build_unit_list
-from rs_ondemand.models.processing import (
+from rs_ondemand.models.dpr import (
     AdfAlternative,
     AdfSpec,
     DprProcessIn,

@@ -15,7 +15,7 @@ import pystac
 from pystac.utils import str_to_datetime
 
 from rs_ondemand.errors import InvalidInputError
-from rs_ondemand.models.dpr import Provenance
+from rs_ondemand.models.processor_run import Provenance
 
 PROCESSING_EXTENSION = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
 ZARR_MEDIA_TYPE = "application/vnd+zarr"

@@ -1,233 +1,313 @@
-"""Contracts of the DPR processor side: Dask cluster choices, the EOPF payload's inputs, processor runs."""
+"""Contracts of DPR processing: the operator's `DprProcessIn`, the plan of units and ADFs, their resolution."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-# --- Dask clusters, chosen by the request's `dask_cluster_label` -------------------------------------------------
-
-
-class LocalDaskCluster(BaseModel):
-    """A `LocalCluster` started inside the EOPF process for the run (simplest; pays the worker start each run)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    cluster_type: Literal["local"] = "local"
-    n_workers: int = Field(2, ge=1)
-    threads_per_worker: int = Field(1, ge=1)
-    memory_limit: str | None = None
-    """Per worker, e.g. "2GiB"; None lets Dask share the machine's memory."""
+from rs_ondemand.models.common import FlowEnv, OperatorInput, SafeName
+from rs_ondemand.models.operator import RequestOptions
+from rs_ondemand.models.progress import Progress
+from rs_ondemand.models.staging import StacQuery
+from rs_ondemand.models.timewindow import UtcDatetime
 
 
-class AddressDaskCluster(BaseModel):
-    """An already running scheduler (`dask scheduler` + `dask worker`s with the EOPF venv), by address."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    cluster_type: Literal["address"] = "address"
-    address: str = Field(pattern=r"^(tcp|tls|inproc|ucx)://.+")
+class Priority(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
 
 
-class GatewayAuth(BaseModel):
-    """How EOPF authenticates to a dask-gateway; secrets are named by environment variable, never given."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["basic", "jupyterhub"] = "basic"
-    username: str | None = None
-    password_env: str = "DASK_GATEWAY_PASSWORD"
-    """Environment variable of the worker holding the basic-auth password (set in the EOPF process only)."""
-    api_token_env: str = "JUPYTERHUB_API_TOKEN"
-    """Environment variable holding the JupyterHub API token (RS's `jupyter_token`)."""
+class WorkflowType(StrEnum):
+    BENCHMARKING = "benchmarking"
+    ON_DEMAND = "on-demand"
+    SYSTEMATIC = "systematic"
 
 
-class GatewayDaskCluster(BaseModel):
-    """A dask-gateway cluster found by its `cluster_name` option, newest first, as rs-dpr-service does."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    cluster_type: Literal["gateway"] = "gateway"
-    address: str
-    """The gateway's public URL, e.g. http://127.0.0.1:8001 (the proxy)."""
-    cluster_name: str
-    """Value of the clusters' `cluster_name` option, e.g. "dask-l0" (RS's cluster label)."""
-    cluster_instance: str | None = None
-    """An exact cluster name, which wins over the label (RS's `cluster_instance`)."""
-    auth: GatewayAuth | None = None
+class ProcessingMode(StrEnum):
+    NRT = "nrt"
+    NTC = "ntc"
+    REPROCESSING = "reprocessing"
+    SUBS = "subs"
+    ALWAYS = "always"
 
 
-DaskClusterSpec = Annotated[
-    LocalDaskCluster | AddressDaskCluster | GatewayDaskCluster, Field(discriminator="cluster_type")
-]
+MAX_ENTRIES = 200
+"""Entries of a request's lists and maps: far above any RS processor's, far below Temporal's payload limits."""
+
+ItemAndCollection = tuple[SafeName, SafeName]
+"""`(<stac item id>, <catalog collection>)`, a JSON list of two strings."""
 
 
-def parse_dask_cluster(
-    value: str | dict[str, Any] | BaseModel,
-) -> LocalDaskCluster | AddressDaskCluster | GatewayDaskCluster:
-    """Lenient at the edge: "local", a scheduler URL such as "tcp://127.0.0.1:8786", or a full mapping."""
-    if isinstance(value, LocalDaskCluster | AddressDaskCluster | GatewayDaskCluster):
-        return value
-    if isinstance(value, str):
-        if value == "local":
-            return LocalDaskCluster()
-        return AddressDaskCluster(address=value)
-    if isinstance(value, dict):
-        kind = value.get("cluster_type", "local")
-        models: dict[str, type[LocalDaskCluster | AddressDaskCluster | GatewayDaskCluster]] = {
-            "local": LocalDaskCluster,
-            "address": AddressDaskCluster,
-            "gateway": GatewayDaskCluster,
-        }
-        if kind not in models:
-            raise ValueError(f"unknown cluster_type {kind!r}: use local, address or gateway")
-        return models[kind].model_validate(value)
-    raise ValueError(f"cannot read a Dask cluster from {value!r}")
+class DprProcessIn(OperatorInput):
+    """Input of `DprProcessing`: the original's `DprProcessIn` (rs-reference.md §1.1), plus our options.
 
-
-# --- The payload -------------------------------------------------------------------------------------------------
-
-
-class S3StorageRef(BaseModel):
-    """How EOPF reaches S3: the endpoint may be written, the credentials only by the name of their variable.
-
-    EOPF 3.0 resolves `${VAR}` anywhere in a payload from its process environment when it loads the payload
-    (`eopf.triggering.payload_loader.prepare_triggering_payload`), so the payload carries `${AWS_ACCESS_KEY_ID}`
-    and the processor activity puts the value in the EOPF process's environment only.
+    Example: `{"env": {"owner_id": "ops"}, "processor_name": "demo", "processor_version": "0.1.0",
+    "dask_cluster_label": "local", "pipeline": "demo_full", "input_products": [{"CADU":
+    ["S1A_20241114143038056552", "s1-cadip"]}], "generated_product_to_collection_identifier": [{"DEMOL0":
+    ["S01DEMOL0", "s1-demo-l0"]}], "auxiliary_product_to_collection_identifier": {"*": "s1-aux"},
+    "start_datetime": "2024-11-14T14:30:38.477Z", "end_datetime": "2024-11-14T14:33:22.662Z",
+    "satellite": "sentinel-1a"}`.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    endpoint_url: str | None = None
-    """None writes `${S3_ENDPOINT_URL}`, resolved from the EOPF process environment like the credentials."""
-    region_name: str | None = None
-    """None writes `${AWS_DEFAULT_REGION}`."""
-    key_env: str = "AWS_ACCESS_KEY_ID"
-    secret_env: str = "AWS_SECRET_ACCESS_KEY"
-
-
-class PayloadSpec(BaseModel):
-    """Everything `rs_ondemand.dpr.payload.build_payload` needs; references only, no secret."""
-
-    run_id: str = Field(min_length=1)
-    """`triggering__id`: names the run in EOPF's logs and report (e.g. the workflow id)."""
-    units: list[dict[str, Any]]
-    """The processing units, as `build_unit_list` returns them."""
-    input_paths: dict[str, str] = Field(default_factory=dict)
-    """`{input name: path}` for the `pipeline_input` products (a staged session folder for CADU inputs)."""
-    adf_paths: dict[str, list[str]] = Field(default_factory=dict)
-    """`{ADF name: [paths]}`; an optional ADF that was not found is simply absent."""
-    output_paths: dict[str, str] = Field(default_factory=dict)
-    """`{output name: folder}`, unique per run (see `run_output_prefix`)."""
-    storage: S3StorageRef = Field(default_factory=S3StorageRef)
-    dask: DaskClusterSpec | None = None
-    """None leaves `context_managers` empty: the processor activity adds the one of the request's cluster label
-    (as the RS DPR service injects its Dask context)."""
-    external_modules: list[dict[str, Any]] = Field(default_factory=list)
-    """The task table's `external_modules` (e.g. a reader engine); unit modules are imported first anyway."""
-    unit_parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    """Extra `parameters` per unit name, over the task table step's."""
-    progress_file: str | None = "progress.jsonl"
-    """Where the progress callback appends events, relative to the run's working directory; None: no callback."""
-    dry_run: bool = False
-    """`triggering__dry_run`: EOPF validates the plan and paths without running or writing anything."""
-
-
-# --- Running a processor -----------------------------------------------------------------------------------------
-
-
-class RunProcessorInput(BaseModel):
-    """One EOPF run. The payload comes from S3 (`s3_payload_file`, as RS) or inline (`payload_yaml`)."""
-
-    run_id: str = Field(min_length=1)
+    env: FlowEnv
+    processor_name: SafeName
+    """The processor (a task table of the registry: `demo`, `mockup`, `s1_l0`, ...)."""
+    processor_version: str = Field("", max_length=64)
+    """Informational, as in the original; recorded in the published items' `processing:software`."""
     dask_cluster_label: str = Field(min_length=1)
-    """A label of the worker's Dask cluster map (RS's `cluster_label`, e.g. "dask-l0")."""
-    s3_payload_file: str | None = None
-    payload_yaml: str | None = None
+    """A label of the worker's Dask cluster map (`RS_EOPF_DASK_CLUSTERS`), e.g. `local` or `dask-l0`."""
+    s3_payload_file: str | None = Field(None, pattern=r"^s3://[^/]+/.+")
+    """Where the payload YAML goes; default `s3://<work bucket>/dpr/<workflow id>/payload.yaml`."""
+    pipeline: str | None = Field(None, min_length=1, max_length=128)
+    unit: str | None = Field(None, min_length=1, max_length=128)
+    priority: Priority = Priority.LOW
+    workflow_type: WorkflowType = WorkflowType.ON_DEMAND
+    input_products: list[dict[str, ItemAndCollection]] = Field(max_length=MAX_ENTRIES)
+    """`[{<task table input name>: [<item id>, <collection>]}]`: the staged products the units read."""
+    generated_product_to_collection_identifier: list[dict[str, str | tuple[str, SafeName]]] = Field(
+        max_length=MAX_ENTRIES
+    )
+    """`[{<task table output name>: [<product:type>, <collection>]}]`, or `{<output>: <product:type>}` when the
+    collection is named after the type."""
+    auxiliary_product_to_collection_identifier: dict[str, SafeName] = Field(max_length=MAX_ENTRIES)
+    """ADF product type → catalog collection it is staged into; `"*"` for every other type."""
+    processing_mode: list[ProcessingMode] = Field(default_factory=list)
+    start_datetime: UtcDatetime | None = None
+    end_datetime: UtcDatetime | None = None
+    satellite: str | None = Field(None, max_length=64)
+    """A task-table external variable (e.g. `sentinel-1a`), also in the default ADF collection name."""
+    tasktable: dict[str, Any] | None = None
+    """A task table to use instead of the registry's (tests, new processors); same schema."""
+    dry_run: bool = False
+    """Plan only: search the ADF alternatives without staging, build the payload, let EOPF validate it
+    (`triggering__dry_run`), and neither process nor publish."""
+    options: RequestOptions = Field(default_factory=RequestOptions)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_newer_rs_shape(cls, data: Any) -> Any:
+        """Also take the newer RS request (rs-dpr-service's parameter calls): `processor: {name, version}`,
+        `owner_identifier`, `dask_cluster_name`, `workflow`, and entries as `{name, item_id | product_type,
+        collection_name}` objects."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        renamed = {"owner_identifier": "env", "dask_cluster_name": "dask_cluster_label", "workflow": "workflow_type"}
+        for old, new in renamed.items():
+            if old in data and new not in data:
+                value = data.pop(old)
+                data[new] = {"owner_id": value} if new == "env" else value
+        if isinstance(processor := data.get("processor"), dict) and "processor_name" not in data:
+            data.pop("processor")
+            data["processor_name"] = processor.get("name")
+            data.setdefault("processor_version", processor.get("version", ""))
+        for key, value_key in (("input_products", "item_id"), ("generated_product_to_collection_identifier", None)):
+            if isinstance(data.get(key), list):
+                data[key] = [_entry_pair(entry, value_key) for entry in data[key]]
+        aux = data.get("auxiliary_product_to_collection_identifier")
+        if isinstance(aux, list) and all(isinstance(entry, dict) for entry in aux):
+            # A list of one-key objects, or of `{product_type, collection_name}` objects.
+            pairs = [_entry_pair(entry, None, key="product_type") for entry in aux]
+            data["auxiliary_product_to_collection_identifier"] = {
+                key: (target[1] if isinstance(target, list) else target)
+                for pair in pairs
+                for key, target in pair.items()
+            }
+        return data
 
     @model_validator(mode="after")
-    def _one_payload_source(self) -> RunProcessorInput:
-        if (self.s3_payload_file is None) == (self.payload_yaml is None):
-            raise ValueError("give exactly one of 's3_payload_file' and 'payload_yaml'")
+    def _check(self) -> Self:
+        # The original's messages (rs-reference.md §1.1), then ours.
+        if (self.pipeline is None) == (self.unit is None):
+            raise ValueError("Exactly one of 'pipeline' or 'unit' must be provided.")
+        for name in ("generated_product_to_collection_identifier", "auxiliary_product_to_collection_identifier"):
+            if not getattr(self, name):
+                raise ValueError(f"'{name}' must not be empty.")
+        if not self.input_products or not any(self.input_products):
+            raise ValueError("'input_products' must not be empty.")
+        inputs = [name for entry in self.input_products for name in entry]
+        if duplicates := sorted({name for name in inputs if inputs.count(name) > 1}):
+            raise ValueError(f"'input_products' names {duplicates} more than once.")
+        if self.start_datetime and self.end_datetime and self.end_datetime < self.start_datetime:
+            raise ValueError(
+                f"end_datetime {self.end_datetime.isoformat()} is before start_datetime "
+                f"{self.start_datetime.isoformat()}"
+            )
         return self
 
+    def external_variables(self) -> dict[str, Any]:
+        """Values of the task table's `{external_variable.X}`."""
+        values = {"start_datetime": self.start_datetime, "end_datetime": self.end_datetime}
+        return values | {"satellite": self.satellite}
 
-class WrittenProduct(BaseModel):
-    output_id: str
-    """The payload's output product id (the task table's output name)."""
-    path: str
-    """Where the product was written, e.g. s3://bucket/owner/collection/<run>/<product id>.zarr."""
-    unit: str | None = None
+    def input_items(self) -> dict[str, ItemAndCollection]:
+        return {name: ref for entry in self.input_products for name, ref in entry.items()}
 
-
-class ProcessorProgress(BaseModel):
-    """Heartbeat details of a running processor, from the EOPF workflow callback events."""
-
-    event: str = "starting"
-    """The last EOPF workflow event (`before_unit`, `after_output_write_flush`, ...)."""
-    pid: int | None = None
-    """The EOPF driver's pid, which is also its process group."""
-    unit: str | None = None
-    percent: int = 0
-    """EOPF's own estimate (its "Workflow progress: N%" log lines)."""
-    units_done: int = 0
-    units_total: int = 0
-    outputs_written: int = 0
-    elapsed_s: float = 0.0
-    trace_id: str | None = None
-    """The OpenTelemetry trace the EOPF process joined (from its `TRACEPARENT`)."""
+    def output_targets(self) -> dict[str, list[tuple[str, str]]]:
+        """Output name → its `(product type, collection)` pairs, in the request's order."""
+        targets: dict[str, list[tuple[str, str]]] = {}
+        for entry in self.generated_product_to_collection_identifier:
+            for output, target in entry.items():
+                pair = (target, target) if isinstance(target, str) else (target[0], target[1])
+                targets.setdefault(output, []).append(pair)
+        return targets
 
 
-class RunProcessorResult(BaseModel):
-    status: str
-    """EOPF's report status: `completed`, or `dry_run` for a validation-only run (`invalid` when EOPF refused
-    the payload of a dry run)."""
-    written_products: list[WrittenProduct] = Field(default_factory=list)
+def _entry_pair(entry: Any, value_key: str | None, key: str = "name") -> Any:
+    """`{name, item_id, collection_name}` → `{name: [item_id, collection_name]}` (`product_type` when
+    `value_key` is None); an entry already in the original's `{name: value}` shape is kept."""
+    if not isinstance(entry, dict) or "collection_name" not in entry or key not in entry:
+        return entry
+    value = entry.get(value_key or "product_type", "*")
+    return {entry[key]: [value, entry["collection_name"]]}
+
+
+# --- The plan: what the task table asks for, with the request's values filled in ---------------------------------
+
+
+class AdfAlternative(BaseModel):
+    """One way of finding an ADF: a STAC search of the AUXIP, bounded by its own timeout."""
+
+    order: float | None = None
+    timeout_seconds: int = 0
+    """Bounds this alternative's search and staging together; 0 means no limit."""
+    query_name: str
+    product_type: str | None = None
+    collection: SafeName
+    """Catalog collection the ADF is staged into (map[product_type], map["*"], `<satellite>-aux-<type>`)."""
+    query: StacQuery
+
+
+class AdfSpec(BaseModel):
+    name: str
+    mandatory: bool
+    alternatives: list[AdfAlternative]
+
+
+class InputSpec(BaseModel):
+    name: str
+    item_id: SafeName
+    collection: SafeName
+    path_type: str = "folder"
+    """The task table's `type`: a `folder` input is the item's folder, a `file` one its single asset."""
+
+
+class UnitPlan(BaseModel):
+    """What a `ProcessingUnit` child resolves: the unit's request inputs and its ADFs."""
+
+    name: str
+    inputs: list[InputSpec] = Field(default_factory=list)
+    adfs: list[AdfSpec] = Field(default_factory=list)
+
+
+class ProcessingPlan(BaseModel):
+    """The task table read and applied to the request (the `plan_processing` activity)."""
+
+    processor_name: str
+    units: list[dict[str, Any]]
+    """`build_unit_list`'s output: the original's shape, which the payload is built from."""
+    unit_plans: list[UnitPlan]
+    external_modules: list[dict[str, Any]] = Field(default_factory=list)
+    output_collections: dict[str, str]
+    """Output name → the collection its run folder is under (the first of its mapping)."""
+
+
+# --- Resolution: what a `ProcessingUnit` found ----------------------------------------------------------------------
+
+AlternativeOutcomeKind = Literal["found", "empty", "timed_out"]
+
+
+class AlternativeTried(BaseModel):
+    """One alternative as it was tried: shown in `progress` and kept in the result."""
+
+    unit: str
+    adf: str
+    order: float | None = None
+    product_type: str | None = None
+    collection: str
+    query: StacQuery
+    outcome: AlternativeOutcomeKind
+    items: list[str] = Field(default_factory=list)
     duration_s: float = 0.0
-    error: str | None = None
-    trace_id: str | None = None
-    """The OpenTelemetry trace the EOPF process joined: its own spans are there."""
 
 
-class WritePayloadInput(BaseModel):
-    s3_payload_file: str = Field(pattern=r"^s3://[^/]+/.+")
-    payload_yaml: str
-
-
-# --- Publishing the processed products ---------------------------------------------------------------------------
-
-
-class ItemLink(BaseModel):
-    """A catalog item by reference: what a product was derived from, or what was published."""
+class AdfItem(BaseModel):
+    """An ADF's catalog item: staged (`hrefs` known) or, in a dry run, only planned (`hrefs` empty)."""
 
     collection: str
-    item_id: str
+    id: str
+    hrefs: list[str] = Field(default_factory=list)
 
 
-class Provenance(BaseModel):
-    """Where published products come from: their items' `processing:*` fields and `derived_from` links."""
-
-    workflow_id: str
-    processor_name: str
-    processor_version: str = ""
-    processed_at: str
-    """ISO 8601 time of the processing (`processing:datetime`), e.g. the workflow's time when the run ended."""
-    derived_from: list[ItemLink] = Field(default_factory=list)
-    """The input items and ADF items of the run."""
-    catalog_url: str | None = None
-    """Base of the `derived_from` hrefs (`<url>/collections/<c>/items/<id>`); None: the catalog the publishing
-    activity writes to, which a workflow cannot know (it reads no settings)."""
+class UnitInput(BaseModel):
+    env: FlowEnv
+    plan: UnitPlan
+    dry_run: bool = False
+    options: RequestOptions = Field(default_factory=RequestOptions)
 
 
-class PublishProductsInput(BaseModel):
+class UnitResolution(BaseModel):
+    """The paths a unit runs on, and how its ADFs were found."""
+
+    name: str
+    input_paths: dict[str, str] = Field(default_factory=dict)
+    input_items: list[AdfItem] = Field(default_factory=list)
+    """The request's input products as catalog items (provenance of the outputs)."""
+    adfs: dict[str, list[AdfItem]] = Field(default_factory=dict)
+    """ADF name → the items of the winning alternative; a skipped optional ADF is absent."""
+    alternatives: list[AlternativeTried] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class PreparePayloadInput(BaseModel):
+    run_id: str
     owner_id: str
-    products: list[WrittenProduct]
-    targets: dict[str, list[tuple[str, str]]]
-    """`{task table output name: [(product:type, collection)]}`, i.e. `DprProcessIn.output_targets()`."""
-    provenance: Provenance
+    s3_payload_file: str | None
+    """None: the default location in the work bucket, `dpr/<run id>/payload.yaml`."""
+    plan: ProcessingPlan
+    resolutions: list[UnitResolution]
+    dry_run: bool = False
 
 
-class PublishProductsResult(BaseModel):
-    items: list[ItemLink]
-    """The published items, in the order of the products."""
+class PreparedPayload(BaseModel):
+    s3_payload_file: str
+    payload_yaml: str
+    output_prefixes: list[str]
+    """The run's output folders (s3:// URLs): what a failed or cancelled run cleans up."""
+
+
+class DprProcessResult(BaseModel):
+    """What `DprProcessing` returns: the plan as run, and what it produced."""
+
+    processor_name: str
+    dry_run: bool = False
+    units: list[dict[str, Any]]
+    alternatives: list[AlternativeTried] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    s3_payload_file: str
+    payload_yaml: str
+    processor_status: str = ""
+    """EOPF's report status: `completed`, or `dry_run`; `invalid` when EOPF refused a dry run's payload."""
+    validation_error: str | None = None
+    """Why EOPF refused a dry run's payload (ADFs not staged yet have no file for it to check)."""
+    processor_trace_id: str | None = None
+    """The OpenTelemetry trace the EOPF run joined (with tracing on)."""
+    published: list[dict[str, str]] = Field(default_factory=list)
+    """`{collection, id}` of every published item."""
+
+
+class DprProgress(Progress):
+    """`progress` of `DprProcessing` and `ProcessingUnit`: the common counts, plus every ADF alternative tried."""
+
+    alternatives: list[AlternativeTried] = Field(default_factory=list)
+
+
+class UnitProgress(BaseModel):
+    """Internal: a `ProcessingUnit` child reports its alternatives to its parent."""
+
+    unit: str
+    progress: Progress
+    alternatives: list[AlternativeTried] = Field(default_factory=list)

@@ -25,7 +25,7 @@ def demo(
 
     from rs_ondemand.client import ui_link
     from rs_ondemand.config import Settings
-    from rs_ondemand.models.processing import DprProcessIn, DprProcessResult
+    from rs_ondemand.models.dpr import DprProcessIn, DprProcessResult
     from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
     from rs_ondemand.names import CADIP_STAGING, DPR_PROCESSING
     from rs_ondemand.stack.launcher import Stack, default_state_dir

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from rs_ondemand.config import Settings
-    from rs_ondemand.models.processing import AlternativeTried, DprProcessIn, DprProcessResult, ProcessingPlan
+    from rs_ondemand.models.dpr import AlternativeTried, DprProcessIn, DprProcessResult, ProcessingPlan
 
 plan_app = typer.Typer(no_args_is_help=True, help="Show what a request would do, without doing it.")
 
@@ -52,8 +52,8 @@ def plan_dpr(
 
     from rs_ondemand.config import Settings
     from rs_ondemand.dpr.plan import plan_request
+    from rs_ondemand.dpr.registry import get_tasktable, load_tasktable_file
     from rs_ondemand.errors import InvalidInputError
-    from rs_ondemand.processors.registry import get_tasktable, load_tasktable_file
 
     request = load_request(request_file)
     try:
@@ -109,7 +109,7 @@ async def _dry_run(
 ) -> dict[str, Any]:
     """The keys only the stack can give; {} (and a line on stderr) when it is not reachable."""
     from rs_ondemand.client import connect
-    from rs_ondemand.models.processing import DprProcessResult
+    from rs_ondemand.models.dpr import DprProcessResult
     from rs_ondemand.names import DPR_PROCESSING
     from rs_ondemand.starter._run import start
     from rs_ondemand.starter.request_ids import dpr_workflow_id
@@ -224,7 +224,7 @@ async def _cancel(handle: Any, outcome: asyncio.Future[Any]) -> None:
 
 
 async def _dpr_progress(handle: Any) -> Any:
-    from rs_ondemand.models.processing import DprProgress
+    from rs_ondemand.models.dpr import DprProgress
     from rs_ondemand.names import PROGRESS_QUERY
 
     try:

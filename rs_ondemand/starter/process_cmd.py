@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from rs_ondemand.models.processing import DprProcessIn
+    from rs_ondemand.models.dpr import DprProcessIn
 
 process_app = typer.Typer(no_args_is_help=True, help="Run processors on staged data.")
 
@@ -19,7 +19,7 @@ RequestFile = Annotated[
 
 def load_request(path: Path) -> DprProcessIn:
     """The request in `path`, validated; a bad file or request ends the command with one line (exit code 2)."""
-    from rs_ondemand.models.processing import DprProcessIn
+    from rs_ondemand.models.dpr import DprProcessIn
     from rs_ondemand.starter._boundary import refuse, refused_if_invalid
 
     try:
@@ -46,7 +46,7 @@ def process_dpr(
     import asyncio
 
     from rs_ondemand.config import Settings
-    from rs_ondemand.models.processing import DprProcessResult
+    from rs_ondemand.models.dpr import DprProcessResult
     from rs_ondemand.names import DPR_PROCESSING
     from rs_ondemand.starter._run import print_json, start
     from rs_ondemand.starter.request_ids import dpr_workflow_id

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from rs_ondemand.models.processing import DprProcessIn
+from rs_ondemand.models.dpr import DprProcessIn
 from rs_ondemand.models.staging import AuxipStagingInput, CadipStagingInput, PripStagingInput, WindowStagingInput
 from rs_ondemand.models.timewindow import strftime_millis
 

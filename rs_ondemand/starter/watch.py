@@ -20,7 +20,7 @@ from rich.progress_bar import ProgressBar
 from rich.text import Text
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
-from rs_ondemand.models.processing import DprProgress
+from rs_ondemand.models.dpr import DprProgress
 from rs_ondemand.models.progress import Progress, State
 from rs_ondemand.names import DPR_PROCESSING, PROCESSING_UNIT
 

@@ -11,14 +11,6 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.activities.catalog import CatalogActivities
     from rs_ondemand.activities.processor import ProcessorActivities
     from rs_ondemand.models.dpr import (
-        ItemLink,
-        Provenance,
-        PublishProductsInput,
-        PublishProductsResult,
-        RunProcessorInput,
-        RunProcessorResult,
-    )
-    from rs_ondemand.models.processing import (
         AlternativeTried,
         DprProcessIn,
         DprProcessResult,
@@ -30,6 +22,14 @@ with workflow.unsafe.imports_passed_through():
         UnitPlan,
         UnitProgress,
         UnitResolution,
+    )
+    from rs_ondemand.models.processor_run import (
+        ItemLink,
+        Provenance,
+        PublishProductsInput,
+        PublishProductsResult,
+        RunProcessorInput,
+        RunProcessorResult,
     )
     from rs_ondemand.models.progress import State
     from rs_ondemand.names import (

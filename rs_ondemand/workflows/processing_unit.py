@@ -8,7 +8,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from rs_ondemand.models.processing import (
+    from rs_ondemand.models.dpr import (
         AdfItem,
         AdfSpec,
         AlternativeTried,

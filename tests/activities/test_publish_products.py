@@ -16,7 +16,7 @@ from rs_ondemand.activities.catalog import CatalogActivities, CatalogClient
 from rs_ondemand.activities.storage import ObjectStore
 from rs_ondemand.config import Settings
 from rs_ondemand.dpr.publish import ProductMetadataError, ProductTypeUnknownError
-from rs_ondemand.models.dpr import (
+from rs_ondemand.models.processor_run import (
     ItemLink,
     Provenance,
     PublishProductsInput,

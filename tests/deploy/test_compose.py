@@ -17,7 +17,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
 from rs_ondemand.config import ProcessorSettings, Settings, StationSettings, TelemetrySettings
-from rs_ondemand.models.dpr import AddressDaskCluster, GatewayDaskCluster
+from rs_ondemand.models.processor_run import AddressDaskCluster, GatewayDaskCluster
 from rs_ondemand.stack.search_attributes import SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""Static checks of the image's EOPF environment: built from the locked processors/eopf-env, where RS_EOPF_EXECUTABLE
+"""Static checks of the image's EOPF environment: built from the locked eopf/env, where RS_EOPF_EXECUTABLE
 points, with our packages' files really in the build context; run as a non-root user. No engine needed."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
-EOPF_ENV = ROOT / "processors" / "eopf-env"
+EOPF_ENV = ROOT / "eopf" / "env"
 
 
 @dataclass
@@ -138,12 +138,12 @@ def test_eopf_venv_is_installed_from_the_lock_without_dev_tools() -> None:
 
 
 def test_local_packages_of_the_eopf_env_are_copied_whole() -> None:
-    """Every path source of processors/eopf-env, and the target of every symlink in it, is in the build."""
+    """Every path source of eopf/env, and the target of every symlink in it, is in the build."""
     build = eopf_build_stage()
     files = copied_into(build)
     sources = tomllib.loads((EOPF_ENV / "pyproject.toml").read_text())["tool"]["uv"]["sources"]
     paths = [(EOPF_ENV / spec["path"]).resolve() for spec in sources.values() if "path" in spec]
-    assert paths, "processors/eopf-env has no local packages"
+    assert paths, "eopf/env has no local packages"
     for package in paths:
         for path in package.rglob("*"):
             if "__pycache__" in path.parts or path.suffix == ".pyc" or not (path.is_file() or path.is_symlink()):

@@ -9,8 +9,8 @@ import pytest
 
 from rs_ondemand.dpr.plan import RequestMismatchError, plan_request
 from rs_ondemand.dpr.queries import AuxCollectionError
-from rs_ondemand.models.processing import DprProcessIn
-from rs_ondemand.processors.registry import get_tasktable
+from rs_ondemand.dpr.registry import get_tasktable
+from rs_ondemand.models.dpr import DprProcessIn
 from rs_ondemand.starter.samples import SAMPLE_SESSION, demo_dpr_request
 from tests.dpr._fixtures import load
 

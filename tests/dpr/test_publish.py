@@ -18,7 +18,7 @@ from rs_ondemand.dpr.publish import (
     stac_discovery_of,
 )
 from rs_ondemand.errors import InvalidInputError
-from rs_ondemand.models.dpr import ItemLink, Provenance
+from rs_ondemand.models.processor_run import ItemLink, Provenance
 
 PRODUCT_ID = "S01DEMOL0_20241114T143038_0164_A117_T953"
 PATH = f"s3://rs-bucket/alice/s1-demo-l0/run-1/{PRODUCT_ID}.zarr"

@@ -1,4 +1,4 @@
-"""Tests of the processor task-table registry (`rs_ondemand.processors.registry`)."""
+"""Tests of the processor task-table registry (`rs_ondemand.dpr.registry`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rs_ondemand.dpr import TaskTableError, build_unit_list
-from rs_ondemand.processors import registry
-from rs_ondemand.processors.registry import (
+from rs_ondemand.dpr import TaskTableError, build_unit_list, registry
+from rs_ondemand.dpr.registry import (
     DEMO_PROCESSOR,
     UnknownProcessorError,
     available_processors,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from rs_ondemand.models.processing import DprProcessIn, ProcessingMode
+from rs_ondemand.models.dpr import DprProcessIn, ProcessingMode
 from rs_ondemand.starter.samples import SAMPLE_SESSION, demo_dpr_request
 from tests.dpr._fixtures import load
 

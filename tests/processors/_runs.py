@@ -7,8 +7,8 @@ from typing import Any
 
 from rs_ondemand.config import Settings
 from rs_ondemand.dpr.payload import build_payload, payload_yaml
-from rs_ondemand.models.dpr import PayloadSpec, S3StorageRef
-from rs_ondemand.processors.registry import get_tasktable
+from rs_ondemand.dpr.registry import get_tasktable
+from rs_ondemand.models.processor_run import PayloadSpec, S3StorageRef
 from tests.processors.conftest import StagedSession
 
 

@@ -16,7 +16,7 @@ from rs_ondemand.activities.storage import ObjectStore
 from rs_ondemand.config import DEFAULT_EOPF, ProcessorSettings, Settings
 from rs_ondemand.dpr import build_unit_list
 from rs_ondemand.dpr.payload import run_output_prefix
-from rs_ondemand.processors.registry import get_tasktable
+from rs_ondemand.dpr.registry import get_tasktable
 from tests.processors._session import ORBIT_NAME, SESSION_ID, SESSION_START, SESSION_STOP, make_orbit_file, make_session
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from rs_ondemand.processors.registry import TASKTABLES_DIR
+from rs_ondemand.dpr.registry import TASKTABLES_DIR
 from rs_simulator.cadu import CADU_BYTES, COUNTER_MODULO, CaduContent, decode_headers
 
 pytestmark = pytest.mark.timeout(120)

@@ -17,7 +17,7 @@ from temporalio.testing import ActivityEnvironment
 from rs_ondemand.activities.processor import ProcessorActivities
 from rs_ondemand.bench.scale import stop_process_groups
 from rs_ondemand.config import ProcessorSettings, Settings
-from rs_ondemand.models.dpr import GatewayAuth, GatewayDaskCluster, RunProcessorInput
+from rs_ondemand.models.processor_run import GatewayAuth, GatewayDaskCluster, RunProcessorInput
 from rs_ondemand.stack.ports import free_port
 from tests.processors._runs import demo_payload
 from tests.processors.conftest import StagedSession

@@ -16,7 +16,7 @@ from rs_ondemand.dpr.payload import (
     with_dask_context,
     with_progress_callback,
 )
-from rs_ondemand.models.dpr import (
+from rs_ondemand.models.processor_run import (
     AddressDaskCluster,
     GatewayAuth,
     GatewayDaskCluster,

@@ -17,19 +17,18 @@ import pytest
 from pydantic import SecretStr, ValidationError
 from temporalio.testing import ActivityEnvironment
 
-from rs_ondemand.activities.processor import (
+from rs_ondemand.activities.eopf_process import (
     OWNER_FILE,
     RUN_MARKER,
-    EopfNotInstalledError,
-    ProcessorActivities,
-    _parent_death_wrapper,
     kill_earlier_attempts,
     new_run_folder,
+    parent_death_wrapper,
     remove_abandoned_run_folders,
 )
+from rs_ondemand.activities.processor import EopfNotInstalledError, ProcessorActivities
 from rs_ondemand.config import ProcessorSettings, S3Settings
 from rs_ondemand.errors import InvalidInputError
-from rs_ondemand.models.dpr import RunProcessorInput, WritePayloadInput
+from rs_ondemand.models.processor_run import RunProcessorInput
 
 S3 = S3Settings(
     s3_endpoint_url="http://127.0.0.1:9000",
@@ -70,11 +69,15 @@ async def test_missing_eopf_environment_says_how_to_install_it(tmp_path: Path) -
         )
 
 
-async def test_payload_with_a_credential_value_is_refused() -> None:
+async def test_payload_with_a_credential_value_is_refused(tmp_path: Path) -> None:
+    eopf = tmp_path / "eopf"
+    eopf.write_text("#!/bin/sh\nexit 3\n")
+    eopf.chmod(0o755)
     leaky = "io:\n  input_products:\n  - {id: A, reader_params: {storage_options: {secret: s3cr3t-value}}}\n"
     with pytest.raises(InvalidInputError, match=r"holds a credential value: name it as \$\{VARIABLE\}"):
         await ActivityEnvironment().run(
-            activities().write_payload, WritePayloadInput(s3_payload_file="s3://b/p.yaml", payload_yaml=leaky)
+            activities(executable=eopf).run_processor,
+            RunProcessorInput(run_id="r", dask_cluster_label="local", payload_yaml=leaky),
         )
 
 
@@ -142,7 +145,7 @@ def test_an_eopf_run_dies_with_its_worker() -> None:
     # A stand-in worker: starts the wrapped command (as run_processor does) and prints its pid.
     worker_code = (
         "import subprocess, sys, time; "
-        f"p = subprocess.Popen({[*_parent_death_wrapper(), 'sleep', '60']!r}, start_new_session=True); "
+        f"p = subprocess.Popen({[*parent_death_wrapper(), 'sleep', '60']!r}, start_new_session=True); "
         "print(p.pid, flush=True); time.sleep(60)"
     )
     worker = subprocess.Popen([sys.executable, "-c", worker_code], stdout=subprocess.PIPE, text=True)

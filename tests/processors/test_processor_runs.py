@@ -17,7 +17,7 @@ from temporalio.testing import ActivityEnvironment
 from rs_ondemand.activities.processor import ProcessorActivities, ProcessorFailedError
 from rs_ondemand.bench.scale import address_dask_cluster
 from rs_ondemand.config import ProcessorSettings, Settings
-from rs_ondemand.models.dpr import AddressDaskCluster, RunProcessorInput, WritePayloadInput
+from rs_ondemand.models.processor_run import AddressDaskCluster, RunProcessorInput
 from tests.processors._runs import demo_payload, product_metadata
 from tests.processors.conftest import StagedSession
 
@@ -134,13 +134,12 @@ async def test_demo_processor_runs_on_local_cluster(
     """The payload goes through S3 like in RS; the product lands under the run's own prefix with its STAC."""
     rid = run_id()
     payload_file = f"s3://{settings.s3.rs_work_bucket}/dpr/{rid}/payload.yaml"
-    env = ActivityEnvironment()
-    await env.run(
-        processor.write_payload,
-        WritePayloadInput(
-            s3_payload_file=payload_file, payload_yaml=demo_payload(demo_units, staged_session, settings, rid)
-        ),
+    s3.put_object(
+        Bucket=settings.s3.rs_work_bucket,
+        Key=f"dpr/{rid}/payload.yaml",
+        Body=demo_payload(demo_units, staged_session, settings, rid).encode(),
     )
+    env = ActivityEnvironment()
     beats: list[Any] = []
     env.on_heartbeat = lambda *details: beats.append(details[0])
     result = await env.run(

@@ -32,7 +32,7 @@ import pytest_asyncio
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from rs_ondemand.config import Settings
-from rs_ondemand.models.processing import DprProcessIn, DprProcessResult, DprProgress
+from rs_ondemand.models.dpr import DprProcessIn, DprProcessResult, DprProgress
 from rs_ondemand.models.progress import State
 from rs_ondemand.names import DPR_PROCESSING, PROGRESS_QUERY, RETRY_SIGNAL, safe_segment
 from tests._requests import stage_sample_session

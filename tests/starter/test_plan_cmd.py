@@ -14,11 +14,11 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from rs_ondemand.dpr.registry import get_tasktable
 from rs_ondemand.dpr.units import build_unit_list
-from rs_ondemand.models.processing import DprProcessIn
+from rs_ondemand.models.dpr import DprProcessIn
 from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
 from rs_ondemand.names import CADIP_STAGING
-from rs_ondemand.processors.registry import get_tasktable
 from tests._requests import stage_sample_session
 from tests.helpers import Simulator, run_cli
 

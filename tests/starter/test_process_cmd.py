@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rs_ondemand.models.processing import DprProcessIn
+from rs_ondemand.models.dpr import DprProcessIn
 from rs_ondemand.starter.request_ids import dpr_workflow_id
 from tests.helpers import run_cli
 

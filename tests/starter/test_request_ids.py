@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from rs_ondemand.models.common import FlowEnv
-from rs_ondemand.models.processing import DprProcessIn
+from rs_ondemand.models.dpr import DprProcessIn
 from rs_ondemand.models.staging import AuxipStagingInput, CadipStagingInput, PripStagingInput
 from rs_ondemand.starter.request_ids import (
     MAX_ID_LENGTH,

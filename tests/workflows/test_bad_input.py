@@ -14,8 +14,8 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import ApplicationError
 
 from rs_ondemand.config import Settings
+from rs_ondemand.dpr.registry import get_tasktable
 from rs_ondemand.names import AUXIP_STAGING, CADIP_STAGING, DPR_PROCESSING, PRIP_STAGING
-from rs_ondemand.processors.registry import get_tasktable
 
 OWNER = "mallory"
 COLLECTION = "bad-input-target"

@@ -14,12 +14,12 @@ import pytest_asyncio
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from rs_ondemand.config import Settings
+from rs_ondemand.dpr.registry import get_tasktable
+from rs_ondemand.models.dpr import DprProcessIn, DprProcessResult, DprProgress
 from rs_ondemand.models.operator import CancelSignal
-from rs_ondemand.models.processing import DprProcessIn, DprProcessResult, DprProgress
 from rs_ondemand.models.progress import State
 from rs_ondemand.models.staging import AuxipStagingInput, WindowStagingResult
 from rs_ondemand.names import AUXIP_STAGING, CANCEL_SIGNAL, DPR_PROCESSING, PROGRESS_QUERY, safe_segment
-from rs_ondemand.processors.registry import get_tasktable
 from tests._requests import demo_request, stage_sample_session
 from tests.helpers import Simulator, run_cli
 from tests.processors.test_processor_runs import processes_mentioning

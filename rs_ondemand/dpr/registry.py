@@ -1,4 +1,4 @@
-"""Task tables by processor name, read from the JSON files shipped in `processors/tasktables/`."""
+"""Task tables by processor name, read from the JSON files shipped in `rs_ondemand/dpr/tasktables/`."""
 
 from __future__ import annotations
 

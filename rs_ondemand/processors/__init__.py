@@ -1,1 +1,0 @@
-"""Processors this deployment knows: their task tables, shipped with the package."""
