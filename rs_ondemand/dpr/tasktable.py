@@ -1,10 +1,13 @@
-"""Task-table errors and lenient pydantic models of the EOPF task table (rs-reference.md §1.3)."""
+"""Task-table errors and the `io` section's two shapes.
+
+Task tables are read as the JSON they are, by `units.build_unit_list`: real tables are imperfect (mixed
+`step_id`/`order`, `io` as a list or an object, entries that are not named objects, duplicated names), and the
+original's messages name each problem; a typed model would refuse what the original accepts, or need the same rules
+written twice."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from typing import Any
 
 from rs_ondemand.errors import InvalidInputError
 
@@ -38,117 +41,3 @@ def normalise_io(io: Any) -> list[Any] | None:
             raise TaskTableError(f'Invalid "io" section "{key}" in task table: expected a list.')
         entries.extend(io[key])
     return entries
-
-
-def _io_as_list(value: Any) -> Any:
-    normalised = normalise_io(value)
-    return value if normalised is None else normalised
-
-
-class _Lenient(BaseModel):
-    """Unknown keys are kept: real task tables carry more than the schema says (reference-data README)."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class QueryCall(_Lenient):
-    """The query an ADF alternative runs: a `queries[]` name and its parameter values."""
-
-    name: str
-    parameters: dict[str, Any] = Field(default_factory=dict)
-
-
-class Alternative(_Lenient):
-    """One way to find an ADF; tried by increasing `order` (our fix of open question 3)."""
-
-    order: int | None = None
-    timeout_seconds: int = 0
-    """0 means no limit (rs-reference.md §1.5 step 6)."""
-    query: QueryCall
-
-
-class IoEntry(_Lenient):
-    """Full description of a product or ADF in `io`; ADFs carry `alternatives`."""
-
-    name: str
-    type: str | None = None
-    store_type: str | None = None
-    engine: str | None = None
-    opening_mode: str | None = None
-    alternatives: list[Alternative] = Field(default_factory=list)
-
-
-class UnitItem(_Lenient):
-    """An input, ADF or output as a unit declares it (name, mode, mandatory; outputs may add `regex`)."""
-
-    name: str
-    mode: str = "always"
-    mandatory: bool
-    regex: str | None = None
-
-
-class Unit(_Lenient):
-    """A processing unit: a Python module run by the EOPF trigger."""
-
-    name: str
-    module: str
-    input_products: list[UnitItem] = Field(default_factory=list)
-    input_adfs: list[UnitItem] = Field(default_factory=list)
-    output_products: list[UnitItem] = Field(default_factory=list)
-
-
-class Query(_Lenient):
-    """A named STAC search whose `stac` fragment holds `{parameter}` placeholders."""
-
-    name: str
-    parameters: list[str] = Field(default_factory=list)
-    stac: dict[str, Any]
-
-
-class Step(_Lenient):
-    """A pipeline step; older tables use `order` where newer ones use `step_id`."""
-
-    unit_name: str
-    step_id: int | None = None
-    order: int | None = None
-    input_products: dict[str, str] = Field(default_factory=dict)
-    output_products: dict[str, str] = Field(default_factory=dict)
-    parameters: dict[str, Any] | None = None
-
-
-class Pipeline(_Lenient):
-    """A named, ordered chain of units."""
-
-    name: str
-    description: str = ""
-    steps: list[Step] = Field(default_factory=list)
-
-
-class TaskTable(_Lenient):
-    """A whole task table; `io` is always a flat list here, whatever its shape in the file."""
-
-    units: list[Unit]
-    io: Annotated[list[IoEntry], BeforeValidator(_io_as_list)]
-    pipelines: list[Pipeline] = Field(default_factory=list)
-    queries: list[Query] = Field(default_factory=list)
-    external_variables: list[str] = Field(default_factory=list)
-
-    def io_entry(self, name: str) -> IoEntry | None:
-        """The `io` description of `name`; the last one wins, as in the original's index."""
-        return next((entry for entry in reversed(self.io) if entry.name == name), None)
-
-    def query(self, name: str) -> Query | None:
-        """The query named `name`; the last one wins, as in the original's `build_cql2_json`."""
-        return next((query for query in reversed(self.queries) if query.name == name), None)
-
-
-def parse_tasktable(data: Any) -> TaskTable:
-    """Validate a task table dict into the typed model, reporting problems as one `TaskTableError`."""
-    try:
-        return TaskTable.model_validate(data)
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '<root>'}: {error['msg']}" for error in err.errors()[:5]
-        )
-        more = f" (and {err.error_count() - 5} more)" if err.error_count() > 5 else ""
-        raise TaskTableError(f"Invalid task table: {problems}{more}") from err
