@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rs_ondemand.models.processor_run import (
@@ -192,6 +192,9 @@ class ProcessorSettings(_Settings):
     """`{label: cluster}` as JSON: "local", a scheduler URL ("tcp://127.0.0.1:8786") or a mapping with
     `cluster_type` local/address/gateway. Only these labels run: a request never names a scheduler itself, as
     the S3 credentials travel to whatever cluster runs the job."""
+    default_dask_cluster: str | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """A label of `dask_clusters` that runs the requests naming a label this worker does not know (RS sends
+    labels of its own clusters); unset: such requests are refused."""
     max_concurrent_runs: int = Field(2, ge=1)
     """EOPF runs one worker process drives at once (their own queue, `<task queue>-processor`): each run is a
     driver process, plus a LocalCluster's workers for the `local` label."""
@@ -216,6 +219,13 @@ class ProcessorSettings(_Settings):
         json_schema_extra={"unset_means_off": True},
     )
     """JupyterHub token for a dask-gateway behind JupyterHub (RS reads JUPYTERHUB_API_TOKEN too)."""
+
+    @model_validator(mode="after")
+    def _default_is_known(self) -> ProcessorSettings:
+        if self.default_dask_cluster is not None and self.default_dask_cluster not in self.dask_clusters:
+            known = ", ".join(sorted(self.dask_clusters))
+            raise ValueError(f"RS_EOPF_DEFAULT_DASK_CLUSTER {self.default_dask_cluster!r} is not a label of {known}")
+        return self
 
     @field_validator("dask_clusters", mode="before")
     @classmethod

@@ -72,7 +72,7 @@ async def activities(settings: Settings) -> AsyncIterator[list[Any]]:
             StationActivities(stations, store),
             StorageActivities(store),
             CatalogActivities(catalog, store),
-            ProcessorActivities(store, settings.processor),
+            ProcessorActivities(store, settings.processor, catalog),
             TemporalActivities(),
         ]
         yield [getattr(group, name) for group in groups for name in _activity_names(group)]

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from temporalio import activity
 
+from rs_ondemand.activities.catalog import CatalogClient
 from rs_ondemand.activities.eopf_process import (
     PAYLOAD_NAME,
     PROGRESS_NAME,
@@ -27,13 +28,14 @@ from rs_ondemand.activities.storage import ObjectStore, item_prefix, split_s3_ur
 from rs_ondemand.config import DaskCluster, ProcessorSettings, S3Settings
 from rs_ondemand.dpr.payload import (
     build_payload,
+    payload_spec,
     payload_yaml,
     run_output_prefix,
     with_dask_context,
     with_progress_callback,
     with_tracing,
 )
-from rs_ondemand.dpr.plan import plan_request
+from rs_ondemand.dpr.plan import input_properties_needed, plan_request
 from rs_ondemand.dpr.registry import get_tasktable
 from rs_ondemand.errors import ConfigurationError, InvalidInputError, OnDemandError
 from rs_ondemand.models.dpr import (
@@ -44,7 +46,6 @@ from rs_ondemand.models.dpr import (
     ProcessingPlan,
 )
 from rs_ondemand.models.processor_run import (
-    PayloadSpec,
     RunProcessorInput,
     RunProcessorResult,
     S3StorageRef,
@@ -100,9 +101,11 @@ def staged_folder(bucket: str, owner_id: str, item: AdfItem) -> str:
 class ProcessorActivities:
     """The DPR processor: payload files in S3 and EOPF runs."""
 
-    def __init__(self, store: ObjectStore, settings: ProcessorSettings) -> None:
+    def __init__(self, store: ObjectStore, settings: ProcessorSettings, catalog: CatalogClient | None = None) -> None:
         self._store = store
         self._settings = settings
+        self._catalog = catalog
+        """Where the plan reads the input products' properties and the items of request-supplied ADFs."""
 
     @property
     def s3(self) -> S3Settings:
@@ -115,37 +118,40 @@ class ProcessorActivities:
         Raises:
             TaskTableError: unknown processor, malformed table, or a request that does not fit it (non-retryable).
         """
-        self._cluster(request.dask_cluster_label)  # an unknown label fails now, before anything is staged
+        label, _ = self._cluster(request.dask_cluster_label)  # an unknown label fails now, before any staging
         tasktable = request.tasktable if request.tasktable is not None else get_tasktable(request.processor_name)
-        return plan_request(request, tasktable)
+        if self._catalog is None:
+            raise ConfigurationError("this worker's processor activities have no catalog to plan with")
+        plan = await plan_with_catalog(self._catalog, request, tasktable)
+        if label != request.dask_cluster_label:
+            plan.warnings.append(
+                f"Dask cluster label {request.dask_cluster_label!r} is not one of this worker's: runs on {label!r}"
+            )
+        return plan
 
-    def _cluster(self, label: str) -> DaskCluster:
-        cluster = self._settings.dask_clusters.get(label)
-        if cluster is None:
-            known = ", ".join(sorted(self._settings.dask_clusters)) or "<none>"
-            raise InvalidInputError(f"unknown Dask cluster label {label!r}; known: {known}")
-        return cluster
+    def _cluster(self, label: str) -> tuple[str, DaskCluster]:
+        """The label a request runs on and its cluster: its own, else the worker's default label."""
+        clusters, default = self._settings.dask_clusters, self._settings.default_dask_cluster
+        if label in clusters:
+            return label, clusters[label]
+        if default is not None:
+            return default, clusters[default]
+        known = ", ".join(sorted(clusters)) or "<none>"
+        raise InvalidInputError(
+            f"unknown Dask cluster label {label!r}; known: {known} (and no default: RS_EOPF_DEFAULT_DASK_CLUSTER)"
+        )
 
     @activity.defn
     async def prepare_payload(self, request: PreparePayloadInput) -> PreparedPayload:
         """Build the run's EOPF payload from the resolved units and upload it to its `s3_payload_file`."""
         run, bucket, owner = safe_segment(request.run_id), self.s3.rs_bucket, request.owner_id
-        output_paths = {
-            name: run_output_prefix(bucket, owner, collection, run)
-            for name, collection in request.plan.output_collections.items()
-        }
-        spec = PayloadSpec(
+        spec = payload_spec(
+            request.plan,
+            request.resolutions,
             run_id=request.run_id,
-            units=request.plan.units,
-            input_paths={name: path for unit in request.resolutions for name, path in unit.input_paths.items()},
-            adf_paths={
-                name: [path for item in items for path in item.hrefs or [staged_folder(bucket, owner, item)]]
-                for unit in request.resolutions
-                for name, items in unit.adfs.items()
-            },
-            output_paths=output_paths,
+            output_folder=lambda collection: run_output_prefix(bucket, owner, collection, run),
+            adf_folder=lambda item: staged_folder(bucket, owner, item),
             storage=S3StorageRef(endpoint_url=self.s3.s3_endpoint_url, region_name=self.s3.aws_default_region),
-            external_modules=request.plan.external_modules,
             dry_run=request.dry_run,
         )
         text = payload_yaml(build_payload(spec))
@@ -153,7 +159,7 @@ class ProcessorActivities:
         target = request.s3_payload_file or f"s3://{self.s3.rs_work_bucket}/dpr/{run}/{PAYLOAD_NAME}"
         await self._store.put_text(*split_s3_url(target), text, content_type="application/yaml")
         return PreparedPayload(
-            s3_payload_file=target, payload_yaml=text, output_prefixes=sorted(set(output_paths.values()))
+            s3_payload_file=target, payload_yaml=text, output_prefixes=sorted(set(spec.output_paths.values()))
         )
 
     @activity.defn
@@ -182,7 +188,7 @@ class ProcessorActivities:
         executable = self._settings.executable
         if not os.access(executable, os.X_OK):
             raise EopfNotInstalledError(executable)
-        cluster = self._cluster(request.dask_cluster_label)
+        _, cluster = self._cluster(request.dask_cluster_label)
         if request.payload_yaml is not None:
             text = request.payload_yaml
         else:
@@ -283,6 +289,35 @@ class ProcessorActivities:
             duration_s=outcome.duration_s,
             trace_id=monitor.progress.trace_id,
         )
+
+
+async def plan_with_catalog(catalog: CatalogClient, request: DprProcessIn, tasktable: dict[str, Any]) -> ProcessingPlan:
+    """The plan of `request`, with what only the catalog knows: the properties of the input products the task
+    table's `{<input>.<property>}` placeholders read (an item's `id` counts as one), and the files of the ADF
+    items the request supplies.
+
+    Raises:
+        InvalidInputError: an input product or supplied ADF item is not in the catalog (and what `plan_request`
+            raises).
+    """
+
+    async def item(what: str, item_id: str, collection: str) -> dict[str, Any]:
+        found = await catalog.items(collection, [item_id])
+        if not found:
+            raise InvalidInputError(f"{what}: item {item_id!r} is not in catalog collection {collection!r}")
+        return found[0]
+
+    properties = {}
+    for name, (item_id, collection) in input_properties_needed(request, tasktable).items():
+        found = await item(f"input product {name!r}", item_id, collection)
+        properties[name] = {"id": found.get("id")} | dict(found.get("properties") or {})
+    plan = plan_request(request, tasktable, properties)
+    for unit in plan.unit_plans:
+        for adf in unit.adfs:
+            if adf.supplied is not None and adf.supplied.id:
+                found = await item(f"ADF {adf.name!r}", adf.supplied.id, adf.supplied.collection)
+                adf.supplied.hrefs = sorted(asset["href"] for asset in found.get("assets", {}).values())
+    return plan
 
 
 def _last_chars(text: str, limit: int) -> str:

@@ -13,12 +13,14 @@ resolves from its own process environment when it loads the payload.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from rs_ondemand.errors import InvalidInputError
+from rs_ondemand.models.dpr import AdfItem, ProcessingPlan, UnitResolution
 from rs_ondemand.models.processor_run import (
     AddressDaskCluster,
     DaskClusterSpec,
@@ -99,8 +101,12 @@ def _adf_path(name: str, paths: Sequence[str]) -> str:
     raise PayloadError(f"ADF {name!r} resolved to {len(paths)} files in different folders; EOPF takes one path")
 
 
-def _input_entry(entry: Mapping[str, Any], path: str, storage: S3StorageRef) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": entry["name"], "path": path, "type": _path_type(entry, "file")}
+EXTENSION_BY_ENGINE = {"cpm_zarr": ".zarr", "fast_zarr": ".zarr", "cpm_netcdf": ".nc"}
+"""The file a `type: file` output is written to ends with its writer's extension (EOPF checks it)."""
+
+
+def _input_entry(entry: Mapping[str, Any], input_id: str, path: str, storage: S3StorageRef) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": input_id, "path": path, "type": _path_type(entry, "file")}
     if engine := _engine(entry):
         out["engine"] = engine
     if out["type"] == "regex":
@@ -111,8 +117,18 @@ def _input_entry(entry: Mapping[str, Any], path: str, storage: S3StorageRef) -> 
     return out
 
 
-def _output_entry(entry: Mapping[str, Any], path: str, storage: S3StorageRef) -> dict[str, Any]:
+def output_path(entry: Mapping[str, Any], folder: str) -> str:
+    """Where an output goes in its run folder: the folder itself for a `folder` output (EOPF names the product
+    inside), `<folder>/<output name><extension>` for a `file` output (the path is the product)."""
+    if _path_type(entry, "folder") != "file":
+        return folder
+    extension = EXTENSION_BY_ENGINE.get(_engine(entry) or "cpm_zarr", "")
+    return f"{folder.rstrip('/')}/{entry['name']}{extension}"
+
+
+def _output_entry(entry: Mapping[str, Any], folder: str, storage: S3StorageRef) -> dict[str, Any]:
     engine = _engine(entry) or "cpm_zarr"
+    path = output_path(entry, folder)
     writer = dict(entry.get("writer_params") or {})
     writer.setdefault("mode", WRITE_MODE_BY_OPENING_MODE.get(str(entry.get("opening_mode", "")), "w"))
     writer.update(_options_for(path, storage))
@@ -126,25 +142,39 @@ def _output_entry(entry: Mapping[str, Any], path: str, storage: S3StorageRef) ->
     }
 
 
+def _is_pipeline_input(entry: Mapping[str, Any]) -> bool:
+    return "pipeline_input" in str(entry.get("origin", "pipeline_input"))
+
+
+def _is_pipeline_output(entry: Mapping[str, Any], output_ids: set[str]) -> bool:
+    """Written as the pipeline's output: its step says so (an internal product of the same name is not); a
+    table whose step gives no origin writes the outputs the request maps."""
+    origin = entry.get("origin")
+    return entry["name"] in output_ids and (origin is None or "pipeline_output" in str(origin))
+
+
 def _workflow_step(
-    unit: Mapping[str, Any], adf_ids: set[str], output_ids: set[str], extra_parameters: Mapping[str, Any]
+    unit: Mapping[str, Any],
+    ids: _PayloadIds,
+    extra_parameters: Mapping[str, Any],
 ) -> dict[str, Any]:
     inputs = {}
     for entry in unit.get("input_products", []):
-        origin = str(entry.get("origin", "pipeline_input"))
-        # A chained origin (`<unit>.<output>`, or `<unit>.<step>.<output>` in later tables) is what EOPF
-        # understands as another unit's output: passed through, as the RS generator does.
-        inputs[entry["name"]] = entry["name"] if "pipeline_input" in origin else origin
-    adfs = {
-        str(entry["name"]).lower(): entry["name"] for entry in unit.get("input_adfs", []) if entry["name"] in adf_ids
-    }
+        if entry.get("reference"):
+            inputs[entry["name"]] = entry["reference"]  # another step's product: `<unit id>.<product>`
+        elif _is_pipeline_input(entry):
+            inputs[entry["name"]] = ids.inputs.get(entry["name"], entry["name"])
+        else:
+            inputs[entry["name"]] = entry["origin"]  # a single unit of a chain: as the table writes it
+    # EOPF matches ADF names case-sensitively against the unit's own: the task table's spelling, both sides.
+    adfs = {entry["name"]: entry["name"] for entry in unit.get("input_adfs", []) if entry["name"] in ids.adfs}
     outputs = {
         str(entry.get("regex") or entry["name"]): entry["name"]
         for entry in unit.get("output_products", [])
-        if entry["name"] in output_ids
+        if _is_pipeline_output(entry, ids.outputs)
     }
     return {
-        "name": unit["name"],
+        "name": unit.get("id") or unit["name"],
         "module": unit["module"],
         "processing_unit": _processing_unit(unit),
         "active": True,
@@ -156,42 +186,68 @@ def _workflow_step(
     }
 
 
-def _io_section(spec: PayloadSpec) -> tuple[dict[str, Any], set[str], set[str]]:
-    """`io`, plus the ADF ids and output ids it declares."""
+@dataclass
+class _PayloadIds:
+    """The ids `io` declares: inputs by task-table name, ADFs, outputs."""
+
+    inputs: dict[str, str] = field(default_factory=dict)
+    adfs: set[str] = field(default_factory=set)
+    outputs: set[str] = field(default_factory=set)
+
+
+def _input_id(name: str, taken: set[str]) -> str:
+    """An input's id: its name, unless a pipeline output has it. EOPF looks a unit's input up among the outputs
+    first and draws a dependency on whatever writes that id: `slcs` read by the first step and `slcs` written by
+    the last would read the wrong product, and make a cycle."""
+    candidate, number = name, 1
+    while candidate in taken:
+        candidate = f"{name}.input" if number == 1 else f"{name}.input{number}"
+        number += 1
+    return candidate
+
+
+def _io_section(spec: PayloadSpec) -> tuple[dict[str, Any], _PayloadIds]:
+    """`io`, and the ids it declares."""
+    ids = _PayloadIds(outputs={name for name in spec.output_paths})
     inputs: dict[str, dict[str, Any]] = {}
     adfs: dict[str, dict[str, Any]] = {}
     outputs: dict[str, dict[str, Any]] = {}
     for unit in spec.units:
+        unit_id = unit.get("id") or unit["name"]
         for entry in unit.get("input_products", []):
             name = entry["name"]
-            if "pipeline_input" not in str(entry.get("origin", "pipeline_input")) or name in inputs:
+            if entry.get("reference") or not _is_pipeline_input(entry) or name in inputs:
                 continue
             if name not in spec.input_paths:
                 if entry.get("mandatory", True):
-                    raise PayloadError(f"input {name!r} of unit {unit['name']!r} has no path in the request")
+                    raise PayloadError(f"input {name!r} of unit {unit_id!r} has no path in the request")
                 continue
-            inputs[name] = _input_entry(entry, spec.input_paths[name], spec.storage)
+            ids.inputs[name] = _input_id(name, ids.outputs | set(ids.inputs.values()))
+            inputs[name] = _input_entry(entry, ids.inputs[name], spec.input_paths[name], spec.storage)
         for entry in unit.get("input_adfs", []):
             name = entry["name"]
             paths = spec.adf_paths.get(name)
             if not paths:
                 if entry.get("mandatory", False):
-                    raise PayloadError(f"mandatory ADF {name!r} of unit {unit['name']!r} was not resolved")
+                    raise PayloadError(
+                        f"mandatory ADF {name!r} of unit {unit.get('id', unit['name'])!r} was not resolved"
+                    )
                 continue  # an optional ADF that was not found: the processor runs without it
             path = _adf_path(name, paths)
             adfs[name] = {"id": name, "path": path, "adf_params": _options_for(path, spec.storage)}
         for entry in unit.get("output_products", []):
             name = entry["name"]
-            if name in spec.output_paths:
+            if _is_pipeline_output(entry, ids.outputs):
                 outputs[name] = _output_entry(entry, spec.output_paths[name], spec.storage)
             elif entry.get("origin") == "pipeline_output" and entry.get("mandatory", False):
-                raise PayloadError(f"output {name!r} of unit {unit['name']!r} has no target folder")
+                raise PayloadError(f"output {name!r} of unit {unit_id!r} has no target folder")
+    ids.adfs = set(adfs)
     io = {
         "input_products": list(inputs.values()),
         "adfs": list(adfs.values()),
         "output_products": list(outputs.values()),
     }
-    return io, set(adfs), set(outputs)
+    return io, ids
 
 
 def dask_context_manager(dask: DaskClusterSpec) -> dict[str, Any]:
@@ -239,6 +295,37 @@ def progress_callback(path: str) -> dict[str, Any]:
     return {"module": PROGRESS_CALLBACK_MODULE, "function": "record_progress", "parameters": {"path": path}}
 
 
+def payload_spec(
+    plan: ProcessingPlan,
+    resolutions: Sequence[UnitResolution],
+    *,
+    run_id: str,
+    output_folder: Callable[[str], str],
+    adf_folder: Callable[[AdfItem], str],
+    storage: S3StorageRef,
+    dry_run: bool = False,
+) -> PayloadSpec:
+    """What `build_payload` needs for a plan whose units were resolved: `output_folder(collection)` is the run's
+    folder in a collection, `adf_folder(item)` where a planned ADF item (not staged: no hrefs) would be."""
+    return PayloadSpec(
+        run_id=run_id,
+        units=plan.units,
+        input_paths={name: path for unit in resolutions for name, path in unit.input_paths.items()},
+        adf_paths={
+            name: [path for item in items for path in item.hrefs or [adf_folder(item)]]
+            for unit in resolutions
+            for name, items in unit.adfs.items()
+        },
+        output_paths={name: output_folder(collection) for name, collection in plan.output_collections.items()},
+        storage=storage,
+        external_modules=plan.external_modules,
+        dry_run=dry_run,
+        dask_config=plan.dask_config,
+        config_files=plan.config_files,
+        logging_files=plan.logging_files,
+    )
+
+
 def build_payload(spec: PayloadSpec) -> dict[str, Any]:
     """The EOPF 3.0 payload of the units in `spec`.
 
@@ -247,14 +334,16 @@ def build_payload(spec: PayloadSpec) -> dict[str, Any]:
     """
     if not spec.units:
         raise PayloadError("no processing unit to run")
-    io, adf_ids, output_ids = _io_section(spec)
+    io, ids = _io_section(spec)
     general: dict[str, Any] = {
         "triggering__id": spec.run_id,
-        "triggering__use_basic_logging": True,
         "logging__level": "INFO",
         # EOPF's example sleeps 90 s after the run to leave time for the dashboard: nothing to wait for here.
         "triggering__wait_before_exit": 0,
     }
+    if not spec.logging_files:
+        # Log lines on the output we read (progress, the execution report); EOPF refuses it with logging files.
+        general["triggering__use_basic_logging"] = True
     if spec.dry_run:
         general["triggering__dry_run"] = True
     # Unit modules are imported before `io` is parsed, so a reader engine they register (`cadu`) is known.
@@ -264,12 +353,18 @@ def build_payload(spec: PayloadSpec) -> dict[str, Any]:
         "general_configuration": general,
         "external_modules": unique_modules,
         "workflow": [
-            _workflow_step(unit, adf_ids, output_ids, spec.unit_parameters.get(str(unit["name"]), {}))
+            _workflow_step(unit, ids, spec.unit_parameters.get(str(unit.get("id") or unit["name"]), {}))
             for unit in spec.units
         ],
         "io": io,
         "context_managers": [dask_context_manager(spec.dask)] if spec.dask is not None else [],
     }
+    if spec.dask_config:
+        payload["dask_config"] = dict(spec.dask_config)
+    if spec.config_files:
+        payload["config"] = list(spec.config_files)
+    if spec.logging_files:
+        payload["logging"] = list(spec.logging_files)
     if spec.progress_file:
         payload["workflow_callbacks"] = [progress_callback(spec.progress_file)]
     return payload

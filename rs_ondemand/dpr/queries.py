@@ -72,6 +72,15 @@ def stac_query(
     return folded
 
 
+def filled_query(tasktable: Mapping[str, Any], query_name: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The query's `stac` with the parameters that have a value filled in, nothing checked: what a plan made
+    without the catalog shows for an alternative whose parameters wait for an input product's properties."""
+    query = _find_query(tasktable, query_name, f'Query "{query_name}"')
+    stac = query.get("stac")
+    values = {key: value for key, value in parameters.items() if value is not None}
+    return _fill(deepcopy(stac), values) if isinstance(stac, dict) else {}
+
+
 def aux_collection(product_type: str | None, aux_map: Mapping[str, str], satellite: str | None) -> str:
     """The catalog collection an ADF of `product_type` is staged into (rs-reference.md §1.5 step 5).
 

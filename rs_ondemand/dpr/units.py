@@ -15,6 +15,13 @@ Seed semantics and error messages, with these deliberate choices (rs-reference.m
 - Q3, order of alternatives: `alternatives` are sorted by `order`, stably; an alternative without a numeric
   `order` goes last. The seed iterated them in list order.
 - Q10: every entry carries its `origin`, so the caller resolves request inputs only for `pipeline_input` ones.
+
+For chains, each unit also gets the identifier EOPF knows it by, `id` = `<unit name>.<step>` (the step's
+`step_id`, else its `order`, else its position from 1), and, in pipeline mode, every input another step produces
+gets `reference` = `<producer id>.<product>`, which is how an EOPF workflow names another unit's output. The task
+tables write that origin `<unit>_<step>.<product>`, `<unit>.<step>.<product>` or `<unit>.<product>` (the unit's
+latest step before this one); an origin that names no step of the pipeline, or a product its step does not
+produce, is a `TaskTableError`.
 """
 
 from __future__ import annotations
@@ -84,7 +91,57 @@ def build_unit_list(
         steps = _pipeline_steps(tasktable["pipelines"], str(pipeline))
 
     modes = set(processing_mode) if processing_mode else set()
-    return [_build_unit(step, units_index, io_index, modes, external_variables) for step in steps]
+    units = [_build_unit(step, units_index, io_index, modes, external_variables) for step in steps]
+    ids = [f"{step['unit_name']}.{_step_number(step, index)}" for index, step in enumerate(steps, start=1)]
+    for built, unit_id in zip(units, ids, strict=True):
+        built["id"] = unit_id
+    if len(set(ids)) != len(ids):
+        twice = sorted({unit_id for unit_id in ids if ids.count(unit_id) > 1})
+        raise TaskTableError(f'Pipeline "{pipeline}": two steps have the same unit and step number: {twice}.')
+    if pipeline:
+        _link_steps(units, units_index, str(pipeline))
+    return units
+
+
+def _step_number(step: dict[str, Any], position: int) -> int | float | str:
+    for key in ("step_id", "order"):
+        value = step.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return int(value) if float(value).is_integer() else value
+    return position
+
+
+def _link_steps(units: list[dict[str, Any]], units_index: dict[str, dict[str, Any]], pipeline: str) -> None:
+    """Give every input produced by another step its EOPF `reference` (`<producer id>.<product>`)."""
+    for index, unit in enumerate(units):
+        for entry in unit["input_products"]:
+            origin = entry.get("origin")
+            if not isinstance(origin, str) or origin.startswith("pipeline"):
+                continue
+            head, _, product = origin.rpartition(".")
+            producer = _producer(units, index, head)
+            where = f'Pipeline "{pipeline}", unit "{unit["id"]}": input "{entry["name"]}" comes from "{origin}"'
+            if producer is None:
+                known = ", ".join(f'"{u["id"]}"' for u in units)
+                raise TaskTableError(f"{where}, but no step of the pipeline is {head!r} (steps: {known}).")
+            # Declared by its unit, whatever the requested modes (EOPF tells at run time what a unit returns).
+            declared = units_index[producer["name"]].get("output_products")
+            made = [o.get("name") for o in declared if isinstance(o, dict)] if isinstance(declared, list) else []
+            if product not in made:
+                raise TaskTableError(f'{where}, but step "{producer["id"]}" produces only {made}.')
+            entry["reference"] = f"{producer['id']}.{product}"
+
+
+def _producer(units: list[dict[str, Any]], consumer: int, head: str) -> dict[str, Any] | None:
+    """The step `head` names: `<unit>_<step>` or `<unit>.<step>`, else `<unit>` (its latest step before the
+    consumer, or its only one)."""
+    for unit in units:
+        name, _, step = unit["id"].rpartition(".")
+        if head in (unit["id"], f"{name}_{step}"):
+            return unit
+    same = [unit for unit in units if unit["name"] == head]
+    before = [unit for unit in same if units.index(unit) < consumer]
+    return before[-1] if before else (same[0] if len(same) == 1 else None)
 
 
 def _check_shape(tasktable: Any) -> list[Any]:

@@ -1,9 +1,11 @@
-"""`{external_variable.X}` substitution in task-table values (rs-reference.md §1.4, the [later] generic form)."""
+"""Placeholders in task-table values: `{external_variable.X}` (the request's variables, rs-reference.md §1.4, the
+[later] generic form) and `{<input>.<property>}` (a property of the catalog item of the request's input product
+`<input>`, e.g. `{slcs.start_datetime}`)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -11,6 +13,8 @@ from rs_ondemand.dpr.tasktable import TaskTableError
 from rs_ondemand.models.timewindow import strftime_millis, to_utc
 
 EXTERNAL_VARIABLE = re.compile(r"\{external_variable\.([A-Za-z_][A-Za-z0-9_]*)\}")
+INPUT_PROPERTY = re.compile(r"\{(?!external_variable\.)([A-Za-z_][A-Za-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_:.-]*)\}")
+"""`{<input name>.<property>}`; the key of its value is `<input name>.<property>`."""
 
 
 def format_variable(name: str, value: Any) -> Any:
@@ -43,18 +47,57 @@ def substitute(obj: Any, external_variables: Mapping[str, Any]) -> Any:
     return _walk(obj, values)
 
 
-def _walk(obj: Any, values: Mapping[str, Any]) -> Any:
+def substitute_input_properties(obj: Any, values: Mapping[str, Any]) -> Any:
+    """A copy of `obj` with every `{<input>.<property>}` whose key (`<input>.<property>`) is in `values` replaced,
+    with the same rules as `substitute` (a whole-string placeholder keeps the value's type)."""
+    return _walk(obj, values, INPUT_PROPERTY, _input_key)
+
+
+def input_properties_used(obj: Any) -> list[str]:
+    """The `<input>.<property>` keys of the placeholders in `obj`, each once, in the order met."""
+    return list(dict.fromkeys(_input_key(match) for text in _strings(obj) for match in INPUT_PROPERTY.finditer(text)))
+
+
+def external_variables_used(obj: Any) -> set[str]:
+    """The names of the `{external_variable.X}` placeholders in `obj`."""
+    return {match.group(1) for text in _strings(obj) for match in EXTERNAL_VARIABLE.finditer(text)}
+
+
+def _input_key(match: re.Match[str]) -> str:
+    return f"{match.group(1)}.{match.group(2)}"
+
+
+def _variable_key(match: re.Match[str]) -> str:
+    return match.group(1)
+
+
+def _strings(obj: Any) -> list[str]:
     if isinstance(obj, dict):
-        return {key: _walk(value, values) for key, value in obj.items()}
+        return [text for value in obj.values() for text in _strings(value)]
     if isinstance(obj, list | tuple):
-        return [_walk(value, values) for value in obj]
+        return [text for value in obj for text in _strings(value)]
+    return [obj] if isinstance(obj, str) else []
+
+
+def _walk(
+    obj: Any,
+    values: Mapping[str, Any],
+    pattern: re.Pattern[str] = EXTERNAL_VARIABLE,
+    key: Callable[[re.Match[str]], str] = _variable_key,
+) -> Any:
+    if isinstance(obj, dict):
+        return {k: _walk(value, values, pattern, key) for k, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_walk(value, values, pattern, key) for value in obj]
     if isinstance(obj, str):
-        return _replace(obj, values)
+        return _replace(obj, values, pattern, key)
     return obj
 
 
-def _replace(text: str, values: Mapping[str, Any]) -> Any:
-    whole = EXTERNAL_VARIABLE.fullmatch(text)
+def _replace(
+    text: str, values: Mapping[str, Any], pattern: re.Pattern[str], key: Callable[[re.Match[str]], str]
+) -> Any:
+    whole = pattern.fullmatch(text)
     if whole:
-        return values.get(whole.group(1), text)
-    return EXTERNAL_VARIABLE.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), text)
+        return values.get(key(whole), text)
+    return pattern.sub(lambda m: str(values[key(m)]) if key(m) in values else m.group(0), text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -39,6 +39,17 @@ MAX_ENTRIES = 200
 
 ItemAndCollection = tuple[SafeName, SafeName]
 """`(<stac item id>, <catalog collection>)`, a JSON list of two strings."""
+
+VariableName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+VariableValue = Annotated[str, Field(max_length=256)] | bool | int | float
+"""A task-table variable's value: a scalar (a datetime is an ISO 8601 string)."""
+S3Href = Annotated[str, Field(pattern=r"^s3://[^/]+/.+", max_length=1024)]
+AdfSource = S3Href | ItemAndCollection
+"""A request-supplied ADF: an object (or folder) in S3, or a catalog item `[item id, collection]`."""
+DaskConfigKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+
+STANDARD_VARIABLES = ("start_datetime", "end_datetime", "satellite")
+"""Variables with a field of their own in the request (the original's)."""
 
 
 class DprProcessIn(OperatorInput):
@@ -79,6 +90,15 @@ class DprProcessIn(OperatorInput):
     end_datetime: UtcDatetime | None = None
     satellite: str | None = Field(None, max_length=64)
     """A task-table external variable (e.g. `sentinel-1a`), also in the default ADF collection name."""
+    external_variables: dict[VariableName, VariableValue] = Field(default_factory=dict, max_length=MAX_ENTRIES)
+    """The task table's other `{external_variable.<name>}` values, e.g. `{"instrument_mode": "IW",
+    "reference_date": "2024-11-14"}` (the newer RS request gives them as top-level keys)."""
+    adfs: dict[SafeName, AdfSource] = Field(default_factory=dict, max_length=MAX_ENTRIES)
+    """ADFs the request supplies, by the task table's ADF name: `s3://...` or `[item id, collection]`. A supplied
+    ADF is not searched for (its alternatives, if any, are skipped)."""
+    dask_config: dict[DaskConfigKey, VariableValue] = Field(default_factory=dict, max_length=MAX_ENTRIES)
+    """Dask settings for the run (the payload's `dask_config`), e.g.
+    `{"distributed.worker.local_directory": "/scratch"}`."""
     tasktable: dict[str, Any] | None = None
     """A task table to use instead of the registry's (tests, new processors); same schema."""
     dry_run: bool = False
@@ -95,6 +115,9 @@ class DprProcessIn(OperatorInput):
         if not isinstance(data, dict):
             return data
         data = dict(data)
+        newer_shape = isinstance(data.get("processor"), dict) or any(
+            key in data for key in ("owner_identifier", "dask_cluster_name", "workflow")
+        )
         renamed = {"owner_identifier": "env", "dask_cluster_name": "dask_cluster_label", "workflow": "workflow_type"}
         for old, new in renamed.items():
             if old in data and new not in data:
@@ -104,6 +127,14 @@ class DprProcessIn(OperatorInput):
             data.pop("processor")
             data["processor_name"] = processor.get("name")
             data.setdefault("processor_version", processor.get("version", ""))
+        if newer_shape:
+            # Its task-table variables are top-level keys (`instrument_mode`, `reference_date`, ...).
+            given = data.get("external_variables")
+            variables = dict(given) if isinstance(given, dict) else {}
+            for key in [key for key in data if key not in cls.model_fields and _is_scalar(data[key])]:
+                variables[key] = data.pop(key)
+            if variables and (given is None or isinstance(given, dict)):
+                data["external_variables"] = variables
         for key, value_key in (("input_products", "item_id"), ("generated_product_to_collection_identifier", None)):
             if isinstance(data.get(key), list):
                 data[key] = [_entry_pair(entry, value_key) for entry in data[key]]
@@ -131,6 +162,8 @@ class DprProcessIn(OperatorInput):
         inputs = [name for entry in self.input_products for name in entry]
         if duplicates := sorted({name for name in inputs if inputs.count(name) > 1}):
             raise ValueError(f"'input_products' names {duplicates} more than once.")
+        if repeated := sorted(set(self.external_variables) & set(STANDARD_VARIABLES)):
+            raise ValueError(f"'external_variables' repeats {repeated}: give them as the request's own fields.")
         if self.start_datetime and self.end_datetime and self.end_datetime < self.start_datetime:
             raise ValueError(
                 f"end_datetime {self.end_datetime.isoformat()} is before start_datetime "
@@ -138,10 +171,11 @@ class DprProcessIn(OperatorInput):
             )
         return self
 
-    def external_variables(self) -> dict[str, Any]:
-        """Values of the task table's `{external_variable.X}`."""
-        values = {"start_datetime": self.start_datetime, "end_datetime": self.end_datetime}
-        return values | {"satellite": self.satellite}
+    def variables(self) -> dict[str, Any]:
+        """Values of the task table's `{external_variable.X}`: the standard fields that are set, and the others."""
+        standard: dict[str, Any] = {"start_datetime": self.start_datetime, "end_datetime": self.end_datetime}
+        standard["satellite"] = self.satellite
+        return {name: value for name, value in standard.items() if value is not None} | self.external_variables
 
     def input_items(self) -> dict[str, ItemAndCollection]:
         return {name: ref for entry in self.input_products for name, ref in entry.items()}
@@ -156,6 +190,10 @@ class DprProcessIn(OperatorInput):
         return targets
 
 
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool)
+
+
 def _entry_pair(entry: Any, value_key: str | None, key: str = "name") -> Any:
     """`{name, item_id, collection_name}` → `{name: [item_id, collection_name]}` (`product_type` when
     `value_key` is None); an entry already in the original's `{name: value}` shape is kept."""
@@ -166,6 +204,15 @@ def _entry_pair(entry: Any, value_key: str | None, key: str = "name") -> Any:
 
 
 # --- The plan: what the task table asks for, with the request's values filled in ---------------------------------
+
+
+class AdfItem(BaseModel):
+    """An ADF's catalog item: staged (`hrefs` known) or, in a dry run, only planned (`hrefs` empty). An ADF the
+    request gives as an S3 object has no item: its `collection` and `id` are empty."""
+
+    collection: str = ""
+    id: str = ""
+    hrefs: list[str] = Field(default_factory=list)
 
 
 class AdfAlternative(BaseModel):
@@ -179,12 +226,16 @@ class AdfAlternative(BaseModel):
     collection: SafeName
     """Catalog collection the ADF is staged into (map[product_type], map["*"], `<satellite>-aux-<type>`)."""
     query: StacQuery
+    unresolved: list[str] = Field(default_factory=list)
+    """`<input>.<property>` placeholders still in `query` (a plan made without the catalog): not searchable."""
 
 
 class AdfSpec(BaseModel):
     name: str
     mandatory: bool
     alternatives: list[AdfAlternative]
+    supplied: AdfItem | None = None
+    """The ADF the request gives (`adfs`): used as it is, no alternative is searched."""
 
 
 class InputSpec(BaseModel):
@@ -199,6 +250,7 @@ class UnitPlan(BaseModel):
     """What a `ProcessingUnit` child resolves: the unit's request inputs and its ADFs."""
 
     name: str
+    """The unit's identifier in the run, `<unit name>.<step>` (a unit may run at several steps)."""
     inputs: list[InputSpec] = Field(default_factory=list)
     adfs: list[AdfSpec] = Field(default_factory=list)
 
@@ -213,6 +265,18 @@ class ProcessingPlan(BaseModel):
     external_modules: list[dict[str, Any]] = Field(default_factory=list)
     output_collections: dict[str, str]
     """Output name → the collection its run folder is under (the first of its mapping)."""
+    variables: dict[str, Any] = Field(default_factory=dict)
+    """The task-table variables as the units got them (datetimes in the RS format)."""
+    input_properties: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """`{input name: {property: value}}`: the input products' catalog properties the task table uses."""
+    unresolved: list[str] = Field(default_factory=list)
+    """`<input>.<property>` placeholders left for the catalog to resolve (a plan made without the stack)."""
+    warnings: list[str] = Field(default_factory=list)
+    dask_config: dict[str, Any] = Field(default_factory=dict)
+    """The payload's `dask_config` (the request's)."""
+    config_files: list[str] = Field(default_factory=list)
+    """EOPF configuration files of the processor (the task table's `configuration_path`)."""
+    logging_files: list[str] = Field(default_factory=list)
 
 
 # --- Resolution: what a `ProcessingUnit` found ----------------------------------------------------------------------
@@ -232,14 +296,6 @@ class AlternativeTried(BaseModel):
     outcome: AlternativeOutcomeKind
     items: list[str] = Field(default_factory=list)
     duration_s: float = 0.0
-
-
-class AdfItem(BaseModel):
-    """An ADF's catalog item: staged (`hrefs` known) or, in a dry run, only planned (`hrefs` empty)."""
-
-    collection: str
-    id: str
-    hrefs: list[str] = Field(default_factory=list)
 
 
 class UnitInput(BaseModel):

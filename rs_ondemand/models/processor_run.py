@@ -119,7 +119,8 @@ class PayloadSpec(BaseModel):
     adf_paths: dict[str, list[str]] = Field(default_factory=dict)
     """`{ADF name: [paths]}`; an optional ADF that was not found is simply absent."""
     output_paths: dict[str, str] = Field(default_factory=dict)
-    """`{output name: folder}`, unique per run (see `run_output_prefix`)."""
+    """`{output name: folder}`, unique per run (see `run_output_prefix`); a `file` output is written to a file
+    named after it in its folder."""
     storage: S3StorageRef = Field(default_factory=S3StorageRef)
     dask: DaskClusterSpec | None = None
     """None leaves `context_managers` empty: the processor activity adds the one of the request's cluster label
@@ -132,6 +133,12 @@ class PayloadSpec(BaseModel):
     """Where the progress callback appends events, relative to the run's working directory; None: no callback."""
     dry_run: bool = False
     """`triggering__dry_run`: EOPF validates the plan and paths without running or writing anything."""
+    dask_config: dict[str, Any] = Field(default_factory=dict)
+    """The payload's `dask_config`: Dask settings for the run (e.g. `distributed.worker.local_directory`)."""
+    config_files: list[str] = Field(default_factory=list)
+    """EOPF configuration files (the payload's `config`), absolute or relative to the run's working directory."""
+    logging_files: list[str] = Field(default_factory=list)
+    """Logging configuration files (the payload's `logging`)."""
 
 
 # --- Running a processor -----------------------------------------------------------------------------------------

@@ -64,16 +64,45 @@ def plan_dpr(
         else:
             tasktable, source = get_tasktable(request.processor_name), f"registry ({request.processor_name})"
         plan = plan_request(request, tasktable)
+        settings = Settings.load()
+        if plan.unresolved or any(adf.supplied and adf.supplied.id for unit in plan.unit_plans for adf in unit.adfs):
+            plan = asyncio.run(_with_catalog(settings, request, tasktable)) or plan
     except (InvalidInputError, ValidationError) as err:
         refuse(str(err))
 
-    output: dict[str, Any] = {"units": plan.units, "adfs": adf_listing(plan)}
+    output: dict[str, Any] = {
+        "units": plan.units,
+        "adfs": adf_listing(plan),
+        "variables": plan.variables,
+        "input_properties": plan.input_properties,
+        "unresolved": plan.unresolved,
+        "warnings": plan.warnings,
+    }
     dry_run = request.model_copy(update={"dry_run": True, "tasktable": tasktable})
-    output |= asyncio.run(_dry_run(Settings.load(), request, dry_run, timeout_s))
+    found = asyncio.run(_dry_run(settings, request, dry_run, timeout_s))
+    found["warnings"] = list(dict.fromkeys([*plan.warnings, *found.get("warnings", [])]))
+    output |= found
     if as_json:
         print(json.dumps(output, indent=2, default=str))
     else:
         _show(request, plan, source, output)
+
+
+async def _with_catalog(settings: Settings, request: DprProcessIn, tasktable: dict[str, Any]) -> ProcessingPlan | None:
+    """The plan with the input products' properties and supplied ADF items read from the catalog; None (and a
+    line on stderr) when the catalog cannot be reached."""
+    import httpx
+
+    from rs_ondemand.activities.catalog import CatalogClient
+    from rs_ondemand.activities.processor import plan_with_catalog
+    from rs_ondemand.errors import CatalogError
+
+    async with httpx.AsyncClient() as http:
+        try:
+            return await plan_with_catalog(CatalogClient(settings.catalog, http), request, tasktable)
+        except CatalogError as err:
+            _note(f"catalog not reachable at {settings.catalog.url}: input product properties unresolved ({err})")
+            return None
 
 
 def adf_listing(plan: ProcessingPlan) -> list[dict[str, Any]]:
@@ -84,6 +113,7 @@ def adf_listing(plan: ProcessingPlan) -> list[dict[str, Any]]:
             "adf": adf.name,
             "mandatory": adf.mandatory,
             "alternatives": [alternative.model_dump(mode="json") for alternative in adf.alternatives],
+            **({"supplied": adf.supplied.model_dump(mode="json")} if adf.supplied is not None else {}),
         }
         for unit in plan.unit_plans
         for adf in unit.adfs
@@ -283,6 +313,13 @@ def _show(request: DprProcessIn, plan: ProcessingPlan, source: str, output: dict
             names("output_products"),
         )
     console.print(units)
+    if plan.variables:
+        console.print("Variables: " + escape(", ".join(f"{k}={v}" for k, v in plan.variables.items())))
+    for name, properties in plan.input_properties.items():
+        console.print(f"Input {escape(name)}: " + escape(", ".join(f"{k}={v}" for k, v in properties.items())))
+    if plan.unresolved:
+        unresolved = ", ".join("{" + key + "}" for key in plan.unresolved)
+        console.print(f"[yellow]Unresolved without the catalog:[/yellow] {escape(unresolved)}")
 
     dry_run = "adf_choices" in output
     choices = {(choice["unit"], choice["adf"]): choice for choice in output.get("adf_choices", [])}
@@ -290,7 +327,11 @@ def _show(request: DprProcessIn, plan: ProcessingPlan, source: str, output: dict
         need = "mandatory" if adf["mandatory"] else "optional"
         console.print(f"\n[bold]ADF {escape(adf['adf'])}[/bold] of {escape(adf['unit'])} ({need})")
         choice = choices.get((adf["unit"], adf["adf"]), {"tried": [], "winner": None})
-        if not adf["alternatives"]:
+        if "supplied" in adf:
+            supplied = adf["supplied"]
+            where = f"{supplied['id']} in {supplied['collection']}" if supplied["id"] else ", ".join(supplied["hrefs"])
+            console.print(f"  supplied by the request: {escape(where)}")
+        elif not adf["alternatives"]:
             console.print("  no alternative in the task table")
         # Alternatives are tried one after the other in the plan's order: the n-th tried is the n-th planned.
         for index, alternative in enumerate(adf["alternatives"]):

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from rs_ondemand.dpr.plan import RequestMismatchError, plan_request
+from rs_ondemand.dpr.plan import InputPropertyError, RequestMismatchError, plan_request
 from rs_ondemand.dpr.queries import AuxCollectionError
 from rs_ondemand.dpr.registry import get_tasktable
 from rs_ondemand.models.dpr import DprProcessIn
 from rs_ondemand.starter.samples import SAMPLE_SESSION, demo_dpr_request
+from tests.dpr import _s1_ard as s1_ard
 from tests.dpr._fixtures import load
 
 DEMO_REQUEST: dict[str, Any] = demo_dpr_request("ops", SAMPLE_SESSION, "s1-cadip") | {
@@ -82,3 +83,84 @@ def test_the_reference_s1_l0_call_plans_on_the_2_0_task_table() -> None:
     assert {name: adf.mandatory for name, adf in adfs.items()} == {"osf": False, "fro": False}
     assert [a.collection for a in adfs["osf"].alternatives] == ["ax___osf_ax"]
     assert set(plan.output_collections) == {"S01SARRAW", "S01GPSRAW", "S01HKMRAW", "S01AISRAW"}
+
+
+# --- Request variables, input-product properties, supplied ADFs: each bad input has its one-line error -----------
+
+
+def test_an_unknown_variable_is_refused() -> None:
+    request = s1_ard.parsed("SLC__1_NRB__1", instrument_mod="IW")  # a typo: a top-level key of the RS shape
+    with pytest.raises(RequestMismatchError) as failure:
+        plan_request(request, s1_ard.tasktable())
+    assert str(failure.value) == (
+        "'external_variables' names ['instrument_mod'], which the task table neither declares nor uses "
+        '(its other variables: "instrument_mode", "reference_date").'
+    )
+
+
+def test_a_missing_property_of_an_input_product_is_refused() -> None:
+    with pytest.raises(InputPropertyError) as failure:
+        plan_request(s1_ard.parsed("SLC__1_NRB__1"), s1_ard.tasktable(), {"slcs": {"start_datetime": "x"}})
+    assert str(failure.value) == (
+        'The task table uses "{slcs.end_datetime}", but input product "slcs" (item '
+        f"'{s1_ard.SLC_ITEM[0]}' in collection 's1-slc') has no property 'end_datetime'."
+    )
+
+
+def test_a_placeholder_naming_an_input_the_request_does_not_give_is_refused() -> None:
+    table = s1_ard.tasktable()
+    table["io"]["adfs"][1]["alternatives"][0]["query"]["parameters"]["satellite"] = "{slc.platform}"
+    with pytest.raises(InputPropertyError) as failure:
+        plan_request(s1_ard.parsed("SLC__1_NRB__1"), table)
+    assert str(failure.value) == (
+        'The task table uses "{slc.platform}", but the request has no input product "slc" (it gives: "slcs") '
+        "to read the property 'platform' from."
+    )
+
+
+def test_an_adf_supplied_for_nothing_is_refused() -> None:
+    adfs = {"REFERENCE_DB": "s3://b/db/", "DEM_TILES": ["GLO-30", "dem"]}
+    with pytest.raises(RequestMismatchError) as failure:
+        plan_request(s1_ard.parsed("ARD_DEM_ONLY_PIPELINE", adfs=adfs), s1_ard.tasktable())
+    assert str(failure.value) == (
+        "'adfs' supplies ['DEM_TILES'], which no unit of the request uses "
+        '(its ADFs: "ETAD", "ORBIT", "REFERENCE_DB", "DEM").'
+    )
+
+
+def test_a_mandatory_adf_without_alternatives_must_be_supplied() -> None:
+    with pytest.raises(RequestMismatchError) as failure:
+        plan_request(s1_ard.parsed("ARD_REFERENCE_PIPELINE", adfs={}), s1_ard.tasktable())
+    assert str(failure.value) == (
+        'ADF "REFERENCE_DB" of unit "ReferenceGeometry.3" is mandatory and the task table gives no way to search '
+        "for it: supply it in the request's 'adfs' (an s3:// URL or [item id, collection])."
+    )
+
+
+def test_a_supplied_adf_replaces_the_search() -> None:
+    plan = plan_request(demo(adfs={"ORBIT": ["S1A_OPER_AUX_RESORB", "s1-aux"]}), get_tasktable("demo"))
+    (orbit,) = plan.unit_plans[0].adfs
+    assert orbit.alternatives == []
+    assert orbit.supplied is not None and (orbit.supplied.collection, orbit.supplied.id) == (
+        "s1-aux",
+        "S1A_OPER_AUX_RESORB",
+    )
+
+
+def test_a_shared_output_map_warns_about_what_the_pipeline_does_not_produce() -> None:
+    outputs = [{"DEMOL0": ["S01DEMOL0", "s1-demo-l0"]}, {"DEMOL1": ["S01DEMOL1", "s1-demo-l1"]}]
+    plan = plan_request(demo(generated_product_to_collection_identifier=outputs), get_tasktable("demo"))
+    assert plan.warnings == [
+        "generated_product_to_collection_identifier maps 'DEMOL1', which no unit of this request produces: ignored"
+    ]
+    assert plan.output_collections == {"DEMOL0": "s1-demo-l0"}
+
+
+def test_plan_shows_the_variables_as_the_units_get_them() -> None:
+    plan = plan_request(demo(), get_tasktable("demo"))
+    assert plan.variables == {
+        "start_datetime": "2024-11-14T14:30:38.477Z",
+        "end_datetime": "2024-11-14T14:33:22.662Z",
+        "satellite": "sentinel-1a",
+    }
+    assert plan.unresolved == [] and plan.input_properties == {}

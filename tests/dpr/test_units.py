@@ -157,6 +157,7 @@ class TestReferenceTables:
                     output("S01HKMRAW", "^hktm$"),
                     output("S01AISRAW", "^ais_.*"),
                 ],
+                "id": "S1L0Processor.1",
             }
         ]
         # The original's key order (name, origin, mandatory, unit extras, io keys) shows in the JSON output.
@@ -569,10 +570,21 @@ class TestPipelines:
             {"unit_name": "u1", "step_id": 2, "input_products": {"A": "u1.1.A"}},
         ]
         tasktable = _table(
-            units=[{"name": "u1", "module": "m", "input_products": [{"name": "A", "mandatory": True}]}],
+            units=[
+                {
+                    "name": "u1",
+                    "module": "m",
+                    "input_products": [{"name": "A", "mandatory": True}],
+                    "output_products": [{"name": "A", "mandatory": True}],
+                }
+            ],
             pipelines=[{"name": "p1", "steps": steps}],
         )
-        assert [u["input_products"][0]["origin"] for u in _run(tasktable)] == ["pipeline_input", "u1.1.A"]
+        units = _run(tasktable)
+        assert [u["input_products"][0]["origin"] for u in units] == ["pipeline_input", "u1.1.A"]
+        # Each step is a unit of its own for EOPF; the second reads the first's output.
+        assert [u["id"] for u in units] == ["u1.1", "u1.2"]
+        assert units[1]["input_products"][0]["reference"] == "u1.1.A"
 
     def test_unit_mode_takes_origins_from_the_first_step_using_it(self) -> None:
         (geocoding,) = _run(self._chain(), None, "geocoding")

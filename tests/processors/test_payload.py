@@ -58,13 +58,13 @@ def test_payload_has_the_eopf_3_shape(demo_units: list[dict[str, Any]]) -> None:
     assert [m["name"] for m in payload["external_modules"]] == ["rs_demo_processor.units"]
     step = payload["workflow"][0]
     assert step | {"parameters": {}} == {
-        "name": "DemoL0Unit",
+        "name": "DemoL0Unit.1",
         "module": "rs_demo_processor.units",
         "processing_unit": "DemoL0Unit",
         "active": True,
         "validate": False,
         "inputs": {"CADU": "CADU"},
-        "adfs": {"orbit": "ORBIT"},
+        "adfs": {"ORBIT": "ORBIT"},
         "outputs": {"DEMOL0": "DEMOL0"},
         "parameters": {},
     }
@@ -134,14 +134,14 @@ def test_optional_adf_not_found_is_left_out(demo_units: list[dict[str, Any]]) ->
 
 
 def test_missing_mandatory_adf_is_refused(demo_units: list[dict[str, Any]]) -> None:
-    with pytest.raises(PayloadError, match="mandatory ADF 'ORBIT' of unit 'DemoL0Unit' was not resolved"):
+    with pytest.raises(PayloadError, match=r"mandatory ADF 'ORBIT' of unit 'DemoL0Unit\.1' was not resolved"):
         build_payload(spec(demo_units, adf_paths={}))
 
 
 def test_missing_input_and_output_are_refused(demo_units: list[dict[str, Any]]) -> None:
-    with pytest.raises(PayloadError, match="input 'CADU' of unit 'DemoL0Unit' has no path"):
+    with pytest.raises(PayloadError, match=r"input 'CADU' of unit 'DemoL0Unit\.1' has no path in the request"):
         build_payload(spec(demo_units, input_paths={}))
-    with pytest.raises(PayloadError, match="output 'DEMOL0' of unit 'DemoL0Unit' has no target folder"):
+    with pytest.raises(PayloadError, match=r"output 'DEMOL0' of unit 'DemoL0Unit\.1' has no target folder"):
         build_payload(spec(demo_units, output_paths={}))
 
 

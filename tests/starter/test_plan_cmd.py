@@ -37,9 +37,7 @@ def demo_request(**changes: Any) -> dict[str, Any]:
 
 def expected_units(request: dict[str, Any], tasktable: dict[str, Any]) -> list[dict[str, Any]]:
     parsed = DprProcessIn.model_validate(request)
-    units = build_unit_list(
-        tasktable, parsed.pipeline, parsed.unit, None, external_variables=parsed.external_variables()
-    )
+    units = build_unit_list(tasktable, parsed.pipeline, parsed.unit, None, external_variables=parsed.variables())
     return json.loads(json.dumps(units))
 
 
@@ -53,10 +51,11 @@ async def test_without_a_stack_the_units_are_planned_from_the_task_table(tmp_pat
     code, out, err = await run_cli("plan", "dpr", str(DEMO), "--json", **no_stack(tmp_path))
     assert code == 0, err
     planned = json.loads(out)
-    assert set(planned) == {"units", "adfs"}
+    assert set(planned) == {"units", "adfs", "variables", "input_properties", "unresolved", "warnings"}
+    assert planned["variables"]["satellite"] == "sentinel-1a" and planned["unresolved"] == []
     assert planned["units"] == expected_units(demo_request(), get_tasktable("demo"))
     (orbit,) = planned["adfs"]
-    assert (orbit["unit"], orbit["adf"], orbit["mandatory"]) == ("DemoL0Unit", "ORBIT", True)
+    assert (orbit["unit"], orbit["adf"], orbit["mandatory"]) == ("DemoL0Unit.1", "ORBIT", True)
     assert [(a["product_type"], a["collection"]) for a in orbit["alternatives"]] == [
         ("AUX_POEORB", "s1-aux"),
         ("AUX_RESORB", "s1-aux"),
@@ -137,7 +136,7 @@ async def test_with_the_stack_a_dry_run_adds_the_adf_choices_and_the_payload(
     planned = json.loads(out)
     assert planned["units"] == expected_units(demo_request(), get_tasktable("demo"))
     (choice,) = planned["adf_choices"]
-    assert (choice["unit"], choice["adf"]) == ("DemoL0Unit", "ORBIT")
+    assert (choice["unit"], choice["adf"]) == ("DemoL0Unit.1", "ORBIT")
     assert [(tried["product_type"], tried["outcome"]) for tried in choice["tried"]] == [
         ("AUX_POEORB", "empty"),
         ("AUX_RESORB", "found"),
@@ -150,7 +149,7 @@ async def test_with_the_stack_a_dry_run_adds_the_adf_choices_and_the_payload(
     validation = planned["eopf_validation"]
     if validation["processor_status"] == "invalid":
         assert validation["ok"] is False
-        assert "ORBIT adf is requested for ['DemoL0Unit.orbit'] but its path is not available" in validation["error"]
+        assert "ORBIT adf is requested for ['DemoL0Unit.1.ORBIT'] but its path is not available" in validation["error"]
     else:
         assert validation == {"ok": True, "processor_status": "dry_run"}
     assert planned["dry_run_workflow_id"].startswith("plan-dpr-processing/operator/demo/demo_full/")

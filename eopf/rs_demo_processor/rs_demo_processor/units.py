@@ -26,7 +26,7 @@ from rs_demo_processor.session import parse_session_id
 log = logging.getLogger(__name__)
 
 INPUT_NAME = "CADU"
-ADF_NAME = "orbit"
+ADF_NAME = "ORBIT"
 OUTPUT_NAME = "DEMOL0"
 
 
@@ -73,7 +73,7 @@ class DemoL0Unit(EOProcessingUnit):
     """Decodes every CADU of a CADIP session and writes per-channel frame statistics with orbit state vectors.
 
     Inputs: `CADU`, the session's chunk files (the payload declares the session folder with engine `cadu`, so
-    EOPF hands over one lazily decoded DataTree per file). ADF: `orbit`, an Earth Explorer orbit file. Output:
+    EOPF hands over one lazily decoded DataTree per file). ADF: `ORBIT`, an Earth Explorer orbit file. Output:
     `DEMOL0`, a product of type `S0<mission>DEMOL0`.
 
     Parameters (the payload step's `parameters`): `start_datetime` / `end_datetime` of the session (default:

@@ -76,3 +76,24 @@ def test_the_newer_rs_request_shape_is_read_as_is() -> None:
         "AX___OSF_AX": "ax___osf_ax",
         "AX___FRO_AX": "ax___fro_ax",
     }
+
+
+def test_the_newer_rs_shape_takes_its_top_level_variables() -> None:
+    call = load("parameter-call-s1-l0.json") | {"instrument_mode": "IW", "reference_date": "2024-11-14"}
+    parsed = DprProcessIn.model_validate(call)
+    assert parsed.external_variables == {"instrument_mode": "IW", "reference_date": "2024-11-14"}
+    assert parsed.variables()["satellite"] == "S1A"
+
+
+def test_variables_are_scalars_and_not_the_standard_fields() -> None:
+    assert "external_variables.mode" in error_of(external_variables={"mode": {"nested": 1}})
+    message = error_of(external_variables={"satellite": "S1B"})
+    assert "'external_variables' repeats ['satellite']: give them as the request's own fields." in message
+    # The original request shape has no loose variables: an unknown top-level key is still a mistake.
+    assert "Extra inputs are not permitted" in error_of(instrument_mode="IW")
+
+
+def test_supplied_adfs_are_s3_urls_or_catalog_items() -> None:
+    parsed = DprProcessIn.model_validate(request(adfs={"ORBIT": "s3://b/orbit.EOF", "DEM": ["GLO-30", "dem"]}))
+    assert parsed.adfs == {"ORBIT": "s3://b/orbit.EOF", "DEM": ("GLO-30", "dem")}
+    assert "adfs.ORBIT" in error_of(adfs={"ORBIT": "/local/orbit.EOF"})
