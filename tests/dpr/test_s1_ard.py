@@ -4,10 +4,14 @@ rules EOPF 3.0 runs a chain by (docs/dpr-payload.md)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+import yaml
 
 from rs_ondemand.dpr.plan import plan_request
+from rs_ondemand.models.dpr import DprProcessIn
+from tests.dpr._fixtures import DATA_DIR, load
 from tests.dpr._s1_ard import PIPELINES, SLC_PROPERTIES, parsed, resolved_payload, tasktable
 
 
@@ -98,3 +102,25 @@ def test_the_chain_payload_follows_eopf_rules() -> None:
 def test_step_parameters_take_the_request_variables() -> None:
     plan = plan_request(parsed("SLC__1_CSL__1"), tasktable(), {"slcs": SLC_PROPERTIES})
     assert plan.units[0]["parameters"] == {"reference_date": "2024-11-14"}
+
+
+def test_the_s1_l0_payload_agrees_with_rs_reference_payload() -> None:
+    """RS's own payload for its S1 L0 request (an older EOPF dialect: compared on what EOPF 3.0 reads the same)."""
+    reference = yaml.safe_load((DATA_DIR / "reference-payload-s1-l0.yml").read_text())
+    request = DprProcessIn.model_validate(load("parameter-call-s1-l0.json"))
+    plan = plan_request(request, load("tasktable-s1-l0.json"))
+    payload = resolved_payload(plan, "s3://test-bucket/S1CADUS", "s3://b/aux", "s3://b/out")
+    (ours,), (theirs,) = payload["workflow"], reference["workflow"]
+    keys = ("name", "module", "processing_unit", "inputs", "outputs", "adfs")
+    assert {key: ours[key] for key in keys} == {key: theirs[key] for key in keys}
+    assert payload["external_modules"][0] == reference["external_modules"][0]  # its reader engine, star_import
+
+    def shape(entries: list[dict[str, Any]], *fields: str) -> dict[str, tuple[Any, ...]]:
+        return {entry["id"]: tuple(entry.get(field) for field in fields) for entry in entries}
+
+    ours_io, theirs_io = payload["io"], reference["io"]
+    assert shape(ours_io["input_products"], "type", "engine") == shape(theirs_io["input_products"], "type", "engine")
+    assert shape(ours_io["output_products"], "type", "engine", "apply_eoqc") == shape(
+        theirs_io["output_products"], "type", "engine", "apply_eoqc"
+    )
+    assert sorted(adf["id"] for adf in ours_io["adfs"]) == sorted(adf["id"] for adf in theirs_io["adfs"])
