@@ -82,7 +82,7 @@ class DemoL0Unit(EOProcessingUnit):
     demo's progress or cancel it while the unit runs.
     """
 
-    PROCESSOR_NAME = "DemoL0"
+    PROCESSOR_NAME = "Demo"
     PROCESSOR_VERSION = "0.1.0"
     PROCESSOR_LEVEL = "L0"
     # No EOPF processing-contract model file ships with the demo: its mandatory inputs are declared below.
