@@ -38,6 +38,44 @@ REPORT_MARKER = '"message":"Workflow execution report"'
 """EOPF logs its execution report as one JSON object on one line (`WorkflowExecutionReport.format`)."""
 PROGRESS_LINE = re.compile(r"Workflow progress: (\d+)%")
 
+PAYLOAD_REFUSALS = re.compile(
+    "|".join(
+        (
+            # eopf.triggering.runner: the payload's external modules (our units are among them)
+            r"Module \S+ not found",
+            r"Import folder \S+ does not exist",
+            # eopf.triggering.parsers: the workflow (importing units, their mandatory inputs and ADFs), io, hooks
+            "Error on payload",
+            "Error while importing module",
+            r"Class \S+ not found in module",
+            "Processor version mismatch",
+            "Missing input for unit",
+            "Missing input adf for unit",
+            "Invalid workflow active expression",
+            r"Duplicated id\(s\) in io\.",
+            "engine param is mandatory",
+            "is not able to write",
+            "Invalid writer configuration for output",
+            "Error while building context manager",
+            "Error while importing workflow callback",
+            # eopf.triggering.workflow_plan / workflow_validation: the chain's graph and its io references
+            "Workflow must contain at least one active processing unit",
+            "Twice the same unit identifier",
+            "Workflow has cyclic dependencies",
+            "Missing mandatory input for",
+            "Missing mandatory adf for",
+            "but is not available in I/O configuration",
+            "but is not available in I/O adf configuration",
+            "Missing EOConfiguration params to run the TaskTable",
+            # eopf.common.env_utils: a ${VAR} of the payload that the EOPF process's environment does not have
+            "Unresolved env vars",
+        )
+    )
+)
+"""EOPF's messages for a payload it refuses before running any unit (EOPF 3.0's own wording, from its triggering
+code): the same payload is refused again, whatever an operator waits for. Failures on data (an input that cannot
+be opened, a unit's own error) and on the cluster are not in the list: they may pass on a retry."""
+
 RUN_MARKER = "RS_EOPF_RUN_ID"
 """In the environment of an EOPF run and of every process it starts (Dask's too): which run they belong to."""
 RUN_FOLDER_PREFIX = "rs-eopf-"
@@ -82,6 +120,7 @@ class RunMonitor:
         self._offset = 0
         self._started = time.monotonic()
         self._units_done: set[str] = set()
+        self._events: set[str] = set()
 
     async def pump(self, stream: asyncio.StreamReader) -> None:
         while line := await stream.readline():
@@ -109,6 +148,7 @@ class RunMonitor:
 
     def _apply(self, event: dict[str, Any]) -> None:
         kind = str(event.get("event", ""))
+        self._events.add(kind)
         self.progress.event = kind
         self.progress.units_total = int(event.get("units_total") or self.progress.units_total)
         if event.get("unit"):
@@ -133,6 +173,14 @@ class RunMonitor:
                 for p in self.report["written_products"]
             ]
         return list(self.products.values())
+
+    def refusal(self) -> str | None:
+        """EOPF's line refusing the payload, when it refused it before any unit started; else None."""
+        if self.progress.units_done or any(event == "before_unit" for event in self._events):
+            return None
+        # The last such line: EOPF logs the error, then its command line prints it alone ("Error: ...").
+        lines = reversed(self.tail)
+        return next((line for line in lines if PAYLOAD_REFUSALS.search(line)), None)
 
     def failure_reason(self) -> str:
         exception = (self.report or {}).get("exception") or {}

@@ -69,6 +69,15 @@ class ProcessorFailedError(OnDemandError):
         self.returncode = returncode
 
 
+class ProcessorRefusedError(InvalidInputError):
+    """EOPF refused the payload before running any unit (a unit module it cannot import, an input or ADF a unit
+    needs and the step does not give, a cycle in the chain...): the same request is refused again, so it fails at
+    once instead of waiting for an operator."""
+
+    def __init__(self, run_id: str, refusal: str) -> None:
+        super().__init__(f"EOPF refused the payload of run {run_id!r}: {refusal}")
+
+
 class EopfNotInstalledError(ConfigurationError):
     """The worker has no EOPF environment."""
 
@@ -181,6 +190,7 @@ class ProcessorActivities:
         """Run the EOPF trigger on the request's payload and cluster, heartbeating `ProcessorProgress`.
 
         Raises:
+            ProcessorRefusedError: EOPF refused the payload before running any unit (non-retryable).
             ProcessorFailedError: EOPF exited non-zero; the message carries its error and last output lines.
             InvalidInputError: unknown Dask cluster label, unreadable payload, or a payload holding a secret.
             EopfNotInstalledError: the EOPF environment is missing.
@@ -277,6 +287,8 @@ class ProcessorActivities:
             tail_lines=settings.output_tail_lines,
         )
         monitor = outcome.monitor
+        if outcome.returncode != 0 and (refusal := monitor.refusal()) is not None:
+            raise ProcessorRefusedError(run_id, self._scrub(_after_error_prefix(refusal)))
         if outcome.returncode != 0:
             tail = _last_chars(self._scrub("\n".join(monitor.tail)), TAIL_CHARS)
             reason = self._scrub(monitor.failure_reason())
@@ -318,6 +330,14 @@ async def plan_with_catalog(catalog: CatalogClient, request: DprProcessIn, taskt
                 found = await item(f"ADF {adf.name!r}", adf.supplied.id, adf.supplied.collection)
                 adf.supplied.hrefs = sorted(asset["href"] for asset in found.get("assets", {}).values())
     return plan
+
+
+def _after_error_prefix(line: str) -> str:
+    """EOPF's message without the logging prefix or click's `Error: `."""
+    for marker in (":: ", "Error: "):
+        if marker in line:
+            line = line.split(marker, 1)[1]
+    return line.strip()
 
 
 def _last_chars(text: str, limit: int) -> str:

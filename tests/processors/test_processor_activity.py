@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from temporalio.testing import ActivityEnvironment
 from rs_ondemand.activities.eopf_process import (
     OWNER_FILE,
     RUN_MARKER,
+    RunMonitor,
     kill_earlier_attempts,
     new_run_folder,
     parent_death_wrapper,
@@ -197,3 +199,24 @@ def test_run_folders_of_dead_workers_are_removed(tmp_path: Path, monkeypatch: py
     assert ours.name.startswith("rs-eopf-dpr_x-run-1-")
     assert sorted(remove_abandoned_run_folders(grace_s=300)) == sorted([dead, reused, stale])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([ours.name, being_made.name, other.name])
+
+
+@pytest.mark.parametrize(
+    ("lines", "events", "refusal"),
+    [
+        (["... :: Error running p.yaml: Module l0.s1 not found", "Error: Module l0.s1 not found"], [], True),
+        (["Error: Workflow has cyclic dependencies, only acyclic allowed"], ["workflow_setup"], True),
+        # Data that may come back, and a unit that failed once running: an operator's retry may pass.
+        (["Error: CADU input is requested for ['U.1.CADU'] but its path is not available"], [], False),
+        (["Error: Module x not found"], ["workflow_setup", "before_unit"], False),
+        (["botocore.exceptions.ClientError: An error occurred (404): Not Found"], [], False),
+    ],
+)
+def test_a_payload_eopf_refuses_is_told_from_a_failure_worth_retrying(
+    tmp_path: Path, lines: list[str], events: list[str], refusal: bool
+) -> None:
+    monitor = RunMonitor(tmp_path / "progress.jsonl", tail_lines=10)
+    monitor.tail.extend(lines)
+    (tmp_path / "progress.jsonl").write_text("".join(json.dumps({"event": e}) + "\n" for e in events))
+    monitor.poll()
+    assert (monitor.refusal() == lines[-1]) if refusal else monitor.refusal() is None

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from rs_ondemand.activities.processor import ProcessorActivities, ProcessorFailedError
+from rs_ondemand.activities.processor import ProcessorActivities, ProcessorFailedError, ProcessorRefusedError
 from rs_ondemand.bench.scale import address_dask_cluster
 from rs_ondemand.config import ProcessorSettings, Settings
 from rs_ondemand.models.processor_run import AddressDaskCluster, RunProcessorInput
@@ -118,10 +118,28 @@ async def test_failing_run_reports_eopf_error(
         )
     message = str(failure.value)
     assert f"EOPF run '{rid}' failed (exit code 1)" in message
-    assert "CADU input is requested for ['DemoL0Unit.CADU'] but its path is not available" in message
+    assert "CADU input is requested for ['DemoL0Unit.1.CADU'] but its path is not available" in message
+    # Its data may come back (a path not available is not a refusal of the payload): an operator may retry.
+    assert not failure.value.non_retryable
     assert "--- last EOPF output ---" in message
     secret = settings.s3.aws_secret_access_key
     assert secret is not None and secret.get_secret_value() not in message
+
+
+async def test_a_unit_module_eopf_cannot_import_is_refused_for_good(
+    processor: ProcessorActivities, demo_units: list[dict[str, Any]], staged_session: StagedSession, settings: Settings
+) -> None:
+    """A task table naming a module the EOPF environment does not have: EOPF refuses the payload before running
+    anything, and so would it on every retry. The error is final (the request fails at once, issue 14)."""
+    rid = run_id()
+    units = [demo_units[0] | {"module": "l0.s1.s1_l0_processor"}]
+    payload = demo_payload(units, staged_session, settings, rid)
+    with pytest.raises(ProcessorRefusedError) as failure:
+        await ActivityEnvironment().run(
+            processor.run_processor, RunProcessorInput(run_id=rid, dask_cluster_label="local", payload_yaml=payload)
+        )
+    assert failure.value.non_retryable
+    assert str(failure.value) == f"EOPF refused the payload of run '{rid}': Module l0.s1.s1_l0_processor not found"
 
 
 async def test_demo_processor_runs_on_local_cluster(
