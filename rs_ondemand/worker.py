@@ -23,6 +23,7 @@ from temporalio.worker import Worker
 
 from rs_ondemand._allocator import keep_large_buffers
 from rs_ondemand.activities.catalog import CatalogActivities, CatalogClient
+from rs_ondemand.activities.eopf_env import EopfProcessors
 from rs_ondemand.activities.eopf_process import remove_abandoned_run_folders
 from rs_ondemand.activities.processor import ProcessorActivities
 from rs_ondemand.activities.stations import StationActivities, StationRegistry
@@ -68,11 +69,14 @@ async def activities(settings: Settings) -> AsyncIterator[list[Any]]:
         )
         stations = StationRegistry(settings.stations, http)
         catalog = CatalogClient(settings.catalog, http)
+        processors = EopfProcessors(settings.processor.executable)
+        processors.start()
+        stack.push_async_callback(processors.stop)
         groups = [
             StationActivities(stations, store),
             StorageActivities(store),
             CatalogActivities(catalog, store),
-            ProcessorActivities(store, settings.processor, catalog),
+            ProcessorActivities(store, settings.processor, catalog, processors),
             TemporalActivities(),
         ]
         yield [getattr(group, name) for group in groups for name in _activity_names(group)]

@@ -14,6 +14,7 @@ import yaml
 from temporalio import activity
 
 from rs_ondemand.activities.catalog import CatalogClient
+from rs_ondemand.activities.eopf_env import EopfProcessors
 from rs_ondemand.activities.eopf_process import (
     PAYLOAD_NAME,
     PROGRESS_NAME,
@@ -36,7 +37,7 @@ from rs_ondemand.dpr.payload import (
     with_tracing,
 )
 from rs_ondemand.dpr.plan import input_properties_needed, plan_request
-from rs_ondemand.dpr.registry import get_tasktable
+from rs_ondemand.dpr.registry import get_tasktable, tasktable_of
 from rs_ondemand.errors import ConfigurationError, InvalidInputError, OnDemandError
 from rs_ondemand.models.dpr import (
     AdfItem,
@@ -110,11 +111,19 @@ def staged_folder(bucket: str, owner_id: str, item: AdfItem) -> str:
 class ProcessorActivities:
     """The DPR processor: payload files in S3 and EOPF runs."""
 
-    def __init__(self, store: ObjectStore, settings: ProcessorSettings, catalog: CatalogClient | None = None) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        settings: ProcessorSettings,
+        catalog: CatalogClient | None = None,
+        processors: EopfProcessors | None = None,
+    ) -> None:
         self._store = store
         self._settings = settings
         self._catalog = catalog
         """Where the plan reads the input products' properties and the items of request-supplied ADFs."""
+        self._processors = processors
+        """The task tables of the processors of the EOPF environment; None: the shipped files only."""
 
     @property
     def s3(self) -> S3Settings:
@@ -122,13 +131,19 @@ class ProcessorActivities:
 
     @activity.defn
     async def plan_processing(self, request: DprProcessIn) -> ProcessingPlan:
-        """Read the processor's task table (the request's own, else the registry's) and apply the request to it.
+        """Read the processor's task table (the request's own, else the registry's: a shipped file, or the one the
+        processor serves) and apply the request to it.
 
         Raises:
             TaskTableError: unknown processor, malformed table, or a request that does not fit it (non-retryable).
         """
         label, _ = self._cluster(request.dask_cluster_label)  # an unknown label fails now, before any staging
-        tasktable = request.tasktable if request.tasktable is not None else get_tasktable(request.processor_name)
+        if request.tasktable is not None:
+            tasktable = request.tasktable
+        elif self._processors is not None:
+            tasktable = tasktable_of(await self._processors.catalog(), request.processor_name)
+        else:
+            tasktable = get_tasktable(request.processor_name)
         if self._catalog is None:
             raise ConfigurationError("this worker's processor activities have no catalog to plan with")
         plan = await plan_with_catalog(self._catalog, request, tasktable)

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from rs_ondemand.dpr.units import unit_class_name
 from rs_ondemand.errors import InvalidInputError
 from rs_ondemand.models.dpr import AdfItem, ProcessingPlan, UnitResolution
 from rs_ondemand.models.processor_run import (
@@ -80,15 +81,6 @@ def _engine(entry: Mapping[str, Any]) -> str | None:
 
 def _path_type(entry: Mapping[str, Any], default: str) -> str:
     return PATH_TYPES.get(str(entry.get("type", default)).lower(), default)
-
-
-def _processing_unit(unit: Mapping[str, Any]) -> str:
-    """The class name: explicit, else the unit's name without a `.<step_id>` suffix (RS's later unit naming)."""
-    if unit.get("processing_unit"):
-        return str(unit["processing_unit"])
-    name = str(unit["name"])
-    head, _, tail = name.rpartition(".")
-    return head if head and tail.isdigit() else name
 
 
 def _adf_path(name: str, paths: Sequence[str]) -> str:
@@ -176,7 +168,7 @@ def _workflow_step(
     return {
         "name": unit.get("id") or unit["name"],
         "module": unit["module"],
-        "processing_unit": _processing_unit(unit),
+        "processing_unit": unit_class_name(unit),
         "active": True,
         "validate": False,
         "inputs": inputs,

@@ -103,6 +103,15 @@ def build_unit_list(
     return units
 
 
+def unit_class_name(unit: Mapping[str, Any]) -> str:
+    """The unit's EOPF processing-unit class: explicit (`processing_unit`), else its name without a `.<step_id>`
+    suffix (RS's later unit naming)."""
+    if unit.get("processing_unit"):
+        return str(unit["processing_unit"])
+    head, _, tail = str(unit["name"]).rpartition(".")
+    return head if head and tail.isdigit() else str(unit["name"])
+
+
 def _step_number(step: dict[str, Any], position: int) -> int | float | str:
     for key in ("step_id", "order"):
         value = step.get(key)

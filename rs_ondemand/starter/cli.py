@@ -15,6 +15,7 @@ from rs_ondemand.starter.demo_cmd import demo
 from rs_ondemand.starter.operator_cmd import cancel, retry
 from rs_ondemand.starter.plan_cmd import plan_app
 from rs_ondemand.starter.process_cmd import process_app
+from rs_ondemand.starter.processors_cmd import processors_app
 from rs_ondemand.starter.schedule_cmd import schedule_app
 from rs_ondemand.starter.stack_cmd import stack_app
 from rs_ondemand.starter.stage_cmd import stage_app
@@ -31,6 +32,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(stage_app, name="stage")
 app.add_typer(process_app, name="process")
 app.add_typer(plan_app, name="plan")
+app.add_typer(processors_app, name="processors")
 app.add_typer(bench_app, name="bench")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(check_app, name="check")

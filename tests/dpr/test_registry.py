@@ -15,12 +15,16 @@ from rs_ondemand.dpr.registry import (
     available_processors,
     get_tasktable,
     load_tasktable_file,
+    processor_catalog,
+    tasktable_of,
+    unit_classes,
 )
 from tests.dpr._fixtures import DATA_DIR
 
 SHIPPED = {
     "mockup": "TaskTable_MOCKUP_generated_by_rs_python_v1.json",
     "s1_l0": "TaskTable_S1_L0_generated_by_rs_python_v1.json",
+    "s1_ard": "tasktable-s1-ard-test.json",
 }
 
 
@@ -103,3 +107,32 @@ class TestLoadTasktableFile:
         path.write_text("[]", encoding="utf-8")
         with pytest.raises(TaskTableError, match="the root must be a JSON object"):
             load_tasktable_file(path)
+
+
+# --- The catalog merged from the shipped tables and the EOPF environment's answer ----------------------------------
+
+
+def test_without_an_eopf_environment_every_shipped_processor_is_plan_only() -> None:
+    catalog = processor_catalog(None)
+    assert {name for name, info in catalog.items() if info.runnable} == set()
+    assert catalog["demo"].why_not == "no EOPF environment"
+    assert tasktable_of(catalog, "demo") == get_tasktable("demo")
+
+
+def test_a_shipped_table_wins_over_what_the_processor_serves() -> None:
+    served = get_tasktable("demo") | {"pipelines": []}
+    units = {f"{module}.{cls}": None for module, cls in unit_classes(get_tasktable("demo"))}
+    catalog = processor_catalog({"demo": {"units": units, "tasktable": served, "entry_point": "m:C"}})
+    assert (catalog["demo"].source, catalog["demo"].runnable, catalog["demo"].served_tasktable) == (
+        "registry",
+        True,
+        "differs",
+    )
+    assert tasktable_of(catalog, "demo") == get_tasktable("demo")
+
+
+def test_a_processor_that_serves_no_table_cannot_be_planned() -> None:
+    catalog = processor_catalog({"nothing": {"units": {}, "tasktable": None, "tasktable_error": "KeyError: no file"}})
+    assert catalog["nothing"].why_not == "serves no task table (KeyError: no file)"
+    with pytest.raises(UnknownProcessorError, match='Unknown processor "nothing"'):
+        tasktable_of(catalog, "nothing")
