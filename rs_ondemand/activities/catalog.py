@@ -4,6 +4,7 @@ products (STAC API)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 from typing import Any
@@ -310,7 +311,11 @@ class CatalogActivities:
     async def publish_products(self, request: PublishProductsInput) -> PublishProductsResult:
         """Publish processed products as catalog items (rs-reference.md §1.9), all or nothing as far as the
         request goes: every product's metadata is read and mapped to a collection before anything is written, so
-        an unknown product type publishes none. An item that exists is replaced: safe to retry."""
+        an unknown product type publishes none. An item that exists is replaced: safe to retry.
+
+        A replaced item's old objects (an earlier run's product) are deleted once every new item is in: the
+        catalog never points at nothing, and nothing stays in S3 that no item points at. Which objects to delete
+        is written to the work bucket first, so a retry after a crash between the two still deletes them."""
         provenance = request.provenance
         if provenance.catalog_url is None:
             provenance = provenance.model_copy(update={"catalog_url": self.catalog.url})
@@ -319,17 +324,52 @@ class CatalogActivities:
         for product, stac in zip(request.products, stacs, strict=True):
             product_type = (stac.get("properties") or {}).get("product:type")
             collection = collection_for(product.output_id, product_type, request.targets, product_id=stac.get("id"))
+            derived_from = request.derived_from_by_unit.get(product.unit or "", provenance.derived_from)
             items.append(
                 product_item(
-                    stac, product.path, collection=collection, owner_id=request.owner_id, provenance=provenance
+                    stac,
+                    product.path,
+                    collection=collection,
+                    owner_id=request.owner_id,
+                    provenance=provenance.model_copy(update={"derived_from": derived_from}),
                 )
             )
         for collection in dict.fromkeys(item["collection"] for item in items):
             await self.catalog.ensure_collection(collection)
+        work, record = self.store.settings.rs_work_bucket, _replacement_record(request.products)
+        stale = set(await self.store.get_json_if_exists(work, record) or []) | await self._replaced(request, items)
+        if stale:
+            await self.store.put_json(work, record, sorted(stale))
         for item in items:
             attributes = {"rs.item": item["id"], "rs.collection": item["collection"]}
             with tracer.start_as_current_span("catalog.publish_product", attributes=attributes):
                 await self.catalog.upsert_item(item["collection"], item)
+        for href in sorted(stale):
+            bucket, key = split_s3_url(href)
+            await self.store.delete_prefix(bucket, key.rstrip("/") + "/")  # a Zarr product is a folder
+            await self.store.delete(bucket, key)
+        if stale:
+            log.info("deleted the %d products the published items replaced: %s", len(stale), sorted(stale))
+            await self.store.delete(work, record)
         return PublishProductsResult(
             items=[ItemLink(collection=item["collection"], item_id=item["id"]) for item in items]
         )
+
+    async def _replaced(self, request: PublishProductsInput, items: list[dict[str, Any]]) -> set[str]:
+        """The products the existing items of these ids point at, where the new items do not: an earlier run's
+        outputs (only ours: under the owner's folder of the item's collection in the product bucket)."""
+        new = {asset["href"] for item in items for asset in item["assets"].values()}
+        replaced: set[str] = set()
+        for collection in dict.fromkeys(item["collection"] for item in items):
+            ids = [item["id"] for item in items if item["collection"] == collection]
+            ours = f"s3://{self.store.settings.rs_bucket}/{request.owner_id}/{collection}/"
+            for existing in await self.catalog.items(collection, ids):
+                hrefs = {str(asset.get("href", "")) for asset in existing.get("assets", {}).values()}
+                replaced |= {href for href in hrefs - new if href.startswith(ours)}
+        return replaced
+
+
+def _replacement_record(products: list[WrittenProduct]) -> str:
+    """Where the objects a publication replaces are listed until deleted: one key per set of new products."""
+    digest = hashlib.sha256("\n".join(sorted(product.path for product in products)).encode()).hexdigest()[:32]
+    return f"dpr/replaced/{digest}.json"

@@ -15,7 +15,8 @@ import pystac
 from pystac.utils import str_to_datetime
 
 from rs_ondemand.errors import InvalidInputError
-from rs_ondemand.models.processor_run import Provenance
+from rs_ondemand.models.dpr import UnitResolution
+from rs_ondemand.models.processor_run import ItemLink, Provenance
 
 PROCESSING_EXTENSION = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
 ZARR_MEDIA_TYPE = "application/vnd+zarr"
@@ -27,6 +28,40 @@ WHOLE_WORLD = {
 a geometry, and RS uses the whole world for sessions (rs-reference.md §2.1). Defined here, in the pure module,
 so that the catalog activities can import it without an import cycle."""
 WHOLE_WORLD_BBOX = [-180.0, -90.0, 180.0, 90.0]
+
+
+def derived_from_by_unit(units: list[dict[str, Any]], resolutions: list[UnitResolution]) -> dict[str, list[ItemLink]]:
+    """`{unit id: catalog items}`: the request's input products and ADFs a unit read, and those of every unit
+    whose product it read, through the chain (a quicklook of an L1 derives from the L1's ADFs and the L0's
+    inputs). An ADF the request gave as an S3 object has no item to link to."""
+    direct = {
+        resolution.name: {
+            (item.collection, item.id)
+            for item in [*resolution.input_items, *(i for items in resolution.adfs.values() for i in items)]
+            if item.collection and item.id
+        }
+        for resolution in resolutions
+    }
+    upstream = {
+        str(unit.get("id") or unit["name"]): [
+            str(entry["reference"]).rpartition(".")[0]
+            for entry in unit.get("input_products", [])
+            if entry.get("reference")
+        ]
+        for unit in units
+    }
+
+    def sources(unit_id: str, seen: frozenset[str]) -> set[tuple[str, str]]:
+        found = set(direct.get(unit_id, set()))
+        for producer in upstream.get(unit_id, []):
+            if producer not in seen:
+                found |= sources(producer, seen | {producer})
+        return found
+
+    return {
+        unit_id: [ItemLink(collection=c, item_id=i) for c, i in sorted(sources(unit_id, frozenset({unit_id})))]
+        for unit_id in upstream
+    }
 
 
 class ProductTypeUnknownError(InvalidInputError):

@@ -228,6 +228,9 @@ class PublishProductsInput(BaseModel):
     targets: dict[str, list[tuple[str, str]]]
     """`{task table output name: [(product:type, collection)]}`, i.e. `DprProcessIn.output_targets()`."""
     provenance: Provenance
+    derived_from_by_unit: dict[str, list[ItemLink]] = Field(default_factory=dict)
+    """`{unit id: items}`: what the products a unit wrote derive from, through the chain (`provenance.derived_from`
+    for a product whose unit is not listed)."""
 
 
 class PublishProductsResult(BaseModel):

@@ -150,3 +150,63 @@ async def test_a_product_without_metadata_is_a_clear_error_naming_its_path(
     path = f"s3://{settings.s3.rs_bucket}/nobody/{collection}/run-1/S01DEMOL0_MISSING.zarr"
     with pytest.raises(ProductMetadataError, match=f"{path} has neither zarr.json nor .zattrs"):
         await publish(activities, request("nobody", [WrittenProduct(output_id="DEMOL0", path=path)], {}))
+
+
+def objects_under(s3: Any, settings: Settings, prefix: str) -> list[str]:
+    listed = s3.list_objects_v2(Bucket=settings.s3.rs_bucket, Prefix=prefix)
+    return sorted(entry["Key"] for entry in listed.get("Contents", []))
+
+
+async def test_a_rerun_replaces_the_item_and_removes_what_the_old_one_pointed_at(
+    activities: CatalogActivities, settings: Settings, s3: Any, collection: str
+) -> None:
+    """Issue 14: each run writes to a folder of its own; republishing a product moves its item to the new run's
+    objects and deletes the previous run's, so nothing is left in S3 that no item references."""
+    owner = f"test-{uuid.uuid4().hex[:8]}"
+    product_id = f"S01DEMOL0_{uuid.uuid4().hex[:6]}"
+    targets = {"DEMOL0": [("S01DEMOL0", collection)]}
+    first = write_product(s3, settings, f"{owner}/{collection}/run-1", stac_discovery(product_id, "S01DEMOL0"))
+    await publish(activities, request(owner, [WrittenProduct(output_id="DEMOL0", path=first)], targets))
+    other_owner = f"{owner}-other/{collection}/run-1"  # not this owner's: never touched
+    untouched = write_product(s3, settings, other_owner, stac_discovery(product_id, "S01DEMOL0"))
+
+    second = write_product(s3, settings, f"{owner}/{collection}/run-2", stac_discovery(product_id, "S01DEMOL0"))
+    await publish(activities, request(owner, [WrittenProduct(output_id="DEMOL0", path=second)], targets))
+
+    (item,) = catalog_items(settings, collection)
+    assert item["assets"][f"{product_id}.zarr"]["href"] == second
+    assert objects_under(s3, settings, f"{owner}/{collection}/run-1/") == []
+    assert objects_under(s3, settings, f"{owner}/{collection}/run-2/") == [
+        f"{owner}/{collection}/run-2/{product_id}.zarr/zarr.json"
+    ]
+    assert objects_under(s3, settings, untouched.removeprefix(f"s3://{settings.s3.rs_bucket}/")) != []
+    # Nothing left to delete, and no record of it either.
+    listed = s3.list_objects_v2(Bucket=settings.s3.rs_work_bucket, Prefix="dpr/replaced/")
+    assert listed.get("KeyCount", 0) == 0
+
+
+async def test_each_product_links_to_what_its_unit_read_through_the_chain(
+    activities: CatalogActivities, settings: Settings, s3: Any, collection: str
+) -> None:
+    owner = f"test-{uuid.uuid4().hex[:8]}"
+    output_dir = f"{owner}/{collection}/run-1"
+    l1 = write_product(s3, settings, output_dir, stac_discovery(f"S01DEMOL1_{uuid.uuid4().hex[:6]}", "S01DEMOL1"))
+    other = write_product(s3, settings, output_dir, stac_discovery(f"S01DEMOL0_{uuid.uuid4().hex[:6]}", "S01DEMOL0"))
+    products = [
+        WrittenProduct(output_id="DEMOL1", path=l1, unit="DemoL1Unit.2"),
+        WrittenProduct(output_id="DEMOL0", path=other, unit="SomeUnit.9"),  # no entry: the request's sources
+    ]
+    publish_input = request(owner, products, {"DEMOL1": [("*", collection)], "DEMOL0": [("*", collection)]})
+    publish_input.derived_from_by_unit = {"DemoL1Unit.2": [SESSION]}
+
+    await publish(activities, publish_input)
+
+    base = settings.catalog.url.rstrip("/")
+    links = {
+        item["assets"][next(iter(item["assets"]))]["href"]: sorted(
+            link["href"] for link in item["links"] if link["rel"] == "derived_from"
+        )
+        for item in catalog_items(settings, collection)
+    }
+    assert links[l1] == [f"{base}/collections/{SESSION.collection}/items/{SESSION.item_id}"]
+    assert links[other] == sorted(f"{base}/collections/{r.collection}/items/{r.item_id}" for r in DERIVED_FROM)

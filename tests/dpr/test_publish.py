@@ -14,10 +14,14 @@ from rs_ondemand.dpr.publish import (
     ProductMetadataError,
     ProductTypeUnknownError,
     collection_for,
+    derived_from_by_unit,
     product_item,
     stac_discovery_of,
 )
+from rs_ondemand.dpr.registry import get_tasktable
+from rs_ondemand.dpr.units import build_unit_list
 from rs_ondemand.errors import InvalidInputError
+from rs_ondemand.models.dpr import AdfItem, UnitResolution
 from rs_ondemand.models.processor_run import ItemLink, Provenance
 
 PRODUCT_ID = "S01DEMOL0_20241114T143038_0164_A117_T953"
@@ -135,3 +139,27 @@ def test_product_item_without_any_datetime_is_refused() -> None:
     stac["properties"] = {"product:type": "S01DEMOL0"}
     with pytest.raises(ProductMetadataError, match=PATH):
         product_item(stac, PATH, collection="c", owner_id="bob", provenance=PROVENANCE)
+
+
+def test_provenance_follows_the_chain() -> None:
+    """demo_chain: the L1 derives from its own ADF and the L0's inputs; each quicklook from what its source did."""
+    units = build_unit_list(
+        get_tasktable("demo"), "demo_chain", None, None, external_variables={"start_datetime": "2024-11-14"}
+    )
+    session = AdfItem(collection="s1-cadip", id="S1A")
+    orbit, pp2 = AdfItem(collection="s1-aux", id="ORB"), AdfItem(collection="s1-aux", id="PP2")
+    resolutions = [
+        UnitResolution(name="DemoL0Unit.1", input_items=[session], adfs={"ORBIT": [orbit]}),
+        UnitResolution(name="DemoL1Unit.2", adfs={"PP2": [pp2], "OTHER": [AdfItem(hrefs=["s3://b/no-item"])]}),
+        UnitResolution(name="DemoQuicklookUnit.3"),
+        UnitResolution(name="DemoQuicklookUnit.4"),
+    ]
+    links = derived_from_by_unit(units, resolutions)
+
+    def ids(unit: str) -> list[str]:
+        return [link.item_id for link in links[unit]]
+
+    assert sorted(ids("DemoL0Unit.1")) == ["ORB", "S1A"]
+    assert sorted(ids("DemoL1Unit.2")) == ["ORB", "PP2", "S1A"]
+    assert sorted(ids("DemoQuicklookUnit.3")) == ["ORB", "S1A"]
+    assert sorted(ids("DemoQuicklookUnit.4")) == ["ORB", "PP2", "S1A"]
