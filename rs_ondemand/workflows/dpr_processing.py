@@ -10,6 +10,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from rs_ondemand.activities.catalog import CatalogActivities
     from rs_ondemand.activities.processor import ProcessorActivities
+    from rs_ondemand.dpr.publish import derived_from_by_unit
     from rs_ondemand.models.dpr import (
         AlternativeTried,
         DprProcessIn,
@@ -87,6 +88,7 @@ class DprProcessing(OperatorControl):
             ),
         )
         self._progress.units_total = len(plan.unit_plans)
+        self._progress.warnings += plan.warnings
 
         self._set_state(State.RESOLVING_ADFS, f"resolving the inputs and ADFs of {len(plan.unit_plans)} units")
         resolutions = await self._resolve_units(plan, request)
@@ -123,7 +125,7 @@ class DprProcessing(OperatorControl):
         published = PublishProductsResult(items=[])
         if not request.dry_run:
             self._set_state(State.PUBLISHING, f"publishing {len(ran.written_products)} products")
-            published = await self._publish(request, ran, resolutions)
+            published = await self._publish(request, ran, resolutions, plan)
             self._published = True
         await self._delete_payload()
         return DprProcessResult(
@@ -220,11 +222,11 @@ class DprProcessing(OperatorControl):
         return True
 
     async def _publish(
-        self, request: DprProcessIn, ran: RunProcessorResult, resolutions: list[UnitResolution]
+        self, request: DprProcessIn, ran: RunProcessorResult, resolutions: list[UnitResolution], plan: ProcessingPlan
     ) -> PublishProductsResult:
         sources = [item for unit in resolutions for item in unit.input_items]
         sources += [item for unit in resolutions for items in unit.adfs.values() for item in items]
-        unique = {(item.collection, item.id) for item in sources}
+        unique = {(item.collection, item.id) for item in sources if item.collection}
         links = [ItemLink(collection=collection, item_id=item_id) for collection, item_id in sorted(unique)]
         publish = PublishProductsInput(
             owner_id=request.env.owner_id,
@@ -237,6 +239,7 @@ class DprProcessing(OperatorControl):
                 processed_at=workflow.now().isoformat(),
                 derived_from=links,
             ),
+            derived_from_by_unit=derived_from_by_unit(plan.units, resolutions),
         )
         return await self._step(
             "publish",

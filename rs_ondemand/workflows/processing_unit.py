@@ -93,6 +93,8 @@ class ProcessingUnit(OperatorControl):
 
     async def _resolve_adf(self, adf: AdfSpec, request: UnitInput) -> list[AdfItem]:
         """The items of the first alternative that finds any; [] for an optional ADF that has none."""
+        if adf.supplied is not None:
+            return [adf.supplied]  # the request's own: nothing to search
         unit = request.plan.name
         for index, alternative in enumerate(adf.alternatives, start=1):
             started = workflow.now()

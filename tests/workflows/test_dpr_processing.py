@@ -6,6 +6,7 @@ import asyncio
 import copy
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,6 +26,8 @@ from tests.helpers import Simulator, run_cli
 from tests.processors.test_processor_runs import processes_mentioning
 
 SESSION = "S1A_20241114143038056552"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+DERIVED = "derived_from"
 OWNER = "dpr-tester"
 
 
@@ -36,26 +39,33 @@ async def session_collection(client: Client, task_queue: str) -> str:
     return collection
 
 
-@pytest_asyncio.fixture(loop_scope="session", scope="module")
-async def orbit_collection(client: Client, task_queue: str) -> str:
-    """The restituted orbits of the session's window, staged once by `OnDemandAuxipStaging`."""
-    collection = f"dpr-aux-{uuid.uuid4().hex[:8]}"
+async def stage_auxip(client: Client, task_queue: str, product_type: str, collection: str) -> list[str]:
+    """The AUXIP files of `product_type` valid over the session's window, staged by `OnDemandAuxipStaging`
+    into `collection`; returns their item ids."""
     request = AuxipStagingInput.model_validate(
         {
             "env": {"owner_id": OWNER},
             "start_datetime": "2024-11-14T14:30:38.477Z",
             "end_datetime": "2024-11-14T14:33:22.662Z",
-            "product_type": "AUX_RESORB",
+            "product_type": product_type,
             "catalog_collection_identifier": collection,
         }
     )
-    await client.execute_workflow(
+    result = await client.execute_workflow(
         AUXIP_STAGING,
         request,
         id=f"test-dpr-aux-{uuid.uuid4()}",
         task_queue=task_queue,
         result_type=WindowStagingResult,
     )
+    return sorted(result.staging.staged + result.staging.skipped)
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def orbit_collection(client: Client, task_queue: str) -> str:
+    """The restituted orbits of the session's window, staged once by `OnDemandAuxipStaging`."""
+    collection = f"dpr-aux-{uuid.uuid4().hex[:8]}"
+    await stage_auxip(client, task_queue, "AUX_RESORB", collection)
     return collection
 
 
@@ -142,7 +152,7 @@ async def test_a_timed_out_alternative_moves_on_to_the_next(
     assert "triggering__dry_run: true" in result.payload_yaml
     # EOPF's validation checks that ADF files exist: a planned orbit is not staged yet, and the plan says so.
     assert result.processor_status == "invalid"
-    assert "ORBIT adf is requested for ['DemoL0Unit.orbit'] but its path is not available" in str(
+    assert "ORBIT adf is requested for ['DemoL0Unit.1.ORBIT'] but its path is not available" in str(
         result.validation_error
     )
     # Planned, not staged: the payload names the folder the orbit would be staged to.
@@ -280,13 +290,72 @@ async def test_two_units_sharing_an_adf_resolve_it_once_and_both_publish(
     result = await handle.result()
 
     orbit = [(alt.unit, alt.product_type, alt.outcome) for alt in result.alternatives if alt.outcome == "found"]
-    assert orbit == [("DemoL0Unit", "AUX_RESORB", "found"), ("DemoL0Unit.2", "AUX_RESORB", "found")]
+    assert orbit == [("DemoL0Unit.1", "AUX_RESORB", "found"), ("DemoL0Unit.2.2", "AUX_RESORB", "found")]
     units = [w async for w in client.list_workflows(f"ParentWorkflowId = '{handle.id}'")]
-    (first_unit,) = [u for u in units if u.id.endswith("unit-1-DemoL0Unit")]
-    (second_unit,) = [u for u in units if u.id.endswith("unit-2-DemoL0Unit.2")]
+    (first_unit,) = [u for u in units if u.id.endswith("unit-1-DemoL0Unit.1")]
+    (second_unit,) = [u for u in units if u.id.endswith("unit-2-DemoL0Unit.2.2")]
     assert first_unit.close_time is not None and second_unit.start_time >= first_unit.close_time
     # The second unit staged nothing: the orbit was in the catalog already.
     staged = [w async for w in client.list_workflows(f"ParentWorkflowId = '{second_unit.id}'")]
     second_results = [await client.get_workflow_handle(w.id).result() for w in staged]
     assert all(not r["staged"] and r["skipped"] for r in second_results), second_results
     assert sorted(p["collection"] for p in result.published) == [f"first-{tag}", f"second-{tag}"]
+
+
+async def test_the_chained_demo_publishes_every_output_with_what_it_derives_from(
+    client: Client, task_queue: str, session_collection: str, settings: Settings, s3: Any
+) -> None:
+    """samples/dpr-demo-chain.json, as the README runs it (in collections of its own): four units in one EOPF run
+    on Dask — the L0 handed over in memory to an L1 and to a quicklook, the quicklook unit again on the L1 — with
+    the processing parameters the request supplies (an ADF the task table gives no alternative for). Every
+    pipeline output is published, each linked to what its unit read through the chain."""
+    sample = json.loads((SAMPLES / "dpr-demo-chain.json").read_text())
+    tag = uuid.uuid4().hex[:8]
+    parameters = await stage_auxip(client, task_queue, "AUX_PP2", f"dpr-pp2-{tag}")
+    ((pp2, _),) = sample["adfs"].values()
+    assert pp2 in parameters, f"the sample's PP2 item {pp2!r} is not what `stage auxip` stages: {parameters}"
+    request = DprProcessIn.model_validate(
+        sample
+        | {
+            "env": {"owner_id": OWNER},
+            "input_products": [{"CADU": [SESSION, session_collection]}],
+            "generated_product_to_collection_identifier": [
+                {"DEMOL1": ["S01DEMOL1", f"l1-{tag}"]},
+                {"QUICKLOOK": ["*", f"ql-{tag}"]},
+            ],
+            "auxiliary_product_to_collection_identifier": {"*": f"aux-{tag}"},
+            "adfs": {"PP2": [pp2, f"dpr-pp2-{tag}"]},
+        }
+    )
+    handle = await start(client, task_queue, request)
+    result = await handle.result()
+
+    assert result.processor_status == "completed" and result.warnings == []
+    assert [unit["id"] for unit in result.units] == [
+        "DemoL0Unit.1",
+        "DemoL1Unit.2",
+        "DemoQuicklookUnit.3",
+        "DemoQuicklookUnit.4",
+    ]
+    assert sorted(item["collection"] for item in result.published) == [f"l1-{tag}", f"ql-{tag}", f"ql-{tag}"]
+    orbit = next(alt for alt in result.alternatives if alt.outcome == "found")
+    session = f"{session_collection}/items/{SESSION}"
+    orbit_link, pp2_link = f"aux-{tag}/items/{orbit.items[0]}", f"dpr-pp2-{tag}/items/{pp2}"
+    expected = {  # product type -> what it derives from
+        "S01DEMOL1": {session, orbit_link, pp2_link},
+        "S01DEMQL0": {session, orbit_link},  # the L0's quicklook: not the L1's parameters
+        "S01DEMQL1": {session, orbit_link, pp2_link},
+    }
+    async with httpx.AsyncClient(timeout=30) as http:
+        for published in result.published:
+            url = f"{settings.catalog.url}/collections/{published['collection']}/items/{published['id']}"
+            item = (await http.get(url)).json()
+            links = {
+                link["href"].rsplit("/collections/", 1)[1] for link in item["links"] if link["rel"] == "derived_from"
+            }
+            assert links == expected.pop(item["properties"]["product:type"]), item["id"]
+            (asset,) = item["assets"].values()
+            assert s3_keys(s3, asset["href"].rstrip("/") + "/zarr.json")
+    assert expected == {}
+    progress = await handle.query(PROGRESS_QUERY, result_type=DprProgress)
+    assert progress.units_done == progress.units_total == 4
