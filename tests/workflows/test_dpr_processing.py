@@ -170,7 +170,7 @@ async def test_a_mandatory_adf_found_nowhere_fails_at_once(
     with pytest.raises(WorkflowFailureError) as failure:
         await handle.result()
     message = str(failure.value.cause)
-    assert "Searching for adfs input ORBIT of unit DemoL0Unit did not return any result" in message
+    assert "Searching for adfs input ORBIT of unit DemoL0Unit.1 did not return any result" in message
     assert "AUX_NOSUCH in aux-" in message and message.count(": empty") == 2
     progress = await handle.query(PROGRESS_QUERY, result_type=DprProgress)
     assert progress.state == State.FAILED and len(progress.alternatives) == 2
@@ -198,7 +198,7 @@ async def test_an_optional_adf_found_nowhere_is_skipped_with_a_warning(
 
     assert [(alt.adf, alt.outcome) for alt in result.alternatives if alt.adf == "EXTRA"] == [("EXTRA", "empty")]
     (warning,) = result.warnings
-    assert warning.startswith("optional ADF EXTRA of unit DemoL0Unit skipped: nothing found")
+    assert warning.startswith("optional ADF EXTRA of unit DemoL0Unit.1 skipped: nothing found")
     assert "EXTRA" not in result.payload_yaml  # the processor runs without it
     orbit = next(alt for alt in result.alternatives if alt.adf == "ORBIT" and alt.outcome == "found")
     assert f"s3://{settings.s3.rs_bucket}/{OWNER}/{orbit_collection}/{orbit.items[0]}/" in result.payload_yaml
