@@ -144,8 +144,6 @@ class ProcessorActivities:
             tasktable = tasktable_of(await self._processors.catalog(), request.processor_name)
         else:
             tasktable = get_tasktable(request.processor_name)
-        if self._catalog is None:
-            raise ConfigurationError("this worker's processor activities have no catalog to plan with")
         plan = await plan_with_catalog(self._catalog, request, tasktable)
         if label != request.dask_cluster_label:
             plan.warnings.append(
@@ -318,7 +316,9 @@ class ProcessorActivities:
         )
 
 
-async def plan_with_catalog(catalog: CatalogClient, request: DprProcessIn, tasktable: dict[str, Any]) -> ProcessingPlan:
+async def plan_with_catalog(
+    catalog: CatalogClient | None, request: DprProcessIn, tasktable: dict[str, Any]
+) -> ProcessingPlan:
     """The plan of `request`, with what only the catalog knows: the properties of the input products the task
     table's `{<input>.<property>}` placeholders read (an item's `id` counts as one), and the files of the ADF
     items the request supplies.
@@ -329,6 +329,8 @@ async def plan_with_catalog(catalog: CatalogClient, request: DprProcessIn, taskt
     """
 
     async def item(what: str, item_id: str, collection: str) -> dict[str, Any]:
+        if catalog is None:
+            raise ConfigurationError(f"{what}: no catalog to read item {item_id!r} from")
         found = await catalog.items(collection, [item_id])
         if not found:
             raise InvalidInputError(f"{what}: item {item_id!r} is not in catalog collection {collection!r}")

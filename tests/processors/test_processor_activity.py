@@ -30,7 +30,9 @@ from rs_ondemand.activities.eopf_process import (
 from rs_ondemand.activities.processor import EopfNotInstalledError, ProcessorActivities
 from rs_ondemand.config import ProcessorSettings, S3Settings
 from rs_ondemand.errors import InvalidInputError
+from rs_ondemand.models.dpr import DprProcessIn
 from rs_ondemand.models.processor_run import RunProcessorInput
+from rs_ondemand.starter.demo_cmd import SAMPLE_SESSION, demo_dpr_request
 
 S3 = S3Settings(
     s3_endpoint_url="http://127.0.0.1:9000",
@@ -154,6 +156,11 @@ def test_an_eopf_run_dies_with_its_worker() -> None:
     assert worker.stdout is not None
     run = int(worker.stdout.readline())
     try:
+        # setpriv sets the parent-death signal, then becomes the command: wait for that before killing the worker.
+        for _ in range(200):
+            if Path(f"/proc/{run}/cmdline").read_bytes().startswith(b"sleep"):
+                break
+            time.sleep(0.05)
         assert running(run)
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
@@ -220,3 +227,19 @@ def test_a_payload_eopf_refuses_is_told_from_a_failure_worth_retrying(
     (tmp_path / "progress.jsonl").write_text("".join(json.dumps({"event": e}) + "\n" for e in events))
     monitor.poll()
     assert (monitor.refusal() == lines[-1]) if refusal else monitor.refusal() is None
+
+
+async def test_a_label_the_worker_does_not_know_runs_on_its_default_label() -> None:
+    """RS sends the labels of its own clusters: with RS_EOPF_DEFAULT_DASK_CLUSTER they run on it, with a warning."""
+    request = DprProcessIn.model_validate(
+        demo_dpr_request("ops", SAMPLE_SESSION, "s1-cadip") | {"dask_cluster_label": "dask-l0"}
+    )
+    with pytest.raises(InvalidInputError, match=r"unknown Dask cluster label 'dask-l0'; known: local \(and no default"):
+        await ActivityEnvironment().run(activities().plan_processing, request)
+    plan = await ActivityEnvironment().run(activities(default_dask_cluster="local").plan_processing, request)
+    assert plan.warnings == ["Dask cluster label 'dask-l0' is not one of this worker's: runs on 'local'"]
+
+
+def test_the_default_label_must_be_one_of_the_workers() -> None:
+    with pytest.raises(ValidationError, match="RS_EOPF_DEFAULT_DASK_CLUSTER 'dask-l9' is not a label of local"):
+        ProcessorSettings(default_dask_cluster="dask-l9")

@@ -12,14 +12,19 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
+from pystac.utils import str_to_datetime
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from rs_ondemand.activities.catalog import CatalogClient
+from rs_ondemand.config import Settings
 from rs_ondemand.dpr.registry import get_tasktable
 from rs_ondemand.dpr.units import build_unit_list
 from rs_ondemand.models.dpr import DprProcessIn
 from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
 from rs_ondemand.names import CADIP_STAGING
 from tests._requests import stage_sample_session
+from tests.dpr import _s1_ard as s1_ard
 from tests.helpers import Simulator, run_cli
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -185,3 +190,52 @@ async def test_a_plan_says_what_it_retries_and_an_interrupted_plan_cancels_its_d
     assert process.returncode == 130
     described = await client.get_workflow_handle(workflow_id).describe()
     assert described.status == WorkflowExecutionStatus.CANCELED
+
+
+async def test_with_the_stack_the_input_products_properties_come_from_the_catalog(
+    client: Client, task_queue: str, stack_env: dict[str, str], settings: Settings, collection: str, tmp_path: Path
+) -> None:
+    """The RS S1 ARD request: its ADF queries read `{slcs.start_datetime}`, `{slcs.platform}`... from the input
+    product's catalog item; the plan shows them with the request's variables. (Its units are not installed: EOPF
+    refuses the dry run's payload, which the plan reports.)"""
+    async with httpx.AsyncClient() as http:
+        catalog = CatalogClient(settings.catalog, http)
+        await catalog.ensure_collection(collection)
+        await catalog.create_item(collection, slc_item(collection))
+    request = s1_ard.rs_request(
+        "ARD_DEM_ONLY_PIPELINE",
+        input_products=[{"name": "slcs", "item_id": s1_ard.SLC_ITEM[0], "collection_name": collection}],
+        dask_cluster_name="local",
+    )
+    code, out, err = await run_cli(
+        "plan", "dpr", write(tmp_path, "ard.json", request), "--json", "--timeout", "120", RS_TASK_QUEUE=task_queue
+    )
+    assert code == 0, err
+    planned = json.loads(out)
+    assert planned["unresolved"] == []
+    properties = planned["input_properties"]["slcs"]
+    assert sorted(properties) == ["end_datetime", "platform", "start_datetime"]
+    assert properties["platform"] == "sentinel-1a"
+    for key in ("start_datetime", "end_datetime"):  # as the catalog writes them (to the microsecond)
+        assert str_to_datetime(properties[key]) == str_to_datetime(s1_ard.SLC_PROPERTIES[key])
+    assert planned["variables"] == {"satellite": "sentinel-1a", "instrument_mode": "IW", "reference_date": "2024-11-14"}
+    etad = next(adf for adf in planned["adfs"] if adf["adf"] == "ETAD")
+    assert "2024-11-14T14:30:38.477Z" in json.dumps(etad["alternatives"][0]["query"])
+    assert planned["eopf_validation"]["ok"] is False
+    assert "Module s1_ard.computing.ard_processing_units not found" in planned["eopf_validation"]["error"]
+
+
+def slc_item(collection: str) -> dict[str, Any]:
+    """The input product of the S1 ARD request, as the catalog would have it."""
+    item_id, _ = s1_ard.SLC_ITEM
+    return {
+        "type": "Feature",
+        "stac_version": "1.1.0",
+        "id": item_id,
+        "collection": collection,
+        "geometry": {"type": "Point", "coordinates": [0.0, 0.0]},
+        "bbox": [0.0, 0.0, 0.0, 0.0],
+        "properties": dict(s1_ard.SLC_PROPERTIES),
+        "assets": {"slc.zarr": {"href": f"s3://rs-cluster-catalog/ops/{collection}/{item_id}/slc.zarr"}},
+        "links": [],
+    }

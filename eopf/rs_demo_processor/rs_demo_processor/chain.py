@@ -56,15 +56,31 @@ def read_adf(adf: AuxiliaryDataFile) -> tuple[str, bytes]:
     return posixpath.basename(path), fs.cat_file(path)
 
 
-class DemoL1Unit(EOProcessingUnit):
+def one_product(inputs: MappingDataType, name: str) -> DataTree:
+    """The unit's input `name`, one product (the chain hands over one DataTree per step)."""
+    product = inputs.get(name)
+    if not isinstance(product, DataTree):
+        raise ValueError(f"input {name!r} must be one product: {sorted(inputs)} were given")
+    return product
+
+
+class _DemoUnit(EOProcessingUnit):
+    """What the demo's units share: the processor's name (its task table, `tasktables/demo_default.json`)."""
+
+    PROCESSOR_NAME = "Demo"
+    PROCESSOR_VERSION = "0.1.0"
+    # No EOPF processing-contract model file ships with the demo: each unit declares its mandatory inputs, and
+    # says PROCESSOR_CONTRACT = False itself (EOPF reads it from the class's own attributes, not inherited ones).
+    PROCESSOR_CONTRACT = False
+
+
+class DemoL1Unit(_DemoUnit):
     """L0 → L1: every channel's frame count scaled by a gain drawn from the processing-parameters ADF.
 
     Input: `DEMOL0` (the L0 product). ADF: `PP2`, any file (its MD5 makes the gain, so that a different file
     gives a visibly different product). Output: `DEMOL1`, of type `product_type` (default `S01DEMOL1`).
     """
 
-    PROCESSOR_NAME = "Demo"
-    PROCESSOR_VERSION = "0.1.0"
     PROCESSOR_LEVEL = "L1"
     PROCESSOR_CONTRACT = False
 
@@ -79,9 +95,7 @@ class DemoL1Unit(EOProcessingUnit):
     def run(
         self, inputs: MappingDataType, adfs: MappingAuxiliary | None = None, mode: str | None = None, **kwargs: Any
     ) -> MappingDataType:
-        l0 = inputs.get(L1_INPUT)
-        if not isinstance(l0, DataTree):
-            raise ValueError(f"input {L1_INPUT!r} must be one product: {sorted(inputs)} were given")
+        l0 = one_product(inputs, L1_INPUT)
         adf = (adfs or {}).get(L1_ADF)
         if adf is None:
             raise ValueError(f"ADF {L1_ADF!r} is missing: {sorted(adfs or {})} were given")
@@ -98,15 +112,13 @@ class DemoL1Unit(EOProcessingUnit):
         return {L1_OUTPUT: with_id(product)}
 
 
-class DemoQuicklookUnit(EOProcessingUnit):
+class DemoQuicklookUnit(_DemoUnit):
     """Any demo product → a quicklook: its first measurement as a small 8-bit image.
 
     Input: `PRODUCT`. Output: `QUICKLOOK`, of type `product_type` (a step parameter: the pipeline runs this unit
     on the L0 and on the L1, whose quicklooks need different types to get different names).
     """
 
-    PROCESSOR_NAME = "Demo"
-    PROCESSOR_VERSION = "0.1.0"
     PROCESSOR_LEVEL = "QL"
     PROCESSOR_CONTRACT = False
 
@@ -117,9 +129,7 @@ class DemoQuicklookUnit(EOProcessingUnit):
     def run(
         self, inputs: MappingDataType, adfs: MappingAuxiliary | None = None, mode: str | None = None, **kwargs: Any
     ) -> MappingDataType:
-        source = inputs.get(QUICKLOOK_INPUT)
-        if not isinstance(source, DataTree):
-            raise ValueError(f"input {QUICKLOOK_INPUT!r} must be one product: {sorted(inputs)} were given")
+        source = one_product(inputs, QUICKLOOK_INPUT)
         if not kwargs.get("product_type"):
             raise ValueError("the 'product_type' parameter is missing")
         measurements = [node for node in source["measurements"].subtree if node.ds.data_vars]
