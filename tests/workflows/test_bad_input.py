@@ -72,6 +72,13 @@ def without_mandatory() -> dict[str, Any]:
     return tasktable
 
 
+def with_orbit_parameter(**parameters: Any) -> dict[str, Any]:
+    tasktable = table()
+    orbit = next(entry for entry in tasktable["io"] if entry["name"] == "ORBIT")
+    orbit["alternatives"][0]["query"]["parameters"] |= parameters
+    return tasktable
+
+
 def with_query(**stac: Any) -> dict[str, Any]:
     tasktable = table()
     tasktable["queries"][0]["stac"] |= stac
@@ -165,6 +172,19 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
         DPR_PROCESSING,
         bad(DPR, tasktable=with_query(filter={"op": "=", "args": [{"property": "product:type"}]})),
         "the filter is not valid CQL2-JSON",
+    ),
+    (
+        "unknown variable",
+        DPR_PROCESSING,
+        bad(DPR, external_variables={"instrument_mod": "IW"}),
+        "'external_variables' names ['instrument_mod'], which the task table neither declares nor uses",
+    ),
+    ("ADF for nothing", DPR_PROCESSING, bad(DPR, adfs={"DEM": "s3://b/dem/"}), "'adfs' supplies ['DEM'], which no"),
+    (
+        "placeholder of an input not given",
+        DPR_PROCESSING,
+        bad(DPR, tasktable=with_orbit_parameter(satellite="{SLC.platform}")),
+        'the request has no input product "SLC" (it gives: "CADU") to read the property \'platform\' from',
     ),
 ]
 
