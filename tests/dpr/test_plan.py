@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
+from rs_ondemand.dpr.payload import build_payload, payload_spec
 from rs_ondemand.dpr.plan import InputPropertyError, RequestMismatchError, plan_request
 from rs_ondemand.dpr.queries import AuxCollectionError
 from rs_ondemand.dpr.registry import get_tasktable
 from rs_ondemand.models.dpr import DprProcessIn
+from rs_ondemand.models.processor_run import S3StorageRef
 from rs_ondemand.starter.samples import SAMPLE_SESSION, demo_dpr_request
 from tests.dpr import _s1_ard as s1_ard
 from tests.dpr._fixtures import load
@@ -164,3 +166,24 @@ def test_plan_shows_the_variables_as_the_units_get_them() -> None:
         "satellite": "sentinel-1a",
     }
     assert plan.unresolved == [] and plan.input_properties == {}
+
+
+def test_dask_config_and_the_processor_configuration_files_reach_the_payload() -> None:
+    table = copy.deepcopy(get_tasktable("demo"))
+    table["tasktable"]["configuration_path"] = {"processor": ["/opt/demo/demo.toml"], "logging": ["/opt/demo/log.yaml"]}
+    plan = plan_request(demo(dask_config={"distributed.worker.local_directory": "/scratch"}), table)
+    assert (plan.config_files, plan.logging_files) == (["/opt/demo/demo.toml"], ["/opt/demo/log.yaml"])
+    payload = build_payload(
+        payload_spec(
+            plan,
+            [],
+            run_id="r",
+            output_folder=lambda collection: f"/out/{collection}/",
+            adf_folder=lambda item: f"/aux/{item.id}/",
+            storage=S3StorageRef(),
+        ).model_copy(update={"input_paths": {"CADU": "/in/"}, "adf_paths": {"ORBIT": ["/aux/orbit.EOF"]}})
+    )
+    assert payload["dask_config"] == {"distributed.worker.local_directory": "/scratch"}
+    assert (payload["config"], payload["logging"]) == (["/opt/demo/demo.toml"], ["/opt/demo/log.yaml"])
+    # EOPF refuses logging files together with its basic logging: the payload asks for it only without them.
+    assert "triggering__use_basic_logging" not in payload["general_configuration"]
