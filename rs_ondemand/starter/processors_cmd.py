@@ -26,7 +26,7 @@ def list_processors(
     why), where its task table comes from, and the Dask cluster labels requests may name."""
     from rs_ondemand.activities.eopf_env import EopfEnvironmentError, eopf_processors
     from rs_ondemand.config import ProcessorSettings
-    from rs_ondemand.starter.process_cmd import refuse
+    from rs_ondemand.starter._boundary import refuse
 
     settings = ProcessorSettings()
     try:

@@ -32,7 +32,7 @@ from rs_ondemand.config import ProcessorSettings, S3Settings
 from rs_ondemand.errors import InvalidInputError
 from rs_ondemand.models.dpr import DprProcessIn
 from rs_ondemand.models.processor_run import RunProcessorInput
-from rs_ondemand.starter.demo_cmd import SAMPLE_SESSION, demo_dpr_request
+from rs_ondemand.starter.samples import SAMPLE_SESSION, demo_dpr_request
 
 S3 = S3Settings(
     s3_endpoint_url="http://127.0.0.1:9000",
