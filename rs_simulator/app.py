@@ -10,7 +10,6 @@ from rs_simulator.odata_routes import odata_router
 from rs_simulator.settings import SimulatorSettings
 from rs_simulator.stac_facade import stac_router
 from rs_simulator.state import SimulatorState
-from rs_simulator.stations import StationName
 
 
 async def _simulator_error(request: Request, error: Exception) -> JSONResponse:
@@ -19,7 +18,8 @@ async def _simulator_error(request: Request, error: Exception) -> JSONResponse:
 
 
 def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
-    """A simulator serving `/{cadip,auxip,prip}` (OData) and `/{...}/stac` (STAC), plus test controls.
+    """A simulator serving `/{cadip,auxip,prip}` (OData) and `/{...}/stac` (STAC), the named stations of
+    `settings.stations` likewise, plus test controls.
 
     Args:
         settings: defaults to `SimulatorSettings()`, i.e. the `SIMULATOR_*` environment.
@@ -29,8 +29,9 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
     app.state.simulator = state
     app.add_exception_handler(SimulatorError, _simulator_error)
     app.include_router(control_router(state))
-    for station in StationName:
-        for router, prefix in ((odata_router, f"/{station}"), (stac_router, f"/{station}/stac")):
-            guard = Depends(station_guard(state, station, prefix))
-            app.include_router(router(state, station), prefix=prefix, dependencies=[guard], tags=[prefix])
+    for name, profile in state.profiles.items():
+        routers = [(odata_router, f"/{name}")] + ([(stac_router, f"/{name}/stac")] if profile.stac else [])
+        for router, prefix in routers:
+            guard = Depends(station_guard(state, name, prefix))
+            app.include_router(router(state, name), prefix=prefix, dependencies=[guard], tags=[prefix])
     return app

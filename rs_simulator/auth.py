@@ -24,9 +24,12 @@ class _Grant:
 class TokenStore:
     """Tokens issued by one station; a token of another station is simply unknown here."""
 
-    def __init__(self, settings: SimulatorSettings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, settings: SimulatorSettings, clock: Callable[[], float] = time.time, expires_in: int | None = None
+    ) -> None:
         self._settings = settings
         self._clock = clock
+        self._expires_in = expires_in or settings.token_expires_in
         self._access: dict[str, _Grant] = {}
         self._refresh: dict[str, _Grant] = {}
 
@@ -54,14 +57,14 @@ class TokenStore:
     def _issue(self) -> dict[str, Any]:
         self._forget_expired()
         now = self._clock()
-        grant = _Grant(now + self._settings.token_expires_in, now + self._settings.refresh_expires_in)
+        grant = _Grant(now + self._expires_in, now + self._settings.refresh_expires_in)
         access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         self._access[access] = grant
         self._refresh[refresh] = grant
         return {
             "access_token": access,
             "token_type": "Bearer",
-            "expires_in": self._settings.token_expires_in,
+            "expires_in": self._expires_in,
             "refresh_token": refresh,
             "refresh_expires_in": self._settings.refresh_expires_in,
         }

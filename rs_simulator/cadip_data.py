@@ -81,6 +81,8 @@ class SessionPlan:
     final_block_fraction: float
     session_id: str | None = None
     publication_date: datetime | None = None
+    missing_final_block: tuple[int, ...] = ()
+    """Channels whose last block is published without `FinalBlock` (the session is incomplete)."""
 
 
 def generate_session(seed: int, plan: SessionPlan, rng: random.Random) -> Session:
@@ -115,8 +117,9 @@ def generate_session(seed: int, plan: SessionPlan, rng: random.Random) -> Sessio
     files = []
     for block in range(1, plan.blocks_per_channel + 1):
         for channel in range(1, plan.channels + 1):
-            final = block == plan.blocks_per_channel
-            size = max(1, round(plan.chunk_size * plan.final_block_fraction)) if final else plan.chunk_size
+            last = block == plan.blocks_per_channel
+            final = last and channel not in plan.missing_final_block
+            size = max(1, round(plan.chunk_size * plan.final_block_fraction)) if last else plan.chunk_size
             file_published = published + timedelta(seconds=15 + 8 * block + rng.uniform(0, 3))
             files.append(
                 {
@@ -160,13 +163,18 @@ def requested_session(
     chunk_size: int,
     session_id: str | None = None,
     publication_date: datetime | None = None,
+    missing_final_block: tuple[int, ...] = (),
 ) -> Session:
     """A session asked for through `/_catalogue/sessions`: every chunk is exactly `chunk_size` bytes.
 
     Everything else derives from the parameters, so asking twice gives the same session.
     """
     when = publication_date.isoformat() if publication_date else None
-    rng = rng_for(seed, "requested-session", session_id, satellite, channels, chunks_per_channel, chunk_size, when)
+    parameters = (session_id, satellite, channels, chunks_per_channel, chunk_size, when)
+    # An incomplete variant is another session: its ids differ from the complete one's.
+    rng = rng_for(
+        seed, "requested-session", *parameters, *(("incomplete", *missing_final_block) if missing_final_block else ())
+    )
     if publication_date is None:
         publication_date = utc(2025, 1, 1) + timedelta(seconds=rng.randrange(365 * 86400))
     plan = SessionPlan(
@@ -178,5 +186,6 @@ def requested_session(
         final_block_fraction=1.0,
         session_id=session_id,
         publication_date=publication_date,
+        missing_final_block=missing_final_block,
     )
     return generate_session(seed, plan, rng)

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rs_simulator.cadip_data import requested_session
 from rs_simulator.errors import SimulatorError
@@ -32,6 +32,14 @@ class SessionRequest(BaseModel):
     """Bytes of every chunk (all full); default: the simulator's `chunk_size`."""
     publication_date: datetime | None = None
     """Session PublicationDate; default: a date in 2025 derived from the other parameters."""
+    missing_final_block: list[int] = Field(default_factory=list)
+    """Channels whose last chunk is published without `FinalBlock: true`: an incomplete session."""
+
+    @model_validator(mode="after")
+    def _known_channels(self) -> "SessionRequest":
+        if any(not 1 <= channel <= self.channels for channel in self.missing_final_block):
+            raise ValueError(f"missing_final_block names channels outside 1..{self.channels}")
+        return self
 
 
 class ProductsRequest(BaseModel):
@@ -98,6 +106,7 @@ def control_router(state: SimulatorState) -> APIRouter:
             chunk_size=request.chunk_size or state.settings.chunk_size,
             session_id=request.session_id,
             publication_date=request.publication_date,
+            missing_final_block=tuple(sorted(set(request.missing_final_block))),
         )
         existing = catalogue.session_by_session_id(session.session_id)
         if existing is not None and existing.fields != session.fields:

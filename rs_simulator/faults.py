@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rs_simulator.stations import StationName
+from rs_simulator.errors import SimulatorError
 
 ERROR_STATUSES = (500, 502, 503)
 
@@ -37,7 +37,8 @@ class StationFaults(FaultSpec):
 class FaultRequest(FaultSpec):
     """Body of `PUT /_faults`: global keys, and per-station overrides under `stations`."""
 
-    stations: dict[StationName, StationFaults] = Field(default_factory=dict)
+    stations: dict[str, StationFaults] = Field(default_factory=dict)
+    """By station name (`cadip`, or a named station of `SIMULATOR_STATIONS`)."""
 
 
 @unique
@@ -51,21 +52,29 @@ class DownloadFault(StrEnum):
 class FaultInjector:
     """Current faults and one seeded generator per station, so a test run replays the same decisions."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, names: list[str]) -> None:
         self._seed = seed
+        self._names = names
         self.configure(FaultRequest())
 
     def configure(self, request: FaultRequest) -> None:
-        """Replace the whole fault state (PUT semantics) and re-seed the generators."""
+        """Replace the whole fault state (PUT semantics) and re-seed the generators.
+
+        Raises:
+            SimulatorError: 422 naming a station this simulator does not serve (nothing is changed).
+        """
+        unknown = sorted(set(request.stations) - set(self._names))
+        if unknown:
+            raise SimulatorError(422, f"no such station: {', '.join(unknown)} (stations: {', '.join(self._names)})")
         self._request = request
         base = request.model_dump(exclude={"stations"})
         self._effective = {
             station: FaultSpec(
                 **(base | (o.model_dump(exclude_unset=True) if (o := request.stations.get(station)) else {}))
             )
-            for station in StationName
+            for station in self._names
         }
-        self._rngs = {station: random.Random(f"{self._seed}:faults:{station}") for station in StationName}
+        self._rngs = {station: random.Random(f"{self._seed}:faults:{station}") for station in self._names}
 
     def clear(self) -> None:
         self.configure(FaultRequest())
@@ -77,20 +86,20 @@ class FaultInjector:
         request["effective"] = {str(s): spec.model_dump() for s, spec in self._effective.items()}
         return request
 
-    def spec(self, station: StationName) -> FaultSpec:
+    def spec(self, station: str) -> FaultSpec:
         return self._effective[station]
 
-    def rng(self, station: StationName) -> random.Random:
+    def rng(self, station: str) -> random.Random:
         return self._rngs[station]
 
-    def draw_error(self, station: StationName) -> int | None:
+    def draw_error(self, station: str) -> int | None:
         """An HTTP status to answer instead of the real response, or None."""
         spec = self._effective[station]
         if spec.error_rate and self._rngs[station].random() < spec.error_rate:
             return self._rngs[station].choice(ERROR_STATUSES)
         return None
 
-    def draw_download_fault(self, station: StationName) -> DownloadFault:
+    def draw_download_fault(self, station: str) -> DownloadFault:
         """At most one fault per download: the rates partition one uniform draw (reset, truncate, corrupt)."""
         spec = self._effective[station]
         if not (spec.reset_rate or spec.truncate_rate or spec.corrupt_rate):

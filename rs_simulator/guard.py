@@ -7,10 +7,9 @@ from fastapi import Request
 
 from rs_simulator.errors import SimulatorError
 from rs_simulator.state import SimulatorState
-from rs_simulator.stations import StationName
 
 
-def station_guard(state: SimulatorState, station: StationName, prefix: str) -> Callable[[Request], Awaitable[None]]:
+def station_guard(state: SimulatorState, station: str, prefix: str) -> Callable[[Request], Awaitable[None]]:
     """A router dependency: count the request, then apply latency, outage and error-rate faults.
 
     Args:

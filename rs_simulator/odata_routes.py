@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -14,7 +14,8 @@ from rs_simulator.content import Content, ensure_md5
 from rs_simulator.downloads import DownloadResponse, head_response, parse_range
 from rs_simulator.errors import SimulatorError
 from rs_simulator.faults import DownloadFault
-from rs_simulator.odata_query import apply_options, parse_options
+from rs_simulator.odata_query import QueryOptions, apply_options, parse_options
+from rs_simulator.profiles import StationProfile
 from rs_simulator.state import SimulatorState
 from rs_simulator.stations import StationName
 
@@ -163,10 +164,12 @@ async def _form(request: Request) -> dict[str, str]:
     return dict(parse_qsl(body))
 
 
-def odata_router(state: SimulatorState, station: StationName) -> APIRouter:
-    """Routes of the station's OData service root (mounted under `/{station}`)."""
+def odata_router(state: SimulatorState, station: str) -> APIRouter:
+    """Routes of a named station's OData service root (mounted under `/{station}`), as its profile says."""
     router = APIRouter()
     tokens = state.tokens[station]
+    profile = state.profiles[station]
+    kind = profile.kind
 
     def require_token(request: Request) -> None:
         tokens.check(request.headers.get("authorization"))
@@ -179,22 +182,22 @@ def odata_router(state: SimulatorState, station: StationName) -> APIRouter:
 
     @router.get("/", name=f"{station}_service_document", dependencies=authenticated)
     async def service_document() -> dict[str, Any]:
-        names = [s.name for s in ENTITY_SETS[station]]
+        names = [s.name for s in ENTITY_SETS[kind]]
         return {"@odata.context": "$metadata", "value": [{"name": n, "kind": "EntitySet", "url": n} for n in names]}
 
-    for entity_set in ENTITY_SETS[station]:
+    for entity_set in ENTITY_SETS[kind]:
         router.add_api_route(
             f"/{entity_set.name}",
-            _listing_endpoint(state, entity_set),
+            _listing_endpoint(state, entity_set, profile),
             methods=["GET"],
             name=f"{station}_{entity_set.name.lower()}",
             dependencies=authenticated,
         )
 
-    entity_set_name = DOWNLOAD_SET[station]
+    entity_set_name = DOWNLOAD_SET[kind]
 
     def lookup(entity_id: str) -> Downloadable:
-        entity = state.catalogue.downloadable(station, entity_id.strip("'"))
+        entity = state.catalogue.downloadable(kind, entity_id.strip("'"))
         if entity is None:
             raise SimulatorError(404, f"{entity_set_name}({entity_id}) not found")
         return entity
@@ -216,10 +219,15 @@ def odata_router(state: SimulatorState, station: StationName) -> APIRouter:
         )
 
     async def value(request: Request, entity_id: str) -> Response:
-        if state.settings.redirect_downloads:
+        if state.settings.redirect_downloads or profile.redirect_host:
             lookup(entity_id)  # a 404 is answered here, not after the redirect
             # Like the RS CADIP mock (and the NSG station): 307 keeps the method, clients re-send auth.
-            target = f"{request.base_url}{station}/Redirect/{entity_set_name}({entity_id})/$value"
+            base = request.base_url
+            if profile.redirect_host:  # a second host (a download server), which wants the token too
+                base = base.replace(
+                    netloc=f"{profile.redirect_host}:{base.port}" if base.port else profile.redirect_host
+                )
+            target = f"{base}{station}/Redirect/{entity_set_name}({entity_id})/$value"
             return RedirectResponse(target, status_code=307)
         return await download(request, entity_id)
 
@@ -240,14 +248,14 @@ def odata_router(state: SimulatorState, station: StationName) -> APIRouter:
     return router
 
 
-def _download_fault(state: SimulatorState, station: StationName) -> DownloadFault:
+def _download_fault(state: SimulatorState, station: str) -> DownloadFault:
     fault = state.faults.draw_download_fault(station)
     if fault is not DownloadFault.NONE:
         state.stats[station].fault(str(fault))
     return fault
 
 
-def _listing_endpoint(state: SimulatorState, entity_set: EntitySet) -> Callable[..., Any]:
+def _listing_endpoint(state: SimulatorState, entity_set: EntitySet, profile: StationProfile) -> Callable[..., Any]:
     async def listing(request: Request) -> JSONResponse:
         options = parse_options(
             request.query_params,
@@ -256,17 +264,51 @@ def _listing_endpoint(state: SimulatorState, entity_set: EntitySet) -> Callable[
             entity_set.navigation,
             entity_set.selectable,
         )
+        if entity_set is SESSIONS and not profile.expand_files:
+            options = replace(options, expand=False)  # silently, as a station that does not expand does
+        options, next_offset = _server_page(request, options, profile.page_size)
         page, matched = apply_options(entity_set.entities(state.catalogue), options, lambda e: e.fields)
-        with_checksum = options.select is None or "Checksum" in options.select
+        with_checksum = profile.checksums and (options.select is None or "Checksum" in options.select)
         await ensure_md5(c for e in page for c in entity_set.contents(e, options.expand, with_checksum))
         values = [entity_set.to_json(e, options.expand, with_checksum) for e in page]
         if options.select is not None:
             keep = options.select | ({entity_set.navigation} if options.expand else set())
             values = [{k: v for k, v in value.items() if k in keep} for value in values]
+        if profile.sizes_as_strings:
+            values = [_sizes_as_strings(value) for value in values]
         body: dict[str, Any] = {"@odata.context": f"$metadata#{entity_set.name}"}
         if options.count:
             body["@odata.count"] = matched
         body["value"] = values
+        if next_offset is not None and next_offset < matched:
+            body["@odata.nextLink"] = str(request.url.include_query_params(**{"$skiptoken": next_offset}))
         return JSONResponse(body)
 
     return listing
+
+
+def _server_page(request: Request, options: QueryOptions, page_size: int | None) -> tuple[QueryOptions, int | None]:
+    """The options of this response under server-driven paging, and where the next response starts.
+
+    `$skiptoken` (only ever taken from our own `@odata.nextLink`) is the absolute offset reached; the client's
+    `$skip` and `$top` still bound the whole result, so following every next link gives exactly what they ask.
+    """
+    if page_size is None:
+        return options, None
+    raw = request.query_params.get("$skiptoken")
+    try:
+        offset = int(raw) if raw is not None else options.skip
+    except ValueError:
+        raise SimulatorError(400, f"invalid $skiptoken {raw!r}") from None
+    end = options.skip + options.top
+    if not options.skip <= offset <= end:
+        raise SimulatorError(400, f"invalid $skiptoken {raw!r}")
+    top = min(page_size, end - offset)
+    return replace(options, skip=offset, top=top), (offset + top if offset + top < end else None)
+
+
+def _sizes_as_strings(value: dict[str, Any]) -> dict[str, Any]:
+    out = {k: str(v) if k in ("Size", "ContentLength") and isinstance(v, int) else v for k, v in value.items()}
+    if isinstance(out.get("Files"), list):
+        out["Files"] = [_sizes_as_strings(f) for f in out["Files"]]
+    return out

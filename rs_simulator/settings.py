@@ -1,7 +1,9 @@
 """Station simulator settings, read from `SIMULATOR_*` environment variables."""
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rs_simulator.profiles import DEFAULT_STATIONS, StationProfile, check_station_names
 
 KIB = 1024
 
@@ -47,3 +49,16 @@ class SimulatorSettings(BaseSettings):
     test_controls: bool = True
     """Serve the test controls `/_faults`, `/_stats` and `/_catalogue` (unauthenticated); `false` in shared
     deployments, where only `/health` stays."""
+
+    stations: dict[str, StationProfile] = Field(default_factory=dict)
+    """Extra named stations (JSON `{name: profile}`), or new behaviour for `cadip`, `auxip`, `prip`, which are
+    always served: e.g. `{"ins": {"kind": "cadip", "stac": false, "checksums": false}}` (see `profiles.py`)."""
+
+    @field_validator("stations")
+    @classmethod
+    def _station_names(cls, stations: dict[str, StationProfile]) -> dict[str, StationProfile]:
+        return check_station_names(stations)
+
+    def station_profiles(self) -> dict[str, StationProfile]:
+        """Every station served, by name (its URL prefix)."""
+        return DEFAULT_STATIONS | self.stations

@@ -10,7 +10,7 @@ from rs_simulator.errors import StacError
 from rs_simulator.stac_mapping import MAPPINGS, STAC_VERSION, full_item
 from rs_simulator.stac_search import Hit, SearchRequest, next_token, parse_search, search
 from rs_simulator.state import SimulatorState
-from rs_simulator.stations import StationName, collection_ids, in_collection
+from rs_simulator.stations import collection_ids, in_collection
 
 CONFORMANCE = [
     "https://api.stacspec.org/v1.0.0/core",
@@ -35,10 +35,14 @@ def _geojson(body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, media_type=GEOJSON)
 
 
-def stac_router(state: SimulatorState, station: StationName) -> APIRouter:
-    """Routes mounted under `/{station}/stac`; open like rs-server's search (only downloads need a token)."""
+def stac_router(state: SimulatorState, station: str) -> APIRouter:
+    """Routes mounted under `/{station}/stac`; open like rs-server's search (only downloads need a token).
+
+    A named station has its kind's collections (`cadip`, `cadip_sentinel1`...); its hrefs point at its own
+    OData root."""
     router = APIRouter()
-    mapping = MAPPINGS[station]
+    kind = state.profiles[station].kind
+    mapping = MAPPINGS[kind]
 
     def roots(request: Request) -> tuple[str, str]:
         station_root = f"{str(request.base_url).rstrip('/')}/{station}"
@@ -49,11 +53,11 @@ def stac_router(state: SimulatorState, station: StationName) -> APIRouter:
 
     def collection_json(collection_id: str, stac_root: str) -> dict[str, Any]:
         cores = [mapping.core(r) for r in records()]
-        members = [c for c in cores if in_collection(station, collection_id, c.satellite)]
+        members = [c for c in cores if in_collection(kind, collection_id, c.satellite)]
         starts = [c.properties["start_datetime"] for c in members]
         ends = [c.properties["end_datetime"] for c in members]
         url = f"{stac_root}/collections/{collection_id}"
-        suffix = collection_id.removeprefix(f"{station}").lstrip("_")
+        suffix = collection_id.removeprefix(f"{kind}").lstrip("_")
         return {
             "type": "Collection",
             "stac_version": STAC_VERSION,
@@ -107,7 +111,7 @@ def stac_router(state: SimulatorState, station: StationName) -> APIRouter:
         return full_item(mapping, hit.record, hit.collection, stac_root, station_root)
 
     def known_collection(collection_id: str) -> None:
-        if collection_id not in collection_ids(station):
+        if collection_id not in collection_ids(kind):
             raise StacError(404, f"collection {collection_id!r} not found")
 
     @router.get("", name=f"{station}_stac_landing")
@@ -124,7 +128,7 @@ def stac_router(state: SimulatorState, station: StationName) -> APIRouter:
         ]
         links += [
             {"rel": "child", "href": f"{stac_root}/collections/{c}", "type": JSON, "title": c}
-            for c in collection_ids(station)
+            for c in collection_ids(kind)
         ]
         return {
             "type": "Catalog",
@@ -144,7 +148,7 @@ def stac_router(state: SimulatorState, station: StationName) -> APIRouter:
     async def collections(request: Request) -> dict[str, Any]:
         stac_root, _ = roots(request)
         return {
-            "collections": [collection_json(c, stac_root) for c in collection_ids(station)],
+            "collections": [collection_json(c, stac_root) for c in collection_ids(kind)],
             "links": [
                 {"rel": "self", "href": f"{stac_root}/collections", "type": JSON},
                 {"rel": "root", "href": stac_root, "type": JSON},

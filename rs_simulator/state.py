@@ -7,6 +7,7 @@ from rs_simulator.cadip_data import seeded_sessions
 from rs_simulator.catalogue import Catalogue
 from rs_simulator.faults import FaultInjector
 from rs_simulator.product_data import seeded_products
+from rs_simulator.profiles import StationProfile
 from rs_simulator.settings import SimulatorSettings
 from rs_simulator.stations import StationName
 from rs_simulator.stats import Stats
@@ -29,16 +30,21 @@ class SimulatorState:
 
     settings: SimulatorSettings
     catalogue: Catalogue
-    tokens: dict[StationName, TokenStore]
+    tokens: dict[str, TokenStore]
+    """By station name: a token of one station is unknown to every other."""
     faults: FaultInjector
     stats: Stats
+    profiles: dict[str, StationProfile]
+    """Every station served, by name."""
 
     @classmethod
     def create(cls, settings: SimulatorSettings) -> "SimulatorState":
+        profiles = settings.station_profiles()
         return cls(
             settings=settings,
             catalogue=seeded_catalogue(settings),
-            tokens={station: TokenStore(settings) for station in StationName},
-            faults=FaultInjector(settings.seed),
-            stats=Stats(),
+            tokens={name: TokenStore(settings, expires_in=p.token_expires_in) for name, p in profiles.items()},
+            faults=FaultInjector(settings.seed, list(profiles)),
+            stats=Stats(list(profiles)),
+            profiles=profiles,
         )

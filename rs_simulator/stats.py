@@ -4,8 +4,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from rs_simulator.stations import StationName
-
 
 @dataclass
 class StationStats:
@@ -57,12 +55,12 @@ class StationStats:
 
 
 class Stats:
-    """The counters of every station."""
+    """The counters of every station, by name."""
 
-    def __init__(self) -> None:
-        self.stations = {station: StationStats() for station in StationName}
+    def __init__(self, names: list[str]) -> None:
+        self.stations = {name: StationStats() for name in names}
 
-    def __getitem__(self, station: StationName) -> StationStats:
+    def __getitem__(self, station: str) -> StationStats:
         return self.stations[station]
 
     def reset(self) -> None:
