@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from dotenv import dotenv_values
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -15,6 +16,7 @@ from rs_ondemand.models.processor_run import (
     LocalDaskCluster,
     parse_dask_cluster,
 )
+from rs_ondemand.stations.registry import StationConfig, StationRegistry, load_stations_file
 
 DEFAULT_TASK_QUEUE = "rs-ondemand"
 
@@ -79,6 +81,9 @@ class WorkerSettings(_Settings):
     to Temporal and polling); unset: no endpoint."""
     health_host: str = "127.0.0.1"
     """Address the health endpoint listens on: `0.0.0.0` in a Kubernetes pod, whose probes come from outside."""
+    stations_file: Path | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """The station registry (YAML, `docs/stations.md`); unset: the `CADIP_*`, `AUXIP_*` and `PRIP_*` variables
+    describe one station per kind."""
 
 
 class S3Settings(_Settings):
@@ -142,6 +147,15 @@ class StationSettings(_Settings):
     """Downloads from this station at once, across every running request (the slots of its download queue)."""
     max_requests_per_minute: int | None = Field(None, ge=1, json_schema_extra={"unset_means_off": True})
     """Optional cap on downloads started per minute, enforced by the Temporal server on the download queue."""
+    api_key: SecretStr | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """API key sent as `x-api-key` to the station (an RS-Server facade), searches and downloads."""
+
+    def as_station(self) -> StationConfig | None:
+        """This kind's one station of the shorthand registry (named after its kind); None without a URL."""
+        if not self.url:
+            return None
+        fields = self.model_dump(exclude={"url"})
+        return StationConfig(name=self.kind, kind=self.kind, api="stac", url=self.url, **fields)  # type: ignore[arg-type]
 
 
 class CadipSettings(StationSettings):
@@ -247,14 +261,46 @@ class Settings(BaseModel):
     prip: PripSettings
     telemetry: TelemetrySettings
     processor: ProcessorSettings
+    env_file: Path | None = None
+    """The env file read under the environment (where `${VAR}` of the stations file are looked up too)."""
+    registry: StationRegistry | None = None
+    """A registry given in code (tests, benches: `with_station`), used instead of the configured one."""
 
     @property
     def stations(self) -> list[StationSettings]:
+        """The `CADIP_*`, `AUXIP_*`, `PRIP_*` shorthand settings (see `station_registry()` for the stations)."""
         return [self.cadip, self.auxip, self.prip]
+
+    def station_registry(self) -> StationRegistry:
+        """The stations: `registry` if given, else `RS_STATIONS_FILE`'s, else the shorthand's.
+
+        Raises:
+            ConfigurationError: the stations file cannot be used (one line, no secret in it).
+        """
+        if self.registry is not None:
+            return self.registry
+        path = self.worker.stations_file
+        if path is not None:
+            from_file = dotenv_values(self.env_file) if self.env_file else {}
+            env = {**{k: v for k, v in from_file.items() if v is not None}, **os.environ}
+            return load_stations_file(path, env)
+        shorthand = [s for s in (x.as_station() for x in self.stations) if s is not None]
+        return StationRegistry(stations={s.name: s for s in shorthand}, open_collections=True)
+
+    def with_station(self, name: str, **changes: Any) -> Settings:
+        """A copy whose station `name` has `changes` (e.g. `max_concurrent_downloads=2`)."""
+        registry = self.station_registry()
+        station = registry.stations[name].model_copy(update=changes)
+        stations = registry.stations | {name: station}
+        return self.model_copy(update={"registry": registry.model_copy(update={"stations": stations})})
 
     @classmethod
     def load(cls, env_file: Path | None = None) -> Settings:
         """Read the environment, with `env_file` (default: the embedded stack's) underneath it."""
         env_file = env_file or default_env_file()
-        parts = {name: field.annotation for name, field in cls.model_fields.items()}
-        return cls(**{name: kind(_env_file=env_file) for name, kind in parts.items()})  # type: ignore[misc,operator]
+        parts = {name: field.annotation for name, field in cls.model_fields.items() if name not in _NOT_READ}
+        values = {name: kind(_env_file=env_file) for name, kind in parts.items()}  # type: ignore[misc,operator]
+        return cls(**values, env_file=env_file)
+
+
+_NOT_READ = ("env_file", "registry")

@@ -123,11 +123,9 @@ def _staging_timeout(files: int) -> float:
 
 def bench_settings(settings: Settings, dask_address: str | None) -> Settings:
     """The stack's settings with more download slots for tiny files, and the bench's Dask cluster label."""
-    slots = {"max_concurrent_downloads": DOWNLOAD_SLOTS}
-    update: dict[str, Any] = {
-        "cadip": settings.cadip.model_copy(update=slots),
-        "prip": settings.prip.model_copy(update=slots),
-    }
+    for name in ("cadip", "prip"):
+        settings = settings.with_station(name, max_concurrent_downloads=DOWNLOAD_SLOTS)
+    update: dict[str, Any] = {}
     if dask_address is not None:
         clusters = {**settings.processor.dask_clusters, DASK_LABEL: AddressDaskCluster(address=dask_address)}
         update["processor"] = settings.processor.model_copy(update={"dask_clusters": clusters})
