@@ -26,7 +26,7 @@ from rs_ondemand.activities.catalog import CatalogActivities, CatalogClient
 from rs_ondemand.activities.eopf_env import EopfProcessors
 from rs_ondemand.activities.eopf_process import remove_abandoned_run_folders
 from rs_ondemand.activities.processor import ProcessorActivities
-from rs_ondemand.activities.stations import StationActivities, StationRegistry
+from rs_ondemand.activities.stations import StationActivities, StationClients
 from rs_ondemand.activities.storage import ObjectStore, StorageActivities
 from rs_ondemand.activities.temporal import TemporalActivities
 from rs_ondemand.client import TemporalConnectionError, connect, connection_error
@@ -67,7 +67,7 @@ async def activities(settings: Settings) -> AsyncIterator[list[Any]]:
         http = await stack.enter_async_context(
             httpx.AsyncClient(timeout=httpx.Timeout(60.0), limits=httpx.Limits(max_connections=200))
         )
-        stations = StationRegistry(settings.stations, http)
+        stations = StationClients(settings.station_registry(), http)
         catalog = CatalogClient(settings.catalog, http)
         processors = EopfProcessors(settings.processor.executable)
         processors.start()
@@ -134,12 +134,12 @@ async def running_workers(
                 **common,
             )
         )
-    for station in settings.stations if stages else []:
+    for station in settings.station_registry().stations.values() if stages else []:
         rpm = station.max_requests_per_minute
         workers.append(
             Worker(
                 client,
-                task_queue=download_task_queue(queue, station.kind),
+                task_queue=download_task_queue(queue, station.name),
                 activities=stream,
                 max_concurrent_activities=station.max_concurrent_downloads,
                 max_task_queue_activities_per_second=rpm / 60 if rpm else None,

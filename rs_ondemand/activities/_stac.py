@@ -10,9 +10,10 @@ from pystac_client.stac_api_io import StacApiIO
 
 
 @contextmanager
-def open_stac_api(url: str, timeout_s: float) -> Iterator[pystac_client.Client]:
-    """A pystac-client `Client` on `url`; its requests session (and sockets) is closed on exit."""
-    stac_io = StacApiIO(timeout=timeout_s)
+def open_stac_api(url: str, timeout_s: float, headers: dict[str, str] | None = None) -> Iterator[pystac_client.Client]:
+    """A pystac-client `Client` on `url` (sending `headers`, e.g. credentials, with every request); its
+    requests session (and sockets) is closed on exit."""
+    stac_io = StacApiIO(timeout=timeout_s, headers=headers)
     try:
         yield pystac_client.Client.open(url, stac_io=stac_io)
     finally:

@@ -41,6 +41,8 @@ from rs_ondemand.models.staging import (
 from rs_ondemand.telemetry import tracer
 
 FILE_EXTENSION = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
+CHECKSUM_ORIGIN = "rs:checksum_origin"
+"""Asset field saying that `file:checksum` was computed while staging, the station having announced none."""
 ID_BATCH = 200
 """Item ids per existence query: keeps the search body small for requests of thousands of items."""
 
@@ -185,6 +187,9 @@ def staged_item(
         size, md5 = verified[name]
         asset.href = f"s3://{bucket}/{staged_key(owner_id, collection, item.id, name)}"
         asset.extra_fields["file:size"] = size
+        if not md5_from_checksum(asset.extra_fields.get("file:checksum")):
+            # The station gave none (CADIP stations often do not): ours is the MD5 of the bytes we received.
+            asset.extra_fields[CHECKSUM_ORIGIN] = "computed-at-staging"
         asset.extra_fields["file:checksum"] = md5_multihash(md5)
         asset.extra_fields.pop("alternate", None)
     if FILE_EXTENSION not in item.stac_extensions:

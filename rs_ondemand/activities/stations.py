@@ -1,13 +1,11 @@
-"""Station side effects: OAuth2 tokens, STAC searches and authenticated downloads streamed into S3."""
+"""Station side effects: searches (OData or STAC) and authenticated downloads streamed into S3."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import quote
 
 import cql2
 import httpx
@@ -16,18 +14,17 @@ from temporalio import activity
 
 from rs_ondemand.activities._heartbeat import Heartbeater
 from rs_ondemand.activities._stac import open_stac_api
+from rs_ondemand.activities.odata_search import product_item_pages, session_items
+from rs_ondemand.activities.station_client import TOKEN_MARGIN_S, StationClient, StationClients
 from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, checkpoint_key, manifest_prefix
-from rs_ondemand.config import StationSettings
 from rs_ondemand.errors import (
     ChecksumMismatchError,
-    ConfigurationError,
     InvalidInputError,
     NotFoundError,
     OnDemandError,
     StationAuthError,
     StationUnavailableError,
     TransferError,
-    UntrustedLocationError,
     cap,
 )
 from rs_ondemand.models.common import check_safe_name
@@ -39,147 +36,28 @@ from rs_ondemand.models.staging import (
     StationSearchInput,
     TransferResult,
 )
+from rs_ondemand.stations.odata_stac import session_gaps
+from rs_ondemand.stations.registry import Target
 from rs_ondemand.telemetry import tracer
+
+__all__ = ["TOKEN_MARGIN_S", "StationActivities", "StationClient", "StationClients"]
 
 CHECKSUM_ATTEMPTS = 3
 """Attempts after which a checksum mismatch is final: the station's copy itself is corrupt."""
-TOKEN_MARGIN_S = 60
-"""Refresh a token this long before it expires, so a download never starts with a token about to lapse."""
-MAX_REDIRECTS = 3
 
 
-class StationClient:
-    """One station: its OAuth2 token (password grant, refresh grant, re-login) and its downloads."""
-
-    def __init__(self, settings: StationSettings, http: httpx.AsyncClient) -> None:
-        self.settings = settings
-        self.kind = settings.kind
-        self._http = http
-        self._root = (settings.odata_url or "").rstrip("/") + "/"
-        self._lock = asyncio.Lock()
-        self._access: str | None = None
-        self._access_expiry = 0.0
-        self._refresh: str | None = None
-        self._refresh_expiry = 0.0
-
-    def owns(self, url: str) -> bool:
-        """Whether `url` lies below this station's download root (the only place its token may go)."""
-        return bool(self.settings.odata_url) and url.startswith(self._root)
-
-    async def token(self, *, renew: bool = False) -> str:
-        async with self._lock:
-            now = time.monotonic()
-            if renew:
-                self._access = None
-            if self._access and now < self._access_expiry - TOKEN_MARGIN_S:
-                return self._access
-            if self._refresh and now < self._refresh_expiry - TOKEN_MARGIN_S:
-                grant = {"grant_type": "refresh_token", "refresh_token": self._refresh}
-                if await self._request_token(grant, now):
-                    return self._access  # type: ignore[return-value]
-            await self._request_token(self._password_grant(), now, required=True)
-            return self._access  # type: ignore[return-value]
-
-    def _password_grant(self) -> dict[str, str]:
-        s = self.settings
-        if not (s.token_url and s.username and s.password):
-            raise ConfigurationError(f"no OAuth2 credentials configured for station {self.kind!r}")
-        return {
-            "grant_type": "password",
-            "client_id": s.client_id or "",
-            "client_secret": s.client_secret.get_secret_value() if s.client_secret else "",
-            "username": s.username,
-            "password": s.password.get_secret_value(),
-        }
-
-    async def _request_token(self, form: dict[str, str], now: float, *, required: bool = False) -> bool:
-        assert self.settings.token_url
-        try:
-            response = await self._http.post(self.settings.token_url, data=form, timeout=self.settings.timeout_s)
-        except httpx.HTTPError as err:
-            raise StationUnavailableError(f"{self.kind} token endpoint unreachable: {err!r}") from err
-        if response.status_code >= 500:
-            raise StationUnavailableError(f"{self.kind} token endpoint answered {response.status_code}")
-        if response.status_code != 200:
-            if required:
-                raise StationAuthError(
-                    f"{self.kind} refused our credentials ({response.status_code}): {cap(response.text, 300)}"
-                )
-            return False
-        body = response.json()
-        self._access = body["access_token"]
-        self._access_expiry = now + float(body.get("expires_in", 300))
-        self._refresh = body.get("refresh_token")
-        self._refresh_expiry = now + float(body.get("refresh_expires_in", 0))
-        return True
-
-    @asynccontextmanager
-    async def download(self, url: str, *, offset: int = 0) -> AsyncIterator[httpx.Response]:
-        """An open streaming response for `url`, authenticated, with redirects kept inside this station."""
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
-        renewed = False
-        for _ in range(MAX_REDIRECTS + 2):
-            if not self.owns(url):
-                raise UntrustedLocationError(url)
-            headers["Authorization"] = f"Bearer {await self.token(renew=renewed)}"
-            request = self._http.build_request("GET", url, headers=headers)
-            try:
-                response = await self._http.send(request, stream=True)
-            except httpx.HTTPError as err:
-                raise StationUnavailableError(f"{self.kind} unreachable for {url}: {err!r}") from err
-            try:
-                if response.is_redirect:
-                    # The CADIP ICD allows a 307 to the storage URL; re-apply our token only inside the station.
-                    url = urljoin(url, response.headers["location"])
-                    continue
-                if response.status_code == 401 and not renewed:
-                    renewed = True  # the token lapsed mid-request or was revoked: log in again once
-                    continue
-                _raise_for_download_status(self.kind, url, response)
-                yield response
-                return
-            finally:
-                await response.aclose()
-        raise TransferError(f"too many redirects or authentication failures downloading {url}")
-
-
-def _raise_for_download_status(kind: str, url: str, response: httpx.Response) -> None:
-    status = response.status_code
-    if status in (200, 206):
-        return
-    if status == 401 or status == 403:
-        raise StationAuthError(f"{kind} refused the download of {url} ({status})")
-    if status == 404:
-        raise NotFoundError(f"{kind} has no file at {url} (404)")
-    if status >= 500 or status == 429:
-        raise StationUnavailableError(f"{kind} answered {status} for {url}")
-    raise TransferError(f"{kind} answered {status} for {url}")
-
-
-class StationRegistry:
-    """The configured stations, found by kind (for searches) or by download URL (for transfers)."""
-
-    def __init__(self, stations: list[StationSettings], http: httpx.AsyncClient) -> None:
-        self._clients = {s.kind: StationClient(s, http) for s in stations}
-
-    def by_kind(self, kind: str) -> StationClient:
-        return self._clients[kind]
-
-    def for_url(self, url: str) -> StationClient:
-        for client in self._clients.values():
-            if client.owns(url):
-                return client
-        raise UntrustedLocationError(url)
-
-
-def _search_pages(url: str, timeout_s: float, search: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+def _search_pages(
+    url: str, timeout_s: float, search: dict[str, Any], headers: dict[str, str]
+) -> Iterator[list[dict[str, Any]]]:
     """Blocking pystac-client search, one result page at a time, following the paging links."""
-    with open_stac_api(url, timeout_s) as client:
+    with open_stac_api(url, timeout_s, headers) as client:
         yield from (page.get("features", []) for page in client.search(**search).pages_as_dicts())
 
 
 def _station_error(url: str, err: Exception) -> OnDemandError:
     status = getattr(err, "status_code", None)
+    if isinstance(err, APIError) and status in (401, 403):
+        return StationAuthError(f"station search at {url} was refused ({status}): {cap(str(err), 300)}")
     if isinstance(err, APIError) and status == 404:
         return NotFoundError(f"station search at {url} answered 404: {cap(str(err), 300)}")
     if isinstance(err, APIError) and status is not None and status < 500:
@@ -199,41 +77,106 @@ def _checked_filter(cql2_json: dict[str, Any]) -> dict[str, Any]:
 class StationActivities:
     """Activities whose outside system is a station (searches, and downloads streamed into S3)."""
 
-    def __init__(self, stations: StationRegistry, store: ObjectStore) -> None:
+    def __init__(self, stations: StationClients, store: ObjectStore) -> None:
         self.stations = stations
         self.store = store
 
     @activity.defn
     async def search_station(self, request: StationSearchInput) -> SearchResult:
-        """Search a station's STAC API and keep every result in the work bucket, one manifest per item and
-        one page of references per result page: the workflow only ever sees the page references."""
-        station = self.stations.by_kind(request.station).settings
-        if not station.url:
-            raise ConfigurationError(f"{request.station.upper()}_URL is not configured")
-        search: dict[str, Any] = {"limit": request.page_size, "method": "POST"}
-        for name in ("ids", "collections", "sortby", "max_items"):
-            if getattr(request, name) is not None:
-                search[name] = getattr(request, name)
-        if request.filter is not None:
-            search |= {"filter": _checked_filter(request.filter), "filter_lang": "cql2-json"}
-        result = SearchResult(pages=[])
-        pages = _search_pages(station.url, station.timeout_s, search)
-        with tracer.start_as_current_span("station.search", attributes={"rs.station": request.station}) as span:
+        """Search a station (its OData interface or its STAC facade) and keep every result item in the work
+        bucket, one manifest per item and one page of references per result page: the workflow only ever sees
+        the page references. The request's station collection is resolved through the station registry."""
+        if request.collections is not None and len(request.collections) > 1:
+            raise InvalidInputError(f"one station collection per search, not {request.collections}")
+        collection = request.collections[0] if request.collections else None
+        target = self.stations.registry.resolve(request.station, collection)
+        station = self.stations[target.station.name]
+        result = SearchResult(pages=[], station=station.name)
+        attributes = {"rs.station": station.name, "rs.station.api": station.config.api}
+        with tracer.start_as_current_span("station.search", attributes=attributes) as span:
             async with Heartbeater(lambda: {"items": result.items}):
-                while True:
-                    try:
-                        page = await asyncio.to_thread(next, pages, None)
-                    except (APIError, OSError) as err:
-                        raise _station_error(station.url, err) from err
-                    if page is None:
-                        break
-                    if page:
-                        result.pages.append(await self._store_page(request.request_id, len(result.pages), page))
+                async for page in self._pages(station, target, request):
+                    if request.station == "cadip":
+                        result.warnings += _complete_sessions(page, request.require_complete)
+                    result.pages.append(await self._store_page(request.request_id, len(result.pages), page))
             span.set_attribute("rs.items", sum(p.items for p in result.pages))
         result.items = sum(p.items for p in result.pages)
         result.assets = sum(p.assets for p in result.pages)
         result.bytes = sum(p.bytes for p in result.pages)
         return result
+
+    def _pages(
+        self, station: StationClient, target: Target, request: StationSearchInput
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        if request.filter is not None:
+            _checked_filter(request.filter)
+        if station.config.api == "stac":
+            return self._stac_pages(station, target, request)
+        return self._odata_pages(station, target, request)
+
+    async def _odata_pages(
+        self, station: StationClient, target: Target, request: StationSearchInput
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        if request.station == "cadip":
+            if not request.ids:
+                raise InvalidInputError("a CADIP search on an OData station names its sessions (ids)")
+            for start in range(0, len(request.ids), request.page_size):
+                ids = request.ids[start : start + request.page_size]
+                if items := await session_items(station, ids, target.satellites):
+                    yield items
+            return
+        if request.ids is not None:
+            raise InvalidInputError(
+                f"a {request.station.upper()} search on an OData station selects by filter, not ids"
+            )
+        async for items in product_item_pages(
+            station, request.filter, request.sortby, request.max_items, target.satellites
+        ):
+            for start in range(0, len(items), request.page_size):
+                yield items[start : start + request.page_size]
+
+    async def _stac_pages(
+        self, station: StationClient, target: Target, request: StationSearchInput
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        url = station.config.url
+        headers = await station.headers()
+        if target.stac_collection is not None:
+            await self._check_stac_collection(station, target, headers)
+        search: dict[str, Any] = {"limit": request.page_size, "method": "POST"}
+        for name in ("ids", "sortby", "max_items"):
+            if getattr(request, name) is not None:
+                search[name] = getattr(request, name)
+        if target.stac_collection is not None:
+            search["collections"] = [target.stac_collection]
+        if request.filter is not None:
+            search |= {"filter": request.filter, "filter_lang": "cql2-json"}
+        pages = _search_pages(url, station.config.timeout_s, search, headers)
+        while True:
+            try:
+                page = await asyncio.to_thread(next, pages, None)
+            except (APIError, OSError) as err:
+                raise _station_error(url, err) from err
+            if page is None:
+                return
+            if page:
+                yield page
+
+    async def _check_stac_collection(self, station: StationClient, target: Target, headers: dict[str, str]) -> None:
+        """An unknown collection is refused at once (a STAC search would just find nothing)."""
+        url = f"{station.config.url.rstrip('/')}/collections/{quote(target.stac_collection or '', safe='')}"
+        try:
+            response = await station.http.get(url, headers=headers, timeout=station.config.timeout_s)
+        except httpx.HTTPError as err:
+            raise StationUnavailableError(f"{station.name} unreachable for {url}: {err!r}") from err
+        if response.status_code == 404:
+            raise InvalidInputError(
+                f"unknown {station.kind.upper()} collection {target.collection!r}: station {station.name} has no "
+                f"collection {target.stac_collection!r} ({url} answered 404)"
+            )
+        if response.status_code in (401, 403):
+            raise StationAuthError(f"{station.name} refused {url} ({response.status_code})")
+        if response.status_code != 200:
+            raise StationUnavailableError(f"{station.name} answered {response.status_code} for {url}")
 
     async def _store_page(self, request_id: str, number: int, items: list[dict[str, Any]]) -> PageRef:
         refs = await asyncio.gather(*(self._store_manifest(request_id, item) for item in items))
@@ -276,13 +219,13 @@ class StationActivities:
             activity.logger.info("resuming %s at byte %d", transfer.key, offset)
         with tracer.start_as_current_span(
             "station.download_to_s3",
-            attributes={"rs.station": station.kind, "rs.s3.key": transfer.key, "rs.resumed_at": offset},
+            attributes={"rs.station": station.name, "rs.s3.key": transfer.key, "rs.resumed_at": offset},
         ):
             async with Heartbeater(lambda: {"key": transfer.key, "bytes": received, "resumed_at": offset}):
                 try:
                     async with station.download(transfer.href, offset=offset) as response:
                         if offset and response.status_code != 206:
-                            raise TransferError(f"{station.kind} ignored the Range request for {transfer.href}")
+                            raise TransferError(f"{station.name} ignored the Range request for {transfer.href}")
                         async for chunk in response.aiter_bytes():
                             received += len(chunk)
                             await writer.write(chunk)
@@ -322,3 +265,19 @@ def _verify(transfer: AssetTransfer, received: int, md5: str) -> None:
         )
     if transfer.md5 and md5 != transfer.md5:
         raise ChecksumMismatchError(transfer.asset_name, transfer.md5, md5)
+
+
+def _complete_sessions(items: list[dict[str, Any]], required: bool) -> list[str]:
+    """Warnings for incomplete sessions (a channel without its final block, or with missing blocks).
+
+    Raises:
+        InvalidInputError: when completeness is required and a session is incomplete.
+    """
+    warnings = []
+    for item in items:
+        if gaps := session_gaps(item):
+            warning = f"session {item.get('id')} is incomplete: {'; '.join(gaps)}"
+            if required:
+                raise InvalidInputError(f"{warning} (completeness was required)")
+            warnings.append(warning)
+    return warnings

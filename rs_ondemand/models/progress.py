@@ -42,5 +42,5 @@ class Progress(BaseModel):
     last_error: str | None = None
     """The error of a step still unresolved (cleared when it succeeds again), or why the request failed."""
     warnings: list[str] = Field(default_factory=list)
-    """What went wrong without stopping the request: an operator signal ignored for its bad body, an optional
-    ADF skipped."""
+    """What went wrong or deserves attention without stopping the request: an operator signal ignored for its bad
+    body, an optional ADF skipped, a CADIP session staged incomplete."""

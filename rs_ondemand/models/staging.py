@@ -27,6 +27,9 @@ class CadipStagingInput(OperatorInput):
     catalog_collection_identifier: SafeName
     """Catalog collection receiving the session item (created if missing)."""
     options: RequestOptions = Field(default_factory=RequestOptions)
+    require_complete: bool = False
+    """Refuse a session whose channels do not all have their final block (by default it is staged with a
+    warning in the result and the progress)."""
 
     @classmethod
     def for_session(
@@ -128,6 +131,8 @@ class StationSearchInput(BaseModel):
     sortby: list[dict[str, str]] | None = None
     max_items: int | None = None
     page_size: int = Field(100, ge=1, le=1000)
+    require_complete: bool = False
+    """CADIP: refuse incomplete sessions instead of warning about them."""
 
 
 class SearchResult(BaseModel):
@@ -135,6 +140,10 @@ class SearchResult(BaseModel):
     items: int = 0
     assets: int = 0
     bytes: int = 0
+    station: str | None = None
+    """Name of the station searched (its downloads go through its own queue); None in older histories."""
+    warnings: list[str] = Field(default_factory=list)
+    """What the operator should know about what was found (an incomplete session...)."""
 
 
 class StagingInput(BaseModel):
@@ -142,8 +151,8 @@ class StagingInput(BaseModel):
 
     env: FlowEnv
     catalog_collection_identifier: SafeName
-    station: Station
-    """Which station the items come from: its downloads go through that station's download queue."""
+    station: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")
+    """Name of the station the items come from: its downloads go through that station's download queue."""
     page: PageRef
     report_to: str | None = None
     """Workflow id of the parent that wants `staging_progress` signals."""
@@ -260,6 +269,8 @@ class CadipStagingResult(BaseModel):
     session_identifier: str
     catalog_collection_identifier: str
     staging: StagingResult
+    warnings: list[str] = Field(default_factory=list)
+    """E.g. that the session was incomplete when staged (a channel without its final block)."""
 
 
 class WindowStagingResult(BaseModel):

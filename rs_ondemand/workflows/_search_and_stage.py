@@ -80,6 +80,7 @@ class SearchAndStage:
             lambda: workflow.execute_activity_method(StationActivities.search_station, search, **options),
         )
         control._progress.items_total += found.items
+        control._progress.warnings += found.warnings
         return found
 
     async def stage(self, found: SearchResult, env: FlowEnv, collection: str, station: Station) -> StagingResult:
@@ -112,7 +113,7 @@ class SearchAndStage:
             StagingInput(
                 env=env,
                 catalog_collection_identifier=collection,
-                station=station,
+                station=found.station or station,  # the named station searched (older histories: the kind)
                 page=page,
                 report_to=parent,
                 progress_reports=reports,

@@ -40,6 +40,7 @@ class OnDemandCadipStaging(OperatorControl):
                 request_id=workflow.info().workflow_id,
                 ids=[request.session_identifier],
                 collections=[request.cadip_collection_identifier],
+                require_complete=request.require_complete,
             )
         )
         if not found.items:  # the original's error_if_empty=True (rs-reference.md §2.1)
@@ -54,4 +55,5 @@ class OnDemandCadipStaging(OperatorControl):
             session_identifier=request.session_identifier,
             catalog_collection_identifier=request.catalog_collection_identifier,
             staging=staged,
+            warnings=found.warnings,
         )

@@ -11,9 +11,10 @@ import pytest
 import pytest_asyncio
 from pydantic import SecretStr
 
-from rs_ondemand.activities.stations import StationClient, StationRegistry
-from rs_ondemand.config import CadipSettings, Settings
+from rs_ondemand.activities.station_client import StationClient, StationClients
+from rs_ondemand.config import Settings
 from rs_ondemand.errors import StationAuthError, UntrustedLocationError
+from rs_ondemand.stations.registry import StationConfig
 from tests.simulator.server import RunningSimulator, run_simulator
 
 
@@ -30,35 +31,39 @@ def first_chunk_url(settings: Settings) -> tuple[str, int]:
     return asset["href"], asset["file:size"]
 
 
+def cadip(settings: Settings) -> StationConfig:
+    return settings.station_registry().stations["cadip"]
+
+
 async def read_all(station: StationClient, url: str, offset: int = 0) -> bytes:
     async with station.download(url, offset=offset) as response:
         return b"".join([chunk async for chunk in response.aiter_bytes()])
 
 
 async def test_token_is_reused_until_renewal_is_asked(settings: Settings, http: httpx.AsyncClient) -> None:
-    station = StationClient(settings.cadip, http)
+    station = StationClient(cadip(settings), http)
     first = await station.token()
     assert await station.token() == first
     assert await station.token(renew=True) != first
 
 
 async def test_wrong_credentials_are_a_final_auth_error(settings: Settings, http: httpx.AsyncClient) -> None:
-    wrong = settings.cadip.model_copy(update={"password": SecretStr("not-the-password")})
+    wrong = cadip(settings).model_copy(update={"password": SecretStr("not-the-password")})
     with pytest.raises(StationAuthError, match="refused our credentials"):
         await StationClient(wrong, http).token()
 
 
 async def test_tokens_are_never_sent_outside_a_station(settings: Settings, http: httpx.AsyncClient) -> None:
-    registry = StationRegistry(settings.stations, http)
+    registry = StationClients(settings.station_registry(), http)
     href, _ = first_chunk_url(settings)
-    assert registry.for_url(href).kind == "cadip"
+    assert registry.for_url(href).name == "cadip"
     for foreign in ("http://attacker.example/cadip/Files(1)/$value", href.replace("/cadip/", "/cadipx/")):
         with pytest.raises(UntrustedLocationError):
             registry.for_url(foreign)
 
 
 async def test_download_resumes_from_an_offset(settings: Settings, http: httpx.AsyncClient) -> None:
-    station = StationClient(settings.cadip, http)
+    station = StationClient(cadip(settings), http)
     href, size = first_chunk_url(settings)
     whole = await read_all(station, href)
     assert len(whole) == size
@@ -66,7 +71,7 @@ async def test_download_resumes_from_an_offset(settings: Settings, http: httpx.A
 
 
 async def test_a_revoked_token_is_replaced_transparently(settings: Settings, http: httpx.AsyncClient) -> None:
-    station = StationClient(settings.cadip, http)
+    station = StationClient(cadip(settings), http)
     await station.token()
     station._access = "revoked-token"  # as if the station forgot us mid-way (expiry, restart)
     href, size = first_chunk_url(settings)
@@ -83,7 +88,10 @@ async def test_redirects_are_followed_with_the_token_inside_the_station(
     redirecting_simulator: RunningSimulator, http: httpx.AsyncClient
 ) -> None:
     sim = redirecting_simulator
-    config = CadipSettings(
+    config = StationConfig(
+        name="cadip",
+        kind="cadip",
+        api="stac",
         url=f"{sim.url}/cadip/stac",
         odata_url=f"{sim.url}/cadip",
         token_url=f"{sim.url}/cadip/oauth2/token",

@@ -155,7 +155,7 @@ async def test_a_large_request_keeps_every_history_small(
     carries more than 256 KB."""
     product_type = add_prip_products(simulator, 2000, size=200)
     # Tiny files: throughput is set by how many downloads run at once, so this worker allows more.
-    wide = settings.model_copy(update={"prip": settings.prip.model_copy(update={"max_concurrent_downloads": 16})})
+    wide = settings.with_station("prip", max_concurrent_downloads=16)
     queue = f"tq-wide-{uuid.uuid4()}"
     async with activities(wide) as fns, running_workers(client, wide, fns, task_queue=queue):
         request = prip_request(product_type, collection, *WINDOW, max_parallel_transfers=16)
@@ -176,7 +176,7 @@ async def test_a_station_download_limit_holds_across_requests(
     client: Client, settings: Settings, simulator: Simulator
 ) -> None:
     """Three concurrent requests, a PRIP limit of 2: the station never sees more than 2 downloads at once."""
-    limited = settings.model_copy(update={"prip": settings.prip.model_copy(update={"max_concurrent_downloads": 2})})
+    limited = settings.with_station("prip", max_concurrent_downloads=2)
     queue = f"tq-limited-{uuid.uuid4()}"
     # Larger than a part, so each download stays open while its first part uploads and downloads overlap.
     product_types = [add_prip_products(simulator, 4, size=12 * 1024 * 1024) for _ in range(3)]
