@@ -82,8 +82,13 @@ class WorkerSettings(_Settings):
     health_host: str = "127.0.0.1"
     """Address the health endpoint listens on: `0.0.0.0` in a Kubernetes pod, whose probes come from outside."""
     stations_file: Path | None = Field(None, json_schema_extra={"unset_means_off": True})
-    """The station registry (YAML, `docs/stations.md`); unset: the `CADIP_*`, `AUXIP_*` and `PRIP_*` variables
-    describe one station per kind."""
+    """The station registry (YAML, `docs/stations.md`); unset or empty: the `CADIP_*`, `AUXIP_*` and `PRIP_*`
+    variables describe one station per kind."""
+
+    @field_validator("stations_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
 
 
 class S3Settings(_Settings):

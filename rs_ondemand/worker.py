@@ -154,6 +154,7 @@ async def running_workers(
 
 async def run(settings: Settings, role: WorkerRole = "all") -> None:
     """Connect, poll the role's queues until SIGTERM or SIGINT, and report it all on the health endpoint."""
+    settings.station_registry()  # a stations file that cannot be used stops the worker now, in one line
     configure_tracing(settings.telemetry)
     health = Health(role=role)
     with serving(health, settings.worker.health_host, settings.worker.health_port):

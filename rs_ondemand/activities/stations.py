@@ -37,7 +37,7 @@ from rs_ondemand.models.staging import (
     TransferResult,
 )
 from rs_ondemand.stations.odata_stac import session_gaps
-from rs_ondemand.stations.registry import Target
+from rs_ondemand.stations.registry import Kind, StationRegistry, Target
 from rs_ondemand.telemetry import tracer
 
 __all__ = ["TOKEN_MARGIN_S", "StationActivities", "StationClient", "StationClients"]
@@ -139,9 +139,10 @@ class StationActivities:
         self, station: StationClient, target: Target, request: StationSearchInput
     ) -> AsyncIterator[list[dict[str, Any]]]:
         url = station.config.url
-        headers = await station.headers()
+        # The API key is the facade's own; the bearer token only goes there if the facade is inside the station.
+        headers = await station.headers(bearer=station.owns(url))
         if target.stac_collection is not None:
-            await self._check_stac_collection(station, target, headers)
+            await _check_stac_collection(station, target, headers)
         search: dict[str, Any] = {"limit": request.page_size, "method": "POST"}
         for name in ("ids", "sortby", "max_items"):
             if getattr(request, name) is not None:
@@ -160,23 +161,6 @@ class StationActivities:
                 return
             if page:
                 yield page
-
-    async def _check_stac_collection(self, station: StationClient, target: Target, headers: dict[str, str]) -> None:
-        """An unknown collection is refused at once (a STAC search would just find nothing)."""
-        url = f"{station.config.url.rstrip('/')}/collections/{quote(target.stac_collection or '', safe='')}"
-        try:
-            response = await station.http.get(url, headers=headers, timeout=station.config.timeout_s)
-        except httpx.HTTPError as err:
-            raise StationUnavailableError(f"{station.name} unreachable for {url}: {err!r}") from err
-        if response.status_code == 404:
-            raise InvalidInputError(
-                f"unknown {station.kind.upper()} collection {target.collection!r}: station {station.name} has no "
-                f"collection {target.stac_collection!r} ({url} answered 404)"
-            )
-        if response.status_code in (401, 403):
-            raise StationAuthError(f"{station.name} refused {url} ({response.status_code})")
-        if response.status_code != 200:
-            raise StationUnavailableError(f"{station.name} answered {response.status_code} for {url}")
 
     async def _store_page(self, request_id: str, number: int, items: list[dict[str, Any]]) -> PageRef:
         refs = await asyncio.gather(*(self._store_manifest(request_id, item) for item in items))
@@ -281,3 +265,36 @@ def _complete_sessions(items: list[dict[str, Any]], required: bool) -> list[str]
                 raise InvalidInputError(f"{warning} (completeness was required)")
             warnings.append(warning)
     return warnings
+
+
+async def _check_stac_collection(station: StationClient, target: Target, headers: dict[str, str]) -> None:
+    """An unknown collection is refused at once (a STAC search would just find nothing)."""
+    url = f"{station.config.url.rstrip('/')}/collections/{quote(target.stac_collection or '', safe='')}"
+    try:
+        response = await station.http.get(url, headers=headers, timeout=station.config.timeout_s)
+    except httpx.HTTPError as err:
+        raise StationUnavailableError(f"{station.name} unreachable for {url}: {err!r}") from err
+    if response.status_code == 404:
+        raise InvalidInputError(
+            f"unknown {station.kind.upper()} collection {target.collection!r}: station {station.name} has no "
+            f"collection {target.stac_collection!r} ({url} answered 404)"
+        )
+    if response.status_code in (401, 403):
+        raise StationAuthError(f"{station.name} refused {url} ({response.status_code})")
+    if response.status_code != 200:
+        raise StationUnavailableError(f"{station.name} answered {response.status_code} for {url}")
+
+
+async def check_station_collection(registry: StationRegistry, kind: Kind, collection: str | None) -> None:
+    """Refuse a station collection a request could not use, before anything starts (a schedule, say): unknown
+    to the registry, or, for a STAC station, unknown to its facade.
+
+    Raises:
+        InvalidInputError, or the station's error if it cannot be asked.
+    """
+    target = registry.resolve(kind, collection)
+    if target.station.api != "stac" or target.stac_collection is None:
+        return
+    async with httpx.AsyncClient(timeout=target.station.timeout_s) as http:
+        station = StationClient(target.station, http)
+        await _check_stac_collection(station, target, await station.headers(bearer=station.owns(station.config.url)))

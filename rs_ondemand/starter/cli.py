@@ -19,6 +19,7 @@ from rs_ondemand.starter.processors_cmd import processors_app
 from rs_ondemand.starter.schedule_cmd import schedule_app
 from rs_ondemand.starter.stack_cmd import stack_app
 from rs_ondemand.starter.stage_cmd import stage_app
+from rs_ondemand.starter.stations_cmd import stations_app
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -36,6 +37,7 @@ app.add_typer(processors_app, name="processors")
 app.add_typer(bench_app, name="bench")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(check_app, name="check")
+app.add_typer(stations_app, name="stations")
 app.command("demo")(demo)
 app.command("retry")(retry)
 app.command("cancel")(cancel)

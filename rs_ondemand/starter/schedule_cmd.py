@@ -93,6 +93,7 @@ def create(
                 "overlap_seconds": overlap_s,
             }
         )
+    _check_station_collection(request)
     settings = Settings.load()
     queue = task_queue or settings.worker.task_queue
 
@@ -115,6 +116,20 @@ def create(
     link = schedule_link(settings, schedule_id)
     if link:
         print(f"Temporal UI: {link}", file=sys.stderr)
+
+
+def _check_station_collection(request: Any) -> None:
+    """A schedule naming a station collection its runs could not use is refused now, not at every run."""
+    from rs_ondemand.activities.stations import check_station_collection
+    from rs_ondemand.config import Settings
+    from rs_ondemand.errors import OnDemandError
+
+    collection = request.prip_collection if request.station == "prip" else request.auxip_collection
+    try:
+        registry = Settings.load().station_registry()
+        asyncio.run(check_station_collection(registry, request.station, collection))
+    except OnDemandError as err:
+        refuse(str(err))
 
 
 @schedule_app.command("list")

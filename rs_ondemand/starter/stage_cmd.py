@@ -42,6 +42,10 @@ def stage_cadip(
     catalog_collection: CatalogCollection = "s1-cadip-session",
     owner: Owner = "operator",
     wait: Wait = False,
+    require_complete: Annotated[
+        bool,
+        typer.Option("--require-complete", help="Refuse a session not complete yet (a channel without FinalBlock)."),
+    ] = False,
 ) -> None:
     """Stage one CADIP session: every chunk file to S3, then the session item into the catalog."""
     from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
@@ -50,7 +54,9 @@ def stage_cadip(
     from rs_ondemand.starter.request_ids import cadip_workflow_id
 
     with refused_if_invalid():
-        request = CadipStagingInput.for_session(owner, session, catalog_collection, cadip_collection=cadip_collection)
+        request = CadipStagingInput.for_session(
+            owner, session, catalog_collection, cadip_collection=cadip_collection, require_complete=require_complete
+        )
     _launch(CADIP_STAGING, request, cadip_workflow_id(request), CadipStagingResult, wait)
 
 

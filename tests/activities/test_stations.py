@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 from pydantic import SecretStr
+from temporalio.testing import ActivityEnvironment
 
-from rs_ondemand.activities.station_client import StationClient, StationClients
+from rs_ondemand.activities.station_client import TOKEN_MARGIN_S, StationClient, StationClients
+from rs_ondemand.activities.stations import StationActivities
+from rs_ondemand.activities.storage import ObjectStore
 from rs_ondemand.config import Settings
-from rs_ondemand.errors import StationAuthError, UntrustedLocationError
-from rs_ondemand.stations.registry import StationConfig
+from rs_ondemand.errors import InvalidInputError, StationAuthError, UntrustedLocationError
+from rs_ondemand.models.staging import SearchResult, StationSearchInput
+from rs_ondemand.stations.registry import StationConfig, StationRegistry
+from tests.helpers import Simulator
 from tests.simulator.server import RunningSimulator, run_simulator
+
+SESSION = "S1A_20241114143038056552"
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -107,3 +117,95 @@ async def test_redirects_are_followed_with_the_token_inside_the_station(
 
     body = await read_all(StationClient(config, http), asset["href"])
     assert hashlib.md5(body).hexdigest() == asset["file:checksum"][len("d50110") :]
+
+
+# --------------------------------------------------------------------------------- searches, by registry
+
+
+def station_on(sim: RunningSimulator, name: str, kind: str, api: str = "odata", **extra: Any) -> StationConfig:
+    url = f"{sim.url}/{name}/stac" if api == "stac" else f"{sim.url}/{name}"
+    return StationConfig.model_validate(
+        {
+            "name": name,
+            "kind": kind,
+            "api": api,
+            "url": url,
+            "odata_url": f"{sim.url}/{name}",
+            "token_url": f"{sim.url}/{name}/oauth2/token",
+            **sim.credentials,
+            **extra,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def icd_simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSimulator]:
+    """Stations whose tokens live 61 s (1 s once our 60 s margin is taken) and that page by 3."""
+    stations = {
+        "short": {
+            "kind": "cadip",
+            "stac": False,
+            "expand_files": False,
+            "page_size": 3,
+            "token_expires_in": TOKEN_MARGIN_S + 1,
+        }
+    }
+    with run_simulator(Path(tmp_path_factory.mktemp("icd")), stations=json.dumps(stations)) as sim:
+        yield sim
+
+
+async def search(
+    registry: StationRegistry, http: httpx.AsyncClient, s3_settings: Settings, request: StationSearchInput
+) -> SearchResult:
+    async with ObjectStore.open(s3_settings.s3) as store:
+        activities = StationActivities(StationClients(registry, http), store)
+        return await ActivityEnvironment().run(activities.search_station, request)
+
+
+async def test_an_odata_listing_renews_tokens_that_lapse_between_pages(
+    icd_simulator: RunningSimulator, http: httpx.AsyncClient, settings: Settings
+) -> None:
+    sim = icd_simulator
+    registry = StationRegistry(stations={"short": station_on(sim, "short", "cadip")}, open_collections=True)
+    helpers = Simulator(sim.url)
+    helpers.faults(short={"latency_ms": 400})  # 38 files by 3: ~5 s of listing, tokens lapse every second
+    try:
+        request = StationSearchInput(station="cadip", request_id=f"test-{uuid.uuid4()}", ids=[SESSION])
+        found = await search(registry, http, settings, request)
+        stats = helpers.stats("short")
+    finally:
+        helpers.clear_faults()
+        helpers.close()
+    assert (found.items, found.assets, found.station) == (1, 38, "short")
+    assert stats["by_route"]["GET /short/Files"] >= 13
+    assert stats["by_route"]["POST /short/oauth2/token"] >= 3
+
+
+async def test_a_revoked_token_is_replaced_on_a_listing(
+    icd_simulator: RunningSimulator, http: httpx.AsyncClient
+) -> None:
+    client = StationClient(station_on(icd_simulator, "short", "cadip"), http)
+    await client.token()
+    client._access = "revoked-token"
+    body = await client.get_json(f"{icd_simulator.url}/short/Sessions", {"$top": "1"})
+    assert len(body["value"]) == 1
+
+
+async def test_an_unknown_collection_of_a_stac_facade_fails_at_once(
+    settings: Settings, http: httpx.AsyncClient
+) -> None:
+    """Issue 14 defect 4: the facade answers 404 for `/collections/nope`; the search used to find nothing and
+    the request succeeded with `items_found: 0`."""
+    prip = settings.prip.as_station()  # the shorthand's PRIP station: the facade says which collections exist
+    assert prip is not None
+    shorthand = StationRegistry(stations={"prip": prip}, open_collections=True)
+    request = StationSearchInput(
+        station="prip", request_id=f"test-{uuid.uuid4()}", collections=["nope"], filter=ANY_SLC
+    )
+    with pytest.raises(InvalidInputError, match="unknown PRIP collection 'nope': station prip has no collection"):
+        await search(shorthand, http, settings, request)
+    found = await search(shorthand, http, settings, request.model_copy(update={"collections": ["prip"]}))
+    assert found.items > 0
+
+
+ANY_SLC = {"op": "=", "args": [{"property": "product:type"}, "S01SIWSLC"]}

@@ -1,0 +1,78 @@
+"""`rs-ondemand stations list|check`, and station collections refused before anything starts, on the stack's own
+station registry (the stations file `stack up` writes beside `.stack/env`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rs_ondemand.stack.envfile import is_secret
+from tests.helpers import run_cli
+
+
+def secrets_of(stack_env: dict[str, str]) -> list[str]:
+    return [value for key, value in stack_env.items() if is_secret(key) and value]
+
+
+async def test_list_shows_the_stacks_stations_without_secrets(stack_env: dict[str, str]) -> None:
+    code, out, err = await run_cli("stations", "list", "--json")
+    assert code == 0, err
+    listed = json.loads(out)
+    assert listed["source"] == f"stations file {stack_env['RS_STATIONS_FILE']}"
+    stations = {s["name"]: s for s in listed["stations"]}
+    assert {"cadip", "auxip", "prip", "ins", "mti"} <= set(stations)
+    assert (stations["ins"]["kind"], stations["ins"]["api"], stations["ins"]["auth"]) == ("cadip", "odata", "oauth2")
+    assert "s1_ins" in stations["ins"]["collections"] and stations["mti"]["redirect_hosts"] == ["localhost"]
+    code, text, _ = await run_cli("stations", "list")
+    assert code == 0 and "s1_ins -> ins" in text
+    assert not [s for s in secrets_of(stack_env) if s in out + text]
+
+
+async def test_check_logs_in_to_every_station(stack_env: dict[str, str]) -> None:
+    code, out, err = await run_cli("stations", "check", "--json")
+    assert code == 0, out + err
+    reports = json.loads(out)["stations"]
+    assert reports and all(r["reachable"] and r["auth_ok"] and r["latency_ms"] >= 0 for r in reports), reports
+
+
+async def test_the_environment_overrides_the_stack_env_and_a_refused_login_is_reported(
+    stack_env: dict[str, str],
+) -> None:
+    """`CADIP_PASSWORD` set in the environment wins over `.stack/env` (the stations file refers to it)."""
+    code, out, err = await run_cli("stations", "check", "--json", CADIP_PASSWORD="not-the-password")
+    assert code == 1
+    reports = {r["name"]: r for r in json.loads(out)["stations"]}
+    assert [n for n, r in reports.items() if not r["auth_ok"]] == ["cadip", "ins", "mti"]
+    assert reports["ins"]["reachable"] and "refused our credentials" in reports["ins"]["error"]
+    assert reports["prip"]["auth_ok"]
+    assert not [s for s in secrets_of(stack_env) if s in out + err]
+
+
+async def test_a_bad_stations_file_is_one_line(tmp_path: Path, stack_env: dict[str, str]) -> None:
+    bad = tmp_path / "stations.yaml"
+    bad.write_text(
+        "stations:\n  ins:\n    kind: cadip\n    api: odata\n    url: http://x\n    passwd: ${CADIP_PASSWORD}\n"
+    )
+    for command in (["stations", "list"], ["worker"]):
+        code, out, err = await run_cli(*command, RS_STATIONS_FILE=str(bad))
+        assert code == 1 and out == ""
+        assert err.strip().count("\n") == 0 and f"stations file {bad}: stations.ins.passwd" in err, err
+        assert stack_env["CADIP_PASSWORD"] not in err
+
+
+SCHEDULE = ["schedule", "create", "--product-type", "AUX_RESORB", "--catalog-collection", "never-created"]
+
+
+async def test_a_schedule_naming_an_unknown_station_collection_is_refused(stack_env: dict[str, str]) -> None:
+    """Issue 14 defect 4: `schedule create --auxip-collection nope` was accepted, every run then found nothing.
+    Refused by the registry; without one (the shorthand variables), by the station's STAC facade."""
+    for env, message in (
+        ({}, "unknown AUXIP collection 'nope' in stations file"),
+        ({"RS_STATIONS_FILE": ""}, "unknown AUXIP collection 'nope': station auxip has no collection 'nope'"),
+    ):
+        code, out, err = await run_cli(
+            *SCHEDULE, "--id", "never-created", "--station", "auxip", "--auxip-collection", "nope", **env
+        )
+        assert code != 0 and message in err, (env, out, err)
+    code, out, err = await run_cli("schedule", "list", "--json")
+    assert "never-created" not in out
