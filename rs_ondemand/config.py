@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from dotenv import dotenv_values
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rs_ondemand.models.processor_run import (
@@ -119,13 +119,30 @@ class CatalogSettings(_Settings):
     model_config = SettingsConfigDict(env_prefix="CATALOG_")
 
     url: str = "http://127.0.0.1:8082"
-    """Root of the STAC API (stac-fastapi-pgstac, transactions enabled)."""
+    """Root of the STAC API (stac-fastapi-pgstac, transactions enabled; or RS-Server's `…/catalog`)."""
     timeout_s: float = 60.0
     """Timeout of one catalog HTTP exchange, in seconds."""
+    api_key: SecretStr | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """API key sent as `x-api-key` with every catalog request (RS-Server's API-key authentication)."""
+    token_url: str | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """OAuth2 token endpoint (password grant) whose bearer token goes with every catalog request."""
+    client_id: str | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """OAuth2 client id of the catalog login."""
+    client_secret: SecretStr | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """OAuth2 client secret of the catalog login."""
+    username: str | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """OAuth2 user of the catalog login."""
+    password: SecretStr | None = Field(None, json_schema_extra={"unset_means_off": True})
+    """OAuth2 password of the catalog login."""
+    naming: Literal["plain", "rs-server"] = "plain"
+    """`rs-server`: collections are addressed as `<owner>:<collection>` in paths and `<owner>_<collection>` in
+    searches, created with their `owner` (RS-Server's catalog); `plain`: collection ids as given."""
 
 
 class StationSettings(_Settings):
-    """One external station: its STAC facade, its OData download root and its OAuth2 credentials.
+    """One external station per kind, the shorthand used when `RS_STATIONS_FILE` is unset (with it, these
+    variables only mean what the stations file refers to as `${VAR}`): its STAC facade, its OData download root
+    and its OAuth2 credentials.
 
     Each station kind reads its own prefix (CADIP_, AUXIP_, PRIP_), so credentials never mix.
     """
@@ -266,9 +283,9 @@ class Settings(BaseModel):
     prip: PripSettings
     telemetry: TelemetrySettings
     processor: ProcessorSettings
-    env_file: Path | None = None
+    _env_file: Path | None = PrivateAttr(None)
     """The env file read under the environment (where `${VAR}` of the stations file are looked up too)."""
-    registry: StationRegistry | None = None
+    _registry: StationRegistry | None = PrivateAttr(None)
     """A registry given in code (tests, benches: `with_station`), used instead of the configured one."""
 
     @property
@@ -282,30 +299,33 @@ class Settings(BaseModel):
         Raises:
             ConfigurationError: the stations file cannot be used (one line, no secret in it).
         """
-        if self.registry is not None:
-            return self.registry
+        if self._registry is not None:
+            return self._registry
         path = self.worker.stations_file
         if path is not None:
-            from_file = dotenv_values(self.env_file) if self.env_file else {}
+            from_file = dotenv_values(self._env_file) if self._env_file else {}
             env = {**{k: v for k, v in from_file.items() if v is not None}, **os.environ}
             return load_stations_file(path, env)
         shorthand = [s for s in (x.as_station() for x in self.stations) if s is not None]
         return StationRegistry(stations={s.name: s for s in shorthand}, open_collections=True)
 
+    def with_registry(self, registry: StationRegistry) -> Settings:
+        """A copy whose stations are `registry`'s, whatever the configuration says."""
+        copy = self.model_copy()
+        copy._registry = registry
+        return copy
+
     def with_station(self, name: str, **changes: Any) -> Settings:
         """A copy whose station `name` has `changes` (e.g. `max_concurrent_downloads=2`)."""
         registry = self.station_registry()
         station = registry.stations[name].model_copy(update=changes)
-        stations = registry.stations | {name: station}
-        return self.model_copy(update={"registry": registry.model_copy(update={"stations": stations})})
+        return self.with_registry(registry.model_copy(update={"stations": registry.stations | {name: station}}))
 
     @classmethod
     def load(cls, env_file: Path | None = None) -> Settings:
         """Read the environment, with `env_file` (default: the embedded stack's) underneath it."""
         env_file = env_file or default_env_file()
-        parts = {name: field.annotation for name, field in cls.model_fields.items() if name not in _NOT_READ}
-        values = {name: kind(_env_file=env_file) for name, kind in parts.items()}  # type: ignore[misc,operator]
-        return cls(**values, env_file=env_file)
-
-
-_NOT_READ = ("env_file", "registry")
+        parts = {name: field.annotation for name, field in cls.model_fields.items()}
+        settings = cls(**{name: kind(_env_file=env_file) for name, kind in parts.items()})  # type: ignore[misc,operator]
+        settings._env_file = env_file
+        return settings

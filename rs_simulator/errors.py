@@ -19,7 +19,7 @@ class SimulatorError(Exception):
 class StacError(SimulatorError):
     """An HTTP error of the STAC facade, answered as `{"code": ..., "description": ...}` like stac-fastapi."""
 
-    CODES = {400: "BadRequest", 404: "NotFoundError"}
+    CODES = {400: "BadRequest", 401: "Unauthorized", 404: "NotFoundError"}
 
     def body(self) -> dict[str, Any]:
         return {"code": self.CODES.get(self.status_code, "Error"), "description": self.message}

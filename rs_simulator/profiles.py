@@ -32,6 +32,8 @@ class StationProfile(BaseModel):
     """`$value` answers 307 to this host name (same port and scheme), which needs the bearer token too."""
     token_expires_in: int | None = Field(default=None, ge=1)
     """This station's access-token lifetime in seconds (default: the simulator's)."""
+    api_key: str | None = None
+    """The STAC facade wants this key in `x-api-key` (as an RS-Server facade does); unset: it is open."""
 
 
 DEFAULT_STATIONS = {str(kind): StationProfile(kind=kind) for kind in StationName}

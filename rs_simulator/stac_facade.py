@@ -1,8 +1,9 @@
 """The STAC API facade of a station (`/{station}/stac`): landing page, collections, items and search."""
 
+import secrets
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from rs_simulator.content import ensure_md5
@@ -40,9 +41,16 @@ def stac_router(state: SimulatorState, station: str) -> APIRouter:
 
     A named station has its kind's collections (`cadip`, `cadip_sentinel1`...); its hrefs point at its own
     OData root."""
-    router = APIRouter()
-    kind = state.profiles[station].kind
+    profile = state.profiles[station]
+    kind = profile.kind
     mapping = MAPPINGS[kind]
+
+    async def api_key(request: Request) -> None:
+        given = request.headers.get("x-api-key")
+        if profile.api_key is not None and not (given and secrets.compare_digest(given, profile.api_key)):
+            raise StacError(401, "a valid x-api-key is required")
+
+    router = APIRouter(dependencies=[Depends(api_key)])
 
     def roots(request: Request) -> tuple[str, str]:
         station_root = f"{str(request.base_url).rstrip('/')}/{station}"

@@ -15,6 +15,7 @@ import pystac
 from pystac_client.exceptions import APIError
 from temporalio import activity
 
+from rs_ondemand.activities._auth import API_KEY_HEADER, OAuth2Tokens, PasswordLogin
 from rs_ondemand.activities._stac import open_stac_api
 from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, split_s3_url, staged_key
 from rs_ondemand.checksums import md5_from_checksum, md5_multihash
@@ -70,40 +71,94 @@ def _collection_document(collection_id: str) -> dict[str, Any]:
 
 
 class CatalogClient:
-    """The one seam to the STAC catalog: pystac-client for searches, the transaction extension for writes."""
+    """The one seam to the STAC catalog: pystac-client for searches, the transaction extension for writes.
+
+    With credentials configured, every request carries them (`x-api-key`, or an OAuth2 bearer token renewed
+    once on 401/403). With RS-Server naming, a collection is `<owner>:<collection>` in paths and
+    `<owner>_<collection>` in searches, as RS-Server's catalog addresses another owner's collections.
+    """
 
     def __init__(self, settings: CatalogSettings, http: httpx.AsyncClient) -> None:
         self.settings = settings
         self.url = settings.url.rstrip("/")
         self._http = http
+        self._tokens: OAuth2Tokens | None = None
+        if settings.token_url and settings.username and settings.password:
+            login = PasswordLogin(
+                name="catalog",
+                token_url=settings.token_url,
+                username=settings.username,
+                password=settings.password,
+                client_id=settings.client_id,
+                client_secret=settings.client_secret,
+                timeout_s=settings.timeout_s,
+            )
+            self._tokens = OAuth2Tokens(login, http, CatalogError, CatalogRejectedError)
+
+    async def _headers(self, *, renew: bool = False) -> dict[str, str]:
+        headers = {}
+        if self.settings.api_key:
+            headers[API_KEY_HEADER] = self.settings.api_key.get_secret_value()
+        if self._tokens is not None:
+            headers["Authorization"] = f"Bearer {await self._tokens.token(renew=renew)}"
+        return headers
+
+    def _rs_server(self, owner: str | None) -> bool:
+        return self.settings.naming == "rs-server" and bool(owner)
+
+    def collection_path(self, collection_id: str, owner: str | None = None) -> str:
+        """`/collections/<id>`, or `/collections/<owner>:<id>` with RS-Server naming."""
+        name = f"{owner}:{collection_id}" if self._rs_server(owner) else collection_id
+        return f"/collections/{quote(name, safe=':')}"
+
+    def search_collection(self, collection_id: str, owner: str | None = None) -> str:
+        """The collection id a search names: `<owner>_<id>` with RS-Server naming."""
+        return f"{owner}_{collection_id}" if self._rs_server(owner) else collection_id
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self._http.request(method, f"{self.url}{path}", timeout=self.settings.timeout_s, **kwargs)
-        except httpx.HTTPError as err:
-            raise CatalogError(f"catalog unreachable ({method} {path}): {err!r}") from err
+        for renew in (False, True):
+            try:
+                response = await self._http.request(
+                    method,
+                    f"{self.url}{path}",
+                    headers=await self._headers(renew=renew),
+                    timeout=self.settings.timeout_s,
+                    **kwargs,
+                )
+            except httpx.HTTPError as err:
+                raise CatalogError(f"catalog unreachable ({method} {path}): {err!r}") from err
+            if response.status_code not in (401, 403) or self._tokens is None or renew:
+                break  # else: the token lapsed or was revoked, log in again once
         if response.status_code >= 500:
             raise CatalogError(f"catalog answered {response.status_code} to {method} {path}: {cap(response.text)}")
+        if response.status_code in (401, 403):
+            raise CatalogRejectedError(
+                f"catalog refused {method} {path} ({response.status_code}): {cap(response.text)}"
+            )
         return response
 
-    async def ensure_collection(self, collection_id: str) -> bool:
+    async def ensure_collection(self, collection_id: str, owner: str | None = None) -> bool:
         """Create the collection if it is missing; returns True if it was created now."""
-        path = f"/collections/{quote(collection_id, safe='')}"
-        response = await self._send("GET", path)
+        response = await self._send("GET", self.collection_path(collection_id, owner))
         if response.status_code == 200:
             return False
         if response.status_code != 404:
             raise CatalogRejectedError(f"checking collection {collection_id!r} answered {response.status_code}")
-        response = await self._send("POST", "/collections", json=_collection_document(collection_id))
+        document = _collection_document(collection_id)
+        if self._rs_server(owner):
+            document["owner"] = owner  # RS-Server files the collection under its owner
+        response = await self._send("POST", "/collections", json=document)
         if response.status_code in (200, 201, 409):  # 409: a concurrent request created it first
             return response.status_code != 409
         raise CatalogRejectedError(
             f"creating collection {collection_id!r} was refused ({response.status_code}): {cap(response.text)}"
         )
 
-    def _items_blocking(self, collection_id: str, item_ids: list[str], fields: dict[str, Any] | None) -> list[Any]:
+    def _items_blocking(
+        self, collection_id: str, item_ids: list[str], fields: dict[str, Any] | None, headers: dict[str, str]
+    ) -> list[Any]:
         found: list[Any] = []
-        with open_stac_api(self.url, self.settings.timeout_s) as client:
+        with open_stac_api(self.url, self.settings.timeout_s, headers) as client:
             for start in range(0, len(item_ids), ID_BATCH):
                 batch = item_ids[start : start + ID_BATCH]
                 search = client.search(
@@ -113,18 +168,23 @@ class CatalogClient:
         return found
 
     async def items(
-        self, collection_id: str, item_ids: list[str], fields: dict[str, Any] | None = None
+        self,
+        collection_id: str,
+        item_ids: list[str],
+        fields: dict[str, Any] | None = None,
+        owner: str | None = None,
     ) -> list[dict[str, Any]]:
         """The items of `collection_id` among `item_ids` (absent ones are simply not returned)."""
         if not item_ids:
             return []
+        searched = self.search_collection(collection_id, owner)
         try:
-            return await asyncio.to_thread(self._items_blocking, collection_id, item_ids, fields)
+            return await asyncio.to_thread(self._items_blocking, searched, item_ids, fields, await self._headers())
         except (APIError, OSError) as err:
             raise CatalogError(f"catalog search in {collection_id!r} failed: {cap(str(err))}") from err
 
-    def _all_blocking(self, collection_id: str | None) -> list[Any]:
-        with open_stac_api(self.url, self.settings.timeout_s) as client:
+    def _all_blocking(self, collection_id: str | None, headers: dict[str, str]) -> list[Any]:
+        with open_stac_api(self.url, self.settings.timeout_s, headers) as client:
             if collection_id is None:
                 return [collection.id for collection in client.get_collections()]
             return list(client.search(collections=[collection_id], limit=500, method="GET").items_as_dicts())
@@ -132,21 +192,20 @@ class CatalogClient:
     async def collection_ids(self) -> list[str]:
         """Every collection of the catalog."""
         try:
-            return list(await asyncio.to_thread(self._all_blocking, None))
+            return list(await asyncio.to_thread(self._all_blocking, None, await self._headers()))
         except (APIError, OSError) as err:
             raise CatalogError(f"listing the catalog's collections failed: {cap(str(err))}") from err
 
     async def all_items(self, collection_id: str) -> list[dict[str, Any]]:
         """Every item of a collection, every result page followed."""
         try:
-            return await asyncio.to_thread(self._all_blocking, collection_id)
+            return await asyncio.to_thread(self._all_blocking, collection_id, await self._headers())
         except (APIError, OSError) as err:
             raise CatalogError(f"listing the items of {collection_id!r} failed: {cap(str(err))}") from err
 
-    async def create_item(self, collection_id: str, item: dict[str, Any]) -> bool:
+    async def create_item(self, collection_id: str, item: dict[str, Any], owner: str | None = None) -> bool:
         """Insert an item; False if it already exists (a concurrent request published it: that is done)."""
-        path = f"/collections/{quote(collection_id, safe='')}/items"
-        response = await self._send("POST", path, json=item)
+        response = await self._send("POST", f"{self.collection_path(collection_id, owner)}/items", json=item)
         if response.status_code in (200, 201):
             return True
         if response.status_code == 409:
@@ -155,12 +214,12 @@ class CatalogClient:
             f"catalog refused item {item.get('id')!r} ({response.status_code}): {cap(response.text)}"
         )
 
-    async def upsert_item(self, collection_id: str, item: dict[str, Any]) -> bool:
+    async def upsert_item(self, collection_id: str, item: dict[str, Any], owner: str | None = None) -> bool:
         """Insert an item, or replace the one with its id; True if it was created. A processed product is
         published again when its run is retried or redone, and the newest metadata is the one to keep."""
-        if await self.create_item(collection_id, item):
+        if await self.create_item(collection_id, item, owner):
             return True
-        path = f"/collections/{quote(collection_id, safe='')}/items/{quote(item['id'], safe='')}"
+        path = f"{self.collection_path(collection_id, owner)}/items/{quote(item['id'], safe='')}"
         response = await self._send("PUT", path, json=item)
         if response.status_code in (200, 201, 204):
             return False
@@ -216,8 +275,8 @@ class CatalogActivities:
         """Create the collection if missing and tell which items are already staged: in the catalog *and* with
         every asset in S3 as the item describes it (the original's idempotence, which trusted the catalog alone:
         an item whose objects were lost, or replaced, would be skipped forever while pointing at nothing)."""
-        await self.catalog.ensure_collection(request.collection)
-        found = await self.catalog.items(request.collection, request.item_ids)
+        await self.catalog.ensure_collection(request.collection, request.owner_id)
+        found = await self.catalog.items(request.collection, request.item_ids, owner=request.owner_id)
         checks = asyncio.Semaphore(HEAD_CONCURRENCY)
         intact = await asyncio.gather(*(self._assets_in_storage(item, checks) for item in found))
         broken = sorted(item["id"] for item, ok in zip(found, intact, strict=True) if not ok)
@@ -249,7 +308,7 @@ class CatalogActivities:
     @activity.defn
     async def read_catalog_items(self, request: ReadCatalogItemsInput) -> list[CatalogItemRef]:
         """The catalog's version of staged items (the `s3://` hrefs a processor needs), in the given order."""
-        items = await self.catalog.items(request.collection, request.ids)
+        items = await self.catalog.items(request.collection, request.ids, owner=request.owner_id)
         by_id = {item["id"]: item for item in items}
         return [
             CatalogItemRef(
@@ -288,7 +347,7 @@ class CatalogActivities:
         station_item = await self.store.get_json(self.store.settings.rs_work_bucket, ref.manifest_key)
         verified = await self._verified_assets(request, ref.item_id, station_item.get("assets", {}))
         item = staged_item(station_item, request.owner_id, request.collection, self.store.settings.rs_bucket, verified)
-        return await self.catalog.create_item(request.collection, item)
+        return await self.catalog.create_item(request.collection, item, request.owner_id)
 
     @activity.defn
     async def publish_staged_items(self, request: PublishItemsInput) -> PublishItemsResult:
@@ -340,7 +399,7 @@ class CatalogActivities:
                 )
             )
         for collection in dict.fromkeys(item["collection"] for item in items):
-            await self.catalog.ensure_collection(collection)
+            await self.catalog.ensure_collection(collection, request.owner_id)
         work, record = self.store.settings.rs_work_bucket, _replacement_record(request.products)
         stale = set(await self.store.get_json_if_exists(work, record) or []) | await self._replaced(request, items)
         if stale:
@@ -348,7 +407,7 @@ class CatalogActivities:
         for item in items:
             attributes = {"rs.item": item["id"], "rs.collection": item["collection"]}
             with tracer.start_as_current_span("catalog.publish_product", attributes=attributes):
-                await self.catalog.upsert_item(item["collection"], item)
+                await self.catalog.upsert_item(item["collection"], item, request.owner_id)
         for href in sorted(stale):
             bucket, key = split_s3_url(href)
             await self.store.delete_prefix(bucket, key.rstrip("/") + "/")  # a Zarr product is a folder
@@ -368,7 +427,7 @@ class CatalogActivities:
         for collection in dict.fromkeys(item["collection"] for item in items):
             ids = [item["id"] for item in items if item["collection"] == collection]
             ours = f"s3://{self.store.settings.rs_bucket}/{request.owner_id}/{collection}/"
-            for existing in await self.catalog.items(collection, ids):
+            for existing in await self.catalog.items(collection, ids, owner=request.owner_id):
                 hrefs = {str(asset.get("href", "")) for asset in existing.get("assets", {}).values()}
                 replaced |= {href for href in hrefs - new if href.startswith(ours)}
         return replaced

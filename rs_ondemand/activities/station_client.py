@@ -4,8 +4,6 @@ authenticated downloads. Credentials only ever go below the station's download r
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,6 +11,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from rs_ondemand.activities._auth import API_KEY_HEADER, TOKEN_MARGIN_S, OAuth2Tokens, PasswordLogin
 from rs_ondemand.errors import (
     ConfigurationError,
     InvalidInputError,
@@ -23,13 +22,11 @@ from rs_ondemand.errors import (
     UntrustedLocationError,
     cap,
 )
+
+__all__ = ["TOKEN_MARGIN_S", "StationClient", "StationClients"]
 from rs_ondemand.stations.registry import StationConfig, StationRegistry
 
-TOKEN_MARGIN_S = 60
-"""Refresh a token this long before it expires, so a download never starts with a token about to lapse."""
 MAX_REDIRECTS = 3
-API_KEY_HEADER = "x-api-key"
-"""RS-Server's API-key header (rs-server `authentication.py`: `APIKEY_HEADER`)."""
 
 
 class StationClient:
@@ -41,11 +38,18 @@ class StationClient:
         self.kind = config.kind
         self.http = http
         self._root = config.download_root
-        self._lock = asyncio.Lock()
-        self._access: str | None = None
-        self._access_expiry = 0.0
-        self._refresh: str | None = None
-        self._refresh_expiry = 0.0
+        self._tokens: OAuth2Tokens | None = None
+        if config.token_url and config.username and config.password:
+            login = PasswordLogin(
+                name=config.name,
+                token_url=config.token_url,
+                username=config.username,
+                password=config.password,
+                client_id=config.client_id,
+                client_secret=config.client_secret,
+                timeout_s=config.timeout_s,
+            )
+            self._tokens = OAuth2Tokens(login, http, StationUnavailableError, StationAuthError)
 
     def owns(self, url: str) -> bool:
         """Whether `url` lies below this station's download root (where its credentials may go)."""
@@ -61,51 +65,9 @@ class StationClient:
         )
 
     async def token(self, *, renew: bool = False) -> str:
-        async with self._lock:
-            now = time.monotonic()
-            if renew:
-                self._access = None
-            if self._access and now < self._access_expiry - TOKEN_MARGIN_S:
-                return self._access
-            if self._refresh and now < self._refresh_expiry - TOKEN_MARGIN_S:
-                grant = {"grant_type": "refresh_token", "refresh_token": self._refresh}
-                if await self._request_token(grant, now):
-                    return self._access  # type: ignore[return-value]
-            await self._request_token(self._password_grant(), now, required=True)
-            return self._access  # type: ignore[return-value]
-
-    def _password_grant(self) -> dict[str, str]:
-        c = self.config
-        if not (c.token_url and c.username and c.password):
+        if self._tokens is None:
             raise ConfigurationError(f"no OAuth2 credentials configured for station {self.name!r}")
-        return {
-            "grant_type": "password",
-            "client_id": c.client_id or "",
-            "client_secret": c.client_secret.get_secret_value() if c.client_secret else "",
-            "username": c.username,
-            "password": c.password.get_secret_value(),
-        }
-
-    async def _request_token(self, form: dict[str, str], now: float, *, required: bool = False) -> bool:
-        assert self.config.token_url
-        try:
-            response = await self.http.post(self.config.token_url, data=form, timeout=self.config.timeout_s)
-        except httpx.HTTPError as err:
-            raise StationUnavailableError(f"{self.name} token endpoint unreachable: {err!r}") from err
-        if response.status_code >= 500:
-            raise StationUnavailableError(f"{self.name} token endpoint answered {response.status_code}")
-        if response.status_code != 200:
-            if required:
-                raise StationAuthError(
-                    f"{self.name} refused our credentials ({response.status_code}): {cap(response.text, 300)}"
-                )
-            return False
-        body = response.json()
-        self._access = body["access_token"]
-        self._access_expiry = now + float(body.get("expires_in", 300))
-        self._refresh = body.get("refresh_token")
-        self._refresh_expiry = now + float(body.get("refresh_expires_in", 0))
-        return True
+        return await self._tokens.token(renew=renew)
 
     async def headers(self, *, renew: bool = False, bearer: bool = True) -> dict[str, str]:
         """Credentials for a request to this station: its API key, and its bearer token if it has a login."""

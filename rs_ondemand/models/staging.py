@@ -303,6 +303,8 @@ class CatalogItemRef(BaseModel):
 class ReadCatalogItemsInput(BaseModel):
     collection: str
     ids: list[str]
+    owner_id: str | None = None
+    """The collection's owner, for a catalog with RS-Server naming (None: the catalog's authenticated user)."""
 
 
 class QueryStagingOutcome(BaseModel):

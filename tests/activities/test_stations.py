@@ -83,7 +83,7 @@ async def test_download_resumes_from_an_offset(settings: Settings, http: httpx.A
 async def test_a_revoked_token_is_replaced_transparently(settings: Settings, http: httpx.AsyncClient) -> None:
     station = StationClient(cadip(settings), http)
     await station.token()
-    station._access = "revoked-token"  # as if the station forgot us mid-way (expiry, restart)
+    station._tokens._access = "revoked-token"  # type: ignore[union-attr]  # as if the station forgot us mid-way (expiry, restart)
     href, size = first_chunk_url(settings)
     assert len(await read_all(station, href)) == size
 
@@ -138,9 +138,13 @@ def station_on(sim: RunningSimulator, name: str, kind: str, api: str = "odata", 
     )
 
 
+FACADE_KEY = "facade-key-4d2"
+
+
 @pytest.fixture(scope="module")
 def icd_simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSimulator]:
-    """Stations whose tokens live 61 s (1 s once our 60 s margin is taken) and that page by 3."""
+    """A station whose tokens live 61 s (1 s once our 60 s margin is taken) and that pages by 3; a STAC facade
+    that wants an API key."""
     stations = {
         "short": {
             "kind": "cadip",
@@ -148,7 +152,8 @@ def icd_simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
             "expand_files": False,
             "page_size": 3,
             "token_expires_in": TOKEN_MARGIN_S + 1,
-        }
+        },
+        "keyed": {"kind": "prip", "api_key": FACADE_KEY},
     }
     with run_simulator(Path(tmp_path_factory.mktemp("icd")), stations=json.dumps(stations)) as sim:
         yield sim
@@ -186,7 +191,7 @@ async def test_a_revoked_token_is_replaced_on_a_listing(
 ) -> None:
     client = StationClient(station_on(icd_simulator, "short", "cadip"), http)
     await client.token()
-    client._access = "revoked-token"
+    client._tokens._access = "revoked-token"  # type: ignore[union-attr]  # as if the station forgot it
     body = await client.get_json(f"{icd_simulator.url}/short/Sessions", {"$top": "1"})
     assert len(body["value"]) == 1
 
@@ -209,3 +214,17 @@ async def test_an_unknown_collection_of_a_stac_facade_fails_at_once(
 
 
 ANY_SLC = {"op": "=", "args": [{"property": "product:type"}, "S01SIWSLC"]}
+
+
+async def test_a_facade_api_key_goes_with_the_search(
+    icd_simulator: RunningSimulator, http: httpx.AsyncClient, settings: Settings
+) -> None:
+    keyed = station_on(icd_simulator, "keyed", "prip", api="stac", api_key=FACADE_KEY)
+    request = StationSearchInput(
+        station="prip", request_id=f"test-{uuid.uuid4()}", collections=["prip"], filter=ANY_SLC
+    )
+    found = await search(StationRegistry(stations={"keyed": keyed}, open_collections=True), http, settings, request)
+    assert found.items > 0 and found.station == "keyed"
+    keyless = keyed.model_copy(update={"api_key": None})
+    with pytest.raises(StationAuthError, match="401"):
+        await search(StationRegistry(stations={"keyed": keyless}, open_collections=True), http, settings, request)

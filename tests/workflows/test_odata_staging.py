@@ -107,7 +107,7 @@ def registry_of(sim: RunningSimulator) -> StationRegistry:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def queue(client: Client, settings: Settings, stations: RunningSimulator) -> AsyncIterator[str]:
-    own = settings.model_copy(update={"registry": registry_of(stations)})
+    own = settings.with_registry(registry_of(stations))
     name = f"tq-odata-{uuid.uuid4()}"
     async with activities(own) as fns, running_workers(client, own, fns, task_queue=name):
         yield name
