@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 from pydantic import SecretStr
@@ -96,3 +97,42 @@ class OAuth2Tokens:
         self._refresh = body.get("refresh_token")
         self._refresh_expiry = now + float(body.get("refresh_expires_in", 0))
         return True
+
+
+class LoginConfig(Protocol):
+    """What a station's or the catalog's settings say about their OAuth2 login."""
+
+    @property
+    def token_url(self) -> str | None: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def password(self) -> SecretStr | None: ...
+    @property
+    def client_id(self) -> str | None: ...
+    @property
+    def client_secret(self) -> SecretStr | None: ...
+    @property
+    def timeout_s(self) -> float: ...
+
+
+def tokens_for(
+    name: str,
+    config: LoginConfig,
+    http: httpx.AsyncClient,
+    unavailable: type[OnDemandError],
+    refused: type[OnDemandError],
+) -> OAuth2Tokens | None:
+    """The token source of `config`'s login; None when it configures none."""
+    if not (config.token_url and config.username and config.password):
+        return None
+    login = PasswordLogin(
+        name=name,
+        token_url=config.token_url,
+        username=config.username,
+        password=config.password,
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        timeout_s=config.timeout_s,
+    )
+    return OAuth2Tokens(login, http, unavailable, refused)

@@ -15,7 +15,7 @@ import pystac
 from pystac_client.exceptions import APIError
 from temporalio import activity
 
-from rs_ondemand.activities._auth import API_KEY_HEADER, OAuth2Tokens, PasswordLogin
+from rs_ondemand.activities._auth import API_KEY_HEADER, tokens_for
 from rs_ondemand.activities._stac import open_stac_api
 from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, split_s3_url, staged_key
 from rs_ondemand.checksums import md5_from_checksum, md5_multihash
@@ -82,18 +82,7 @@ class CatalogClient:
         self.settings = settings
         self.url = settings.url.rstrip("/")
         self._http = http
-        self._tokens: OAuth2Tokens | None = None
-        if settings.token_url and settings.username and settings.password:
-            login = PasswordLogin(
-                name="catalog",
-                token_url=settings.token_url,
-                username=settings.username,
-                password=settings.password,
-                client_id=settings.client_id,
-                client_secret=settings.client_secret,
-                timeout_s=settings.timeout_s,
-            )
-            self._tokens = OAuth2Tokens(login, http, CatalogError, CatalogRejectedError)
+        self._tokens = tokens_for("catalog", settings, http, CatalogError, CatalogRejectedError)
 
     async def _headers(self, *, renew: bool = False) -> dict[str, str]:
         headers = {}

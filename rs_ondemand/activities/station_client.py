@@ -11,11 +11,12 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from rs_ondemand.activities._auth import API_KEY_HEADER, TOKEN_MARGIN_S, OAuth2Tokens, PasswordLogin
+from rs_ondemand.activities._auth import API_KEY_HEADER, TOKEN_MARGIN_S, tokens_for
 from rs_ondemand.errors import (
     ConfigurationError,
     InvalidInputError,
     NotFoundError,
+    OnDemandError,
     StationAuthError,
     StationUnavailableError,
     TransferError,
@@ -38,18 +39,7 @@ class StationClient:
         self.kind = config.kind
         self.http = http
         self._root = config.download_root
-        self._tokens: OAuth2Tokens | None = None
-        if config.token_url and config.username and config.password:
-            login = PasswordLogin(
-                name=config.name,
-                token_url=config.token_url,
-                username=config.username,
-                password=config.password,
-                client_id=config.client_id,
-                client_secret=config.client_secret,
-                timeout_s=config.timeout_s,
-            )
-            self._tokens = OAuth2Tokens(login, http, StationUnavailableError, StationAuthError)
+        self._tokens = tokens_for(config.name, config, http, StationUnavailableError, StationAuthError)
 
     def owns(self, url: str) -> bool:
         """Whether `url` lies below this station's download root (where its credentials may go)."""
@@ -106,14 +96,8 @@ class StationClient:
             if not isinstance(body, dict):
                 raise InvalidInputError(f"{self.name} answered {url} with a JSON {type(body).__name__}, not an object")
             return body
-        text = cap(response.text, 300)
-        if status in (401, 403):
-            raise StationAuthError(f"{self.name} refused {url} ({status}): {text}")
-        if status == 404:
-            raise NotFoundError(f"{self.name} has no {url} (404): {text}")
-        if status >= 500 or status == 429:
-            raise StationUnavailableError(f"{self.name} answered {status} for {url}: {text}")
-        raise InvalidInputError(f"{self.name} refused the query {response.request.url} ({status}): {text}")
+        other = InvalidInputError(f"{self.name} refused the query {response.request.url} ({status})")
+        raise _status_error(self.name, url, response, other, detail=cap(response.text, 300))
 
     @asynccontextmanager
     async def download(self, url: str, *, offset: int = 0) -> AsyncIterator[httpx.Response]:
@@ -148,16 +132,25 @@ class StationClient:
 
 
 def _raise_for_download_status(name: str, url: str, response: httpx.Response) -> None:
-    status = response.status_code
-    if status in (200, 206):
-        return
-    if status == 401 or status == 403:
-        raise StationAuthError(f"{name} refused the download of {url} ({status})")
+    if response.status_code not in (200, 206):
+        raise _status_error(name, url, response, TransferError(f"{name} answered {response.status_code} for {url}"))
+
+
+def _status_error(
+    name: str, url: str, response: httpx.Response, other: OnDemandError, detail: str = ""
+) -> OnDemandError:
+    """The error of a station's answer: refused credentials are final, a 404 is a missing entity, 5xx and 429
+    are worth retrying; anything else is `other`."""
+    status, suffix = response.status_code, f": {detail}" if detail else ""
+    if status in (401, 403):
+        return StationAuthError(f"{name} refused {url} ({status}){suffix}")
     if status == 404:
-        raise NotFoundError(f"{name} has no file at {url} (404)")
+        return NotFoundError(f"{name} has nothing at {url} (404){suffix}")
     if status >= 500 or status == 429:
-        raise StationUnavailableError(f"{name} answered {status} for {url}")
-    raise TransferError(f"{name} answered {status} for {url}")
+        return StationUnavailableError(f"{name} answered {status} for {url}{suffix}")
+    if detail:
+        other.args = (f"{other}{suffix}",)
+    return other
 
 
 class StationClients:
