@@ -15,6 +15,7 @@ import pytest_asyncio
 from pydantic import SecretStr
 from temporalio.testing import ActivityEnvironment
 
+from rs_ondemand.activities.odata_search import odata_pages
 from rs_ondemand.activities.station_client import TOKEN_MARGIN_S, StationClient, StationClients
 from rs_ondemand.activities.stations import StationActivities
 from rs_ondemand.activities.storage import ObjectStore
@@ -154,6 +155,7 @@ def icd_simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
             "token_expires_in": TOKEN_MARGIN_S + 1,
         },
         "keyed": {"kind": "prip", "api_key": FACADE_KEY},
+        "redir": {"kind": "cadip", "stac": False, "redirect_host": "localhost"},
     }
     with run_simulator(Path(tmp_path_factory.mktemp("icd")), stations=json.dumps(stations)) as sim:
         yield sim
@@ -228,3 +230,28 @@ async def test_a_facade_api_key_goes_with_the_search(
     keyless = keyed.model_copy(update={"api_key": None})
     with pytest.raises(StationAuthError, match="401"):
         await search(StationRegistry(stations={"keyed": keyless}, open_collections=True), http, settings, request)
+
+
+async def test_a_listing_without_next_links_is_paged_by_skip(settings: Settings, http: httpx.AsyncClient) -> None:
+    """The stack's AUXIP OData root gives no next link: 704 products in pages of 200, until an empty page."""
+    auxip = settings.station_registry().stations["auxip"]
+    assert auxip.odata_url
+    client = StationClient(auxip.model_copy(update={"api": "odata", "url": auxip.odata_url}), http)
+    pages = [page async for page in odata_pages(client, "Products", {"$orderby": "PublicationDate desc,Name asc"})]
+    ids = [product["Id"] for page in pages for product in page]
+    assert [len(page) for page in pages] == [200, 200, 200, 104]
+    assert len(set(ids)) == 704
+
+
+async def test_a_redirect_carries_the_token_only_to_a_listed_host(
+    icd_simulator: RunningSimulator, http: httpx.AsyncClient
+) -> None:
+    config = station_on(icd_simulator, "redir", "cadip")
+    client = StationClient(config, http)
+    files = await client.get_json(f"{icd_simulator.url}/redir/Files", {"$filter": f"SessionId eq '{SESSION}'"})
+    chunk = files["value"][0]
+    url = f"{icd_simulator.url}/redir/Files({chunk['Id']})/$value"
+    with pytest.raises(StationAuthError, match=r"localhost.*\(401\)"):  # followed, but without our token
+        await read_all(client, url)
+    trusting = StationClient(config.model_copy(update={"redirect_hosts": ("localhost",)}), http)
+    assert len(await read_all(trusting, url)) == chunk["Size"]

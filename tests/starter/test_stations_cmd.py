@@ -3,7 +3,11 @@ station registry (the stations file `stack up` writes beside `.stack/env`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
+import uuid
 from pathlib import Path
 
 from rs_ondemand.stack.envfile import is_secret
@@ -76,3 +80,47 @@ async def test_a_schedule_naming_an_unknown_station_collection_is_refused(stack_
         assert code != 0 and message in err, (env, out, err)
     code, out, err = await run_cli("schedule", "list", "--json")
     assert "never-created" not in out
+
+
+async def test_a_worker_of_its_own_stages_from_an_odata_station_of_its_own_stations_file(
+    tmp_path: Path, stack_env: dict[str, str], collection: str
+) -> None:
+    """A stations file and the README's two commands: `RS_STATIONS_FILE=… RS_TASK_QUEUE=… rs-ondemand worker`
+    beside the stack, then `stage cadip --cadip-collection <its collection>`; the environment wins over
+    `.stack/env` (which names the stack's own stations file and queue)."""
+    root = stack_env["SIMULATOR_URL"]
+    login = "\n".join(
+        f"    {key}: ${{CADIP_{key.upper()}}}" for key in ("client_id", "client_secret", "username", "password")
+    )
+    stations = tmp_path / "stations.yaml"
+    stations.write_text(
+        f"stations:\n  my-ins:\n    kind: cadip\n    api: odata\n    url: {root}/ins\n"
+        f"    token_url: {root}/ins/oauth2/token\n{login}\ncollections:\n  mine: {{station: my-ins}}\n"
+    )
+    env = {"RS_STATIONS_FILE": str(stations), "RS_TASK_QUEUE": f"tq-own-{uuid.uuid4().hex[:8]}"}
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        worker = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("rs-ondemand")),
+            "worker",
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=out,
+        )
+    try:
+        for _ in range(600):
+            if "Worker started" in log.read_text() or worker.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert "Worker started" in log.read_text(), log.read_text()
+        code, out_text, err = await run_cli(
+            "stage", "cadip", "--session", "S1A_20241114143038056552", "--cadip-collection", "mine",
+            "--catalog-collection", collection, "--owner", "olga", "--wait", **env,
+        )  # fmt: skip
+        assert code == 0, out_text + err
+        result = json.loads(out_text)
+        assert result["staging"]["items_staged"] == 1 and result["staging"]["assets_staged"] == 38
+    finally:
+        worker.terminate()
+        await worker.wait()
+    assert not [s for s in secrets_of(stack_env) if s in log.read_text()]
