@@ -46,6 +46,7 @@ def cadip_workflow_id(request: CadipStagingInput) -> str:
         request.catalog_collection_identifier,
         request.cadip_collection_identifier,
         request.session_identifier,
+        *(["complete"] if request.require_complete else []),  # refusing an incomplete session is another request
     )
 
 

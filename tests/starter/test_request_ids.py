@@ -44,6 +44,7 @@ KINDS: dict[str, tuple[type[BaseModel], Callable[[Any], str], dict[str, Any], di
             "cadip_collection_identifier": "cadip_sentinel2",
             "session_identifier": "S1A_20241114143038056553",
             "catalog_collection_identifier": "other",
+            "require_complete": True,
         },
     ),
     "prip": (
