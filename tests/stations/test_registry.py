@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -160,8 +161,8 @@ def test_without_a_file_the_shorthand_variables_make_one_station_per_kind(
         "CADIP_URL=http://sim/cadip/stac\nCADIP_ODATA_URL=http://sim/cadip\nCADIP_TOKEN_URL=http://sim/cadip/oauth2/token\n"
         "CADIP_USERNAME=u\nCADIP_PASSWORD=p\nCADIP_MAX_CONCURRENT_DOWNLOADS=3\nPRIP_URL=http://sim/prip/stac\n"
     )
-    for key in ("RS_STATIONS_FILE", "AUXIP_URL", "CADIP_URL", "PRIP_URL"):
-        monkeypatch.delenv(key, raising=False)
+    for key in [k for k in os.environ if k.startswith(("CADIP_", "AUXIP_", "PRIP_"))] + ["RS_STATIONS_FILE"]:
+        monkeypatch.delenv(key, raising=False)  # another test's stack may have set them
     registry = Settings.load(env_file).station_registry()
     assert sorted(registry.stations) == ["cadip", "prip"]
     assert registry.stations["cadip"].max_concurrent_downloads == 3
