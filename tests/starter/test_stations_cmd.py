@@ -117,10 +117,10 @@ async def test_a_worker_of_its_own_stages_from_an_odata_station_of_its_own_stati
         )
     try:
         for _ in range(600):
-            if " starting on " in log.read_text() or worker.returncode is not None:
+            if "Worker started" in log.read_text() or worker.returncode is not None:
                 break
             await asyncio.sleep(0.1)
-        assert " starting on " in log.read_text(), log.read_text()
+        assert "Worker started" in log.read_text(), log.read_text()
         code, out_text, err = await run_cli(
             "stage", "cadip", "--session", "S1A_20241114143038056552", "--cadip-collection", "mine",
             "--catalog-collection", collection, "--owner", "olga", "--wait", **env,
