@@ -170,7 +170,9 @@ def stage(env: dict[str, str]) -> str:
 def test_worker_and_starter_work_over_mtls(pki: Pki, mtls_address: str, tmp_path: Path) -> None:
     queue = f"tls-{uuid.uuid4().hex[:8]}"
     # The request's activities fail against a closed port and retry: the test needs only its workflow task.
-    env = environment(**mtls(pki, mtls_address), RS_TASK_QUEUE=queue, CADIP_URL="http://127.0.0.1:9/cadip/stac")
+    # One station of each kind (an unset URL means no such station).
+    stations = {f"{kind}_URL": f"http://127.0.0.1:9/{kind.lower()}/stac" for kind in ("CADIP", "AUXIP", "PRIP")}
+    env = environment(**mtls(pki, mtls_address), RS_TASK_QUEUE=queue, **stations)
     with worker(env, "staging", tmp_path / "worker.log") as (process, endpoint):
         health = wait_ready(process, endpoint, tmp_path / "worker.log")
         assert health["started"] and health["connected"] and health["polling"] and health["role"] == "staging"
