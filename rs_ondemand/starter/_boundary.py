@@ -30,14 +30,15 @@ def one_line(err: BaseException) -> str:
     from pydantic import ValidationError
     from temporalio.client import WorkflowFailureError
 
+    from rs_ondemand import error_text
+
     if isinstance(err, ValidationError):
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in err.errors())
-        return f"invalid request: {problems}"
+        return f"invalid request: {error_text.one_line(err)}"
     if isinstance(err, WorkflowFailureError):
         from rs_ondemand.starter._run import failure_text
 
         return f"request failed: {failure_text(err)}"
-    return f"{type(err).__name__}: {err}"
+    return error_text.one_line(err)
 
 
 @contextmanager

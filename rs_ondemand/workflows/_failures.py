@@ -59,11 +59,3 @@ def is_final(err: BaseException) -> bool:
             return True
         cause = getattr(cause, "cause", None)
     return False
-
-
-def one_line(err: BaseException) -> str:
-    """An error in one line: pydantic's problems as `field: message; …`, anything else as its type and text."""
-    if isinstance(err, pydantic.ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in err.errors())
-    first = str(err).splitlines()[0] if str(err) else ""
-    return f"{type(err).__name__}: {first}" if first else type(err).__name__

@@ -15,13 +15,14 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from rs_ondemand.activities.temporal import TemporalActivities
+    from rs_ondemand.error_text import one_line
     from rs_ondemand.models.operator import CancelRequest, CancelSignal, RequestOptions, RetrySignal
     from rs_ondemand.models.progress import Progress, State
     from rs_ondemand.names import CANCEL_SIGNAL, PROGRESS_QUERY, RETRY_SIGNAL
     from rs_ondemand.search_attributes import RS_STATE
     from rs_ondemand.workflows import _options
     from rs_ondemand.workflows._children import ChildProgress
-    from rs_ondemand.workflows._failures import ended_after_cancel, is_cancellation, is_final, one_line, operator_error
+    from rs_ondemand.workflows._failures import ended_after_cancel, is_cancellation, is_final, operator_error
 
 NO_BODY = RawValue(Payload())
 """A signal sent without a body (`temporal workflow signal --name retry`)."""
@@ -86,7 +87,7 @@ class OperatorControl:
             value = None if body is NO_BODY else workflow.payload_converter().from_payload(body.payload)
             return model.model_validate({} if value is None else value)
         except Exception as err:  # not JSON, or not the model: either way the operator must hear of it
-            self._warn(f"{signal} signal ignored: {one_line(err)}")
+            self._warn(f"{signal} signal ignored: {one_line(err, whole='body')}")
             return None
 
     def _warn(self, message: str) -> None:
