@@ -26,7 +26,10 @@ async def run_request[T](
     """`body`'s result, with the state `completed`. On a failure or a cancel: `clean_up` runs (what the request
     wrote and nobody will use), then the state settles (`failed` with a one-line error naming `what`, or
     `cancelled`) and the failure is raised as a non-retryable error of the original type (a cancel as itself).
-    `settled` runs once the final state is set either way (a child reports it to its parent)."""
+    `settled` runs once the final state is set either way (a child reports it to its parent).
+
+    A request cancelled while it published (`OperatorControl._step(publishes=True)`) may still complete: its
+    state then says the cancel came too late."""
     try:
         result = await body
     # Not `finally`/`BaseException`: a workflow evicted from the cache must not schedule cleanup.
@@ -39,7 +42,11 @@ async def run_request[T](
         if failure is None:
             raise
         raise failure from err
-    control._set_state(State.COMPLETED, completed())
+    done = completed()
+    if workflow.cancellation_reason() is not None:
+        # A cancel arrived while a publication ran: it finished, and nothing was left to stop.
+        done += " (a cancel was requested after publication had started: it came too late)"
+    control._set_state(State.COMPLETED, done)
     if settled is not None:
         await settled()
     return result

@@ -31,6 +31,19 @@ MAX_WARNINGS = 50
 """Warnings kept in `progress` (the worker log has every one)."""
 
 
+def stop_requested() -> bool:
+    """Whether the running code must stop: the request was cancelled (Temporal's cancel, or our `cancel`
+    signal, which asks the server for it), or the current task was (a sibling's failure, a timeout)."""
+    task = asyncio.current_task()
+    return workflow.cancellation_reason() is not None or (task is not None and task.cancelling() > 0)
+
+
+def stop_if_requested(step: str) -> None:
+    """Raise the cancel `stop_requested` tells of (named after the step that stops)."""
+    if stop_requested():
+        raise asyncio.CancelledError(f"{step}: cancelled")
+
+
 class OperatorControl:
     """Base of every workflow: the `progress` query, the `retry` and `cancel` signals, the RsState search
     attribute, and `_step`, which runs a step and, once its retry policy is spent on a retryable cause, waits
@@ -127,13 +140,20 @@ class OperatorControl:
             progress.state = shown
             workflow.upsert_search_attributes([RS_STATE.value_set(shown.value)])
 
-    async def _step[T](self, name: str, run: Callable[[], Awaitable[T]]) -> T:
+    async def _step[T](self, name: str, run: Callable[[], Awaitable[T]], *, publishes: bool = False) -> T:
         """Run a step; a failure that outlived its retry policy waits for `retry` (then runs it again). Its
-        error stays in `progress.last_error` until it succeeds."""
+        error stays in `progress.last_error` until it succeeds.
+
+        A cancel requested before the step starts, or while it runs, wins even if the step's activity (or child)
+        completes anyway (one that finishes its work before it sees the cancel): the step raises the cancel, and
+        the request's cleanup removes what it wrote. A step that `publishes` is the exception: once started it
+        is shielded from cancels and finishes (else cleanup could remove what the catalog already points at);
+        see `_finish_publication`."""
         error: str | None = None
         while True:
+            stop_if_requested(name)
             try:
-                result = await run()
+                result = await (self._finish_publication(name, run) if publishes else run())
             except (ActivityError, ChildWorkflowError) as err:
                 if ended_after_cancel(err):
                     # The step itself was cancelled (by the request's cancel, or by a sibling's final failure).
@@ -143,11 +163,28 @@ class OperatorControl:
                 message = operator_error(name, err).message
                 self._replace_error(error, message)
                 error = message
+                stop_if_requested(name)  # a publication that failed after a cancel: nobody is to retry it
                 await self._wait_for_operator(name, message, err)
                 continue
             if error is not None:
                 self._replace_error(error, None)
+            if not publishes:
+                stop_if_requested(name)  # it completed, but after a cancel: the cancel wins
             return result
+
+    async def _finish_publication[T](self, name: str, run: Callable[[], Awaitable[T]]) -> T:
+        """`run()`, which publishes, to its end even if the request (or the task) is cancelled meanwhile: the
+        catalog then holds what it published, and the workflow knows it. The cancel is held, not lost: the
+        caller records the result, and stops at its next step (`stop_if_requested`) if it has more to do."""
+        task = asyncio.ensure_future(run())
+        while not task.done():
+            try:
+                await workflow.wait([task])  # unlike awaiting the task, a cancel of ours does not reach it
+            except asyncio.CancelledError:
+                continue
+        if workflow.cancellation_reason() is not None:
+            self._warn(f"cancel requested during {name!r}: it had started, so it finished (the cancel came too late)")
+        return task.result()
 
     async def _wait_for_operator(self, step: str, message: str, err: BaseException) -> None:
         seen = len(self._retries)

@@ -18,7 +18,8 @@ async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
 
 async def all_or_first_error[T](coros: list[Coroutine[Any, Any, T]]) -> list[T]:
     """Results of all coroutines in order; on the first failure (or our own cancellation) the others are
-    cancelled and awaited, then that failure is raised."""
+    cancelled and awaited, then that failure is raised. A cancel that every coroutine outlived (each finished
+    a publication it had started) came too late: their results are returned."""
     tasks = [asyncio.create_task(c) for c in coros]
     if not tasks:
         return []
@@ -26,7 +27,9 @@ async def all_or_first_error[T](coros: list[Coroutine[Any, Any, T]]) -> list[T]:
         done, pending = await workflow.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     except asyncio.CancelledError:
         await _cancel_all(tasks)
-        raise
+        if any(task.cancelled() or task.exception() is not None for task in tasks):
+            raise
+        return [task.result() for task in tasks]
     for task in tasks:
         if task in done and not task.cancelled() and task.exception() is not None:
             await _cancel_all(list(pending))

@@ -56,8 +56,9 @@ class DprProcessing(OperatorControl):
     products to the catalog with links back to their inputs; delete the payload.
 
     A failed processor run or publication waits for an operator (`retry` re-runs that step only). A cancel or
-    a failure removes the run's unpublished outputs and its payload; published items stay. With `dry_run`,
-    the ADFs are searched but not staged, EOPF only validates the payload, and nothing is published.
+    a failure removes the run's unpublished outputs and its payload; published items stay. A cancel that
+    arrives once publication started comes too late: the request completes, and its warnings say so. With
+    `dry_run`, the ADFs are searched but not staged, EOPF only validates the payload, and nothing is published.
 
     Query: `progress` (with every ADF alternative tried). Signals: `retry`, `cancel`.
     """
@@ -249,6 +250,7 @@ class DprProcessing(OperatorControl):
                 summary=f"publish {len(publish.products)} products",
                 **self._with_attempts(_options.CATALOG),
             ),
+            publishes=True,  # the last step: once it started, the request completes
         )
 
     async def _delete_payload(self) -> None:

@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.workflows import _options
     from rs_ondemand.workflows._failures import INVALID_INPUT
     from rs_ondemand.workflows._lifecycle import run_request
-    from rs_ondemand.workflows._operator import OperatorControl
+    from rs_ondemand.workflows._operator import OperatorControl, stop_if_requested
     from rs_ondemand.workflows._tasks import all_or_first_error
 
 PUBLISH_BATCH = 50
@@ -159,6 +159,7 @@ class Staging(OperatorControl):
     async def _publisher(self, request: StagingInput) -> None:
         """Publish verified items in batches until every item of the page is in the catalog."""
         while self._unfinished:
+            stop_if_requested("publish")  # a cancel held while the last batch was published
             await workflow.wait_condition(lambda: bool(self._ready))
             batch, self._ready = self._ready[:PUBLISH_BATCH], self._ready[PUBLISH_BATCH:]
             publish = PublishItemsInput(
@@ -170,6 +171,7 @@ class Staging(OperatorControl):
                 lambda p=publish, c=catalog: workflow.execute_activity_method(  # type: ignore[misc]
                     CatalogActivities.publish_staged_items, p, **c
                 ),
+                publishes=True,
             )
             self._result.staged += [item.item_id for item in batch]
             self._result.items_staged += len(batch)
