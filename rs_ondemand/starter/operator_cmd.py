@@ -41,7 +41,13 @@ async def _signal_all(workflow_id: str | None, query: str | None, signal: str, a
 def retry(
     workflow_id: Annotated[str | None, typer.Argument(help="The request's workflow id.")] = None,
     query: Query = None,
-    step: Annotated[str | None, typer.Option("--step", help="Only this failed step.")] = None,
+    step: Annotated[
+        str | None,
+        typer.Option(
+            "--step",
+            help="Only this failed step: a name from waiting_steps (`status` shows each with its retry command).",
+        ),
+    ] = None,
 ) -> None:
     """Re-run the failed step of requests waiting for an operator."""
     from rs_ondemand.models.operator import RetrySignal

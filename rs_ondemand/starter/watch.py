@@ -78,6 +78,9 @@ class RequestView:
             quoted = shlex.quote(self.workflow_id)
             lines.append(f"waiting for an operator: rs-ondemand retry {quoted}")
             lines.append(f"                     or rs-ondemand cancel {quoted}")
+            # Each waiting step (progress.waiting_steps) may be retried alone, named as `retry --step` expects.
+            steps = self.progress.waiting_steps if self.progress is not None else []
+            lines += [f"  one step only: rs-ondemand retry {quoted} --step {shlex.quote(step)}" for step in steps]
         lines += [f"warning: {warning}" for warning in self.warnings]
         return lines
 

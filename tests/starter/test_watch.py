@@ -79,6 +79,20 @@ def test_waiting_for_an_operator_shows_the_error_and_the_exact_commands() -> Non
     assert "retry" in change_line(view, 1.0) and "\n" not in change_line(view, 1.0)
 
 
+def test_every_waiting_step_comes_with_its_own_retry_command_and_warnings_show() -> None:
+    steps = ["stream S1A_1/DCS_01_ch1_DSDB_00001.raw", "stream S1A_1/it's ch2"]
+    progress = Progress(
+        state=State.WAITING_FOR_OPERATOR, last_error="broke off", waiting_steps=steps, warnings=["retry signal ignored"]
+    )
+    lines = RequestView(ID, "RUNNING", progress, warnings=progress.warnings).lines()
+    for step in steps:
+        command = f"rs-ondemand retry {shlex.quote(ID)} --step {shlex.quote(step)}"
+        assert f"    one step only: {command}" in lines
+        assert shlex.split(command)[-1] == step  # pasted in a shell, the step arrives as `retry --step` expects
+    assert "  warning: retry signal ignored" in lines
+    assert not any("--step" in line for line in RequestView(ID, "RUNNING", Progress(state=State.STAGING)).lines())
+
+
 async def test_status_shows_the_latest_attempt_of_a_child_then_what_the_operator_can_do(
     client: Client, task_queue: str, simulator: Simulator, collection: str
 ) -> None:
