@@ -30,6 +30,9 @@ NO_BODY = RawValue(Payload())
 MAX_WARNINGS = 50
 """Warnings kept in `progress` (the worker log has every one)."""
 
+DRY_RUN_NO_WAIT = "a dry run does not wait for an operator"
+
+
 
 def stop_requested() -> bool:
     """Whether the running code must stop: the request was cancelled (Temporal's cancel, or our `cancel`
@@ -66,6 +69,8 @@ class OperatorControl:
         """The step of every `retry` received (None: every waiting step)."""
         self._children = ChildProgress()
         """Progress of the children that report to this workflow (none for most)."""
+        self._waits_for_operator = True
+        """False for a dry run: a step that outlived its retries fails the request instead of waiting."""
 
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> Progress:
@@ -160,9 +165,14 @@ class OperatorControl:
                     raise asyncio.CancelledError(f"{name}: {err.message}") from err
                 if is_cancellation(err) or is_final(err):
                     raise
-                message = operator_error(name, err).message
+                failure = operator_error(name, err)
+                message = failure.message
                 self._replace_error(error, message)
                 error = message
+                if not self._waits_for_operator:
+                    raise ApplicationError(
+                        f"{message} ({DRY_RUN_NO_WAIT})", type=failure.type, non_retryable=True
+                    ) from err
                 stop_if_requested(name)  # a publication that failed after a cancel: nobody is to retry it
                 await self._wait_for_operator(name, message, err)
                 continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from rs_ondemand.activities.catalog import CatalogActivities
@@ -58,7 +58,8 @@ class DprProcessing(OperatorControl):
     A failed processor run or publication waits for an operator (`retry` re-runs that step only). A cancel or
     a failure removes the run's unpublished outputs and its payload; published items stay. A cancel that
     arrives once publication started comes too late: the request completes, and its warnings say so. With
-    `dry_run`, the ADFs are searched but not staged, EOPF only validates the payload, and nothing is published.
+    `dry_run`, the ADFs are searched but not staged, EOPF only validates the payload, nothing is published,
+    and a failed step fails the request instead of waiting for an operator.
 
     Query: `progress` (with every ADF alternative tried). Signals: `retry`, `cancel`.
     """
@@ -77,6 +78,7 @@ class DprProcessing(OperatorControl):
 
     async def _process(self, request: DprProcessIn) -> DprProcessResult:
         self._options = request.options
+        self._waits_for_operator = not request.dry_run  # a plan answers at once, even if that answer is a failure
         self._upsert_search_attributes(request)
         self._set_state(State.STARTED, f"reading the task table of {request.processor_name}")
         plan: ProcessingPlan = await self._step(
@@ -156,8 +158,8 @@ class DprProcessing(OperatorControl):
         if not request.dry_run:
             return await self._step("run the processor", execute)
         try:
-            return await execute()
-        except ActivityError as err:
+            return await self._step("validate the payload", execute)
+        except (ActivityError, ApplicationError) as err:
             # A plan reports EOPF's verdict: ADFs not staged yet are typically refused (their paths do not exist).
             if is_cancellation(err):
                 raise

@@ -57,6 +57,7 @@ class ProcessingUnit(OperatorControl):
     @workflow.run
     async def run(self, request: UnitInput) -> UnitResolution:
         self._options = request.options
+        self._waits_for_operator = not request.dry_run
         parent = workflow.info().parent
         if parent is not None:
             # No reference kept: the workflow's event loop holds every task it runs until it ends.

@@ -160,6 +160,23 @@ async def test_a_timed_out_alternative_moves_on_to_the_next(
     assert f"/{OWNER}/{aux}/{second.items[0]}/" in result.payload_yaml
 
 
+async def test_a_dry_run_during_a_station_outage_fails_with_the_step_error_instead_of_waiting(
+    client: Client, task_queue: str, session_collection: str, simulator: Simulator
+) -> None:
+    """A plan has no operator: the ADF search that gave up fails it at once (it waited for a `retry`)."""
+    simulator.faults(auxip={"outage": True})
+    request = dpr_request(session_collection, dry_run=True, options={"step_attempts": 1})
+    handle = await start(client, task_queue, request)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await asyncio.wait_for(handle.result(), timeout=60)
+    message = str(failure.value.cause)
+    assert "search AUXIP" in message and "503" in message, message
+    assert "a dry run does not wait for an operator" in message
+    progress = await handle.query(PROGRESS_QUERY, result_type=DprProgress)
+    assert progress.state == State.FAILED and progress.waiting_steps == []
+    assert progress.last_error and "a dry run does not wait for an operator" in progress.last_error
+
+
 async def test_a_mandatory_adf_found_nowhere_fails_at_once(
     client: Client, task_queue: str, session_collection: str
 ) -> None:
