@@ -33,10 +33,21 @@ MAX_WARNINGS = 50
 DRY_RUN_NO_WAIT = "a dry run does not wait for an operator"
 
 
+CANCEL_WINS_PATCH = "cancel-wins-over-a-late-completion"
+"""Patch id of the rules for a cancel that races a step's end (`OperatorControl._step`): histories recorded
+before them replay with the old behaviour."""
+
+
+def cancel_wins() -> bool:
+    """Whether this run follows those rules (always, but for histories recorded before them)."""
+    return workflow.patched(CANCEL_WINS_PATCH)
+
 
 def stop_requested() -> bool:
     """Whether the running code must stop: the request was cancelled (Temporal's cancel, or our `cancel`
     signal, which asks the server for it), or the current task was (a sibling's failure, a timeout)."""
+    if not cancel_wins():
+        return False
     task = asyncio.current_task()
     return workflow.cancellation_reason() is not None or (task is not None and task.cancelling() > 0)
 
@@ -158,7 +169,8 @@ class OperatorControl:
         while True:
             stop_if_requested(name)
             try:
-                result = await (self._finish_publication(name, run) if publishes else run())
+                shielded = publishes and cancel_wins()
+                result = await (self._finish_publication(name, run) if shielded else run())
             except (ActivityError, ChildWorkflowError) as err:
                 if ended_after_cancel(err):
                     # The step itself was cancelled (by the request's cancel, or by a sibling's final failure).

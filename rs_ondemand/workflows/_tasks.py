@@ -8,6 +8,9 @@ from typing import Any
 
 from temporalio import workflow
 
+with workflow.unsafe.imports_passed_through():
+    from rs_ondemand.workflows._operator import cancel_wins
+
 
 async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
     for task in tasks:
@@ -27,7 +30,7 @@ async def all_or_first_error[T](coros: list[Coroutine[Any, Any, T]]) -> list[T]:
         done, pending = await workflow.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     except asyncio.CancelledError:
         await _cancel_all(tasks)
-        if any(task.cancelled() or task.exception() is not None for task in tasks):
+        if not cancel_wins() or any(task.cancelled() or task.exception() is not None for task in tasks):
             raise
         return [task.result() for task in tasks]
     for task in tasks:
