@@ -98,7 +98,13 @@ async def _within(timeout_seconds: int, body: Coroutine[Any, Any, QueryStagingOu
     # Not asyncio.wait_for: a cancelled activity surfaces as ActivityError(CancelledError), which it would
     # not recognise as its own cancellation. Wait with a deadline, then cancel and let the children clean up.
     task = asyncio.create_task(body)
-    done, _ = await workflow.wait([task], timeout=timeout_seconds)
+    try:
+        done, _ = await workflow.wait([task], timeout=timeout_seconds)
+    except asyncio.CancelledError:
+        # Waiting does not pass our cancel on: without this, the staging children would outlive the unit.
+        task.cancel()
+        await workflow.wait([task])
+        raise
     if task in done:
         return task.result()
     task.cancel()
