@@ -38,6 +38,7 @@ from rs_ondemand.models.staging import (
     PublishItemsInput,
     PublishItemsResult,
     ReadCatalogItemsInput,
+    RemoveCollectionsInput,
 )
 from rs_ondemand.telemetry import tracer
 
@@ -54,9 +55,14 @@ class UnverifiedAssetError(OnDemandError):
     non_retryable = True
 
 
-def _collection_document(collection_id: str) -> dict[str, Any]:
+CREATED_BY = "rs_ondemand:created_by"
+"""Field of a collection we created: the request (workflow id) that created it, the one that may remove it again
+while it is empty. Collections that existed before, or were created by anyone else, carry no such claim."""
+
+
+def _collection_document(collection_id: str, created_by: str | None = None) -> dict[str, Any]:
     # What the RS staging service creates for a missing collection (rs-reference.md §5.2 step 3).
-    return {
+    return ({CREATED_BY: created_by} if created_by else {}) | {
         "type": "Collection",
         "id": collection_id,
         "stac_version": "1.1.0",
@@ -68,6 +74,9 @@ def _collection_document(collection_id: str) -> dict[str, Any]:
         },
         "links": [],
     }
+
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
 
 class CatalogClient:
@@ -104,16 +113,21 @@ class CatalogClient:
         """The collection id a search names: `<owner>_<id>` with RS-Server naming."""
         return f"{owner}_{collection_id}" if self._rs_server(owner) else collection_id
 
+    async def _request(self, method: str, path: str, headers: dict[str, str], **kwargs: Any) -> httpx.Response:
+        url, timeout = f"{self.url}{path}", self.settings.timeout_s
+        try:
+            return await self._http.request(method, url, headers=headers, timeout=timeout, **kwargs)
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            # The catalog closed the kept-alive connection this went out on (uvicorn does, after a 500): an
+            # idempotent request goes out again, once, on a new connection.
+            if method not in IDEMPOTENT:
+                raise
+        return await self._http.request(method, url, headers=headers, timeout=timeout, **kwargs)
+
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         for renew in (False, True):
             try:
-                response = await self._http.request(
-                    method,
-                    f"{self.url}{path}",
-                    headers=await self._headers(renew=renew),
-                    timeout=self.settings.timeout_s,
-                    **kwargs,
-                )
+                response = await self._request(method, path, await self._headers(renew=renew), **kwargs)
             except httpx.HTTPError as err:
                 raise CatalogError(f"catalog unreachable ({method} {path}): {err!r}") from err
             if response.status_code not in (401, 403) or self._tokens is None or renew:
@@ -126,14 +140,24 @@ class CatalogClient:
             )
         return response
 
-    async def ensure_collection(self, collection_id: str, owner: str | None = None) -> bool:
-        """Create the collection if it is missing; returns True if it was created now."""
+    async def _collection(self, collection_id: str, owner: str | None = None) -> dict[str, Any] | None:
+        """The collection's document; None if there is no such collection."""
         response = await self._send("GET", self.collection_path(collection_id, owner))
-        if response.status_code == 200:
-            return False
-        if response.status_code != 404:
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
             raise CatalogRejectedError(f"checking collection {collection_id!r} answered {response.status_code}")
-        document = _collection_document(collection_id)
+        document: dict[str, Any] = response.json()
+        return document
+
+    async def ensure_collection(
+        self, collection_id: str, owner: str | None = None, *, created_by: str | None = None
+    ) -> bool:
+        """Create the collection if it is missing, on behalf of the request `created_by` (recorded in it);
+        returns True if it was created now."""
+        if await self._collection(collection_id, owner) is not None:
+            return False
+        document = _collection_document(collection_id, created_by)
         if self._rs_server(owner):
             document["owner"] = owner  # RS-Server files the collection under its owner
         response = await self._send("POST", "/collections", json=document)
@@ -192,9 +216,41 @@ class CatalogClient:
         except (APIError, OSError) as err:
             raise CatalogError(f"listing the items of {collection_id!r} failed: {cap(str(err))}") from err
 
+    async def remove_if_empty(self, collection_id: str, created_by: str, owner: str | None = None) -> bool:
+        """Delete the collection if the request `created_by` created it and it holds no item; True if deleted.
+
+        Between the check and the delete another request could insert its first item (the catalog has no
+        "delete if empty"): a window of one round trip, and only for a collection this request created and left
+        empty. A publication that finds its collection gone creates it again (`create_item`)."""
+        collection = await self._collection(collection_id, owner)
+        if collection is None or collection.get(CREATED_BY) != created_by:
+            return False  # gone already; or it existed before the request, or another request created it
+        path = self.collection_path(collection_id, owner)
+        items = await self._send("GET", f"{path}/items", params={"limit": 1})
+        if items.status_code != 200:
+            raise CatalogRejectedError(f"listing collection {collection_id!r} answered {items.status_code}")
+        if items.json().get("features"):
+            return False
+        response = await self._send("DELETE", path)
+        if response.status_code not in (200, 204, 404):
+            raise CatalogRejectedError(
+                f"deleting collection {collection_id!r} was refused ({response.status_code}): {cap(response.text)}"
+            )
+        return response.status_code != 404
+
     async def create_item(self, collection_id: str, item: dict[str, Any], owner: str | None = None) -> bool:
-        """Insert an item; False if it already exists (a concurrent request published it: that is done)."""
-        response = await self._send("POST", f"{self.collection_path(collection_id, owner)}/items", json=item)
+        """Insert an item; False if it already exists (a concurrent request published it: that is done). A
+        collection that is gone (removed, empty, by the failed request that created it) is created again."""
+        path = f"{self.collection_path(collection_id, owner)}/items"
+        failure: CatalogError | None = None
+        try:
+            response: httpx.Response | None = await self._send("POST", path, json=item)
+        except CatalogError as err:  # stac-fastapi-pgstac answers 500 to an item of a missing collection
+            failure, response = err, None
+        if response is None or response.status_code == 404:
+            if not await self.ensure_collection(collection_id, owner) and failure is not None:
+                raise failure  # the collection is there: the catalog failed for another reason
+            response = await self._send("POST", path, json=item)
         if response.status_code in (200, 201):
             return True
         if response.status_code == 409:
@@ -264,7 +320,7 @@ class CatalogActivities:
         """Create the collection if missing and tell which items are already staged: in the catalog *and* with
         every asset in S3 as the item describes it (the original's idempotence, which trusted the catalog alone:
         an item whose objects were lost, or replaced, would be skipped forever while pointing at nothing)."""
-        await self.catalog.ensure_collection(request.collection, request.owner_id)
+        await self.catalog.ensure_collection(request.collection, request.owner_id, created_by=request.request_id)
         found = await self.catalog.items(request.collection, request.item_ids, owner=request.owner_id)
         checks = asyncio.Semaphore(HEAD_CONCURRENCY)
         intact = await asyncio.gather(*(self._assets_in_storage(item, checks) for item in found))
@@ -348,6 +404,19 @@ class CatalogActivities:
             existing=[ref.item_id for ref, new in zip(request.items, created, strict=True) if not new],
         )
 
+    @activity.defn
+    async def remove_empty_collections(self, request: RemoveCollectionsInput) -> list[str]:
+        """After a request failed or was cancelled: delete the collections it created that are still empty (never
+        one that existed before it, never one holding items, whoever published them). Returns those deleted."""
+        removed = [
+            c
+            for c in request.collections
+            if await self.catalog.remove_if_empty(c, request.request_id, request.owner_id)
+        ]
+        if removed:
+            log.info("removed the empty collections request %s had created: %s", request.request_id, removed)
+        return removed
+
     async def _product_stac(self, product: WrittenProduct) -> dict[str, Any]:
         """EOPF's `stac_discovery` of a written product: Zarr v3 `zarr.json` first, else Zarr v2 `.zattrs`."""
         bucket, key = split_s3_url(product.path)
@@ -388,7 +457,7 @@ class CatalogActivities:
                 )
             )
         for collection in dict.fromkeys(item["collection"] for item in items):
-            await self.catalog.ensure_collection(collection, request.owner_id)
+            await self.catalog.ensure_collection(collection, request.owner_id, created_by=provenance.workflow_id)
         work, record = self.store.settings.rs_work_bucket, _replacement_record(request.products)
         stale = set(await self.store.get_json_if_exists(work, record) or []) | await self._replaced(request, items)
         if stale:

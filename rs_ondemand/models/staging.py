@@ -197,6 +197,15 @@ class PrepareStagingInput(BaseModel):
     owner_id: str
     collection: str
     item_ids: list[str]
+    request_id: str | None = None
+    """The request staging (top-level workflow id): recorded in the collection if it creates it."""
+
+
+class RemoveCollectionsInput(BaseModel):
+    owner_id: str
+    collections: list[str]
+    request_id: str
+    """Only collections this request created are removed (and only while empty)."""
 
 
 class PrepareStagingResult(BaseModel):

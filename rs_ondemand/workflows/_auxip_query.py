@@ -42,14 +42,14 @@ async def stage_auxip_query(
         if not found.items:
             return QueryStagingOutcome()
         staged = await stager.stage(found, env, collection, "auxip")
-        items = await read_catalog_items(stager.control, collection, staged.staged + staged.skipped)
+        items = await read_catalog_items(stager.control, env.owner_id, collection, staged.staged + staged.skipped)
         return QueryStagingOutcome(items=items)
 
     return await _within(timeout_seconds, search_and_stage())
 
 
 async def search_auxip_query(
-    stager: SearchAndStage, query: StacQuery, collection: str, timeout_seconds: int, key: str
+    stager: SearchAndStage, query: StacQuery, env: FlowEnv, collection: str, timeout_seconds: int, key: str
 ) -> QueryStagingOutcome:
     """`stage_auxip_query` without the staging (a dry run): the items it would stage, with their catalog
     hrefs for those the catalog already has (others have none)."""
@@ -64,7 +64,8 @@ async def search_auxip_query(
                 StorageActivities.read_manifest_page, page, **control._with_attempts(_options.CATALOG)
             )
         ]
-        staged = {item.id: item for item in await read_catalog_items(control, collection, ids)} if ids else {}
+        known = await read_catalog_items(control, env.owner_id, collection, ids) if ids else []
+        staged = {item.id: item for item in known}
         return QueryStagingOutcome(
             items=[staged.get(item_id) or CatalogItemRef(id=item_id, collection=collection) for item_id in ids]
         )
@@ -72,11 +73,13 @@ async def search_auxip_query(
     return await _within(timeout_seconds, search_only())
 
 
-async def read_catalog_items(control: OperatorControl, collection: str, ids: list[str]) -> list[CatalogItemRef]:
-    """The catalog's items of `collection` among `ids` (with their `s3://` asset hrefs)."""
+async def read_catalog_items(
+    control: OperatorControl, owner_id: str, collection: str, ids: list[str]
+) -> list[CatalogItemRef]:
+    """The catalog's items of `owner_id`'s `collection` among `ids` (with their `s3://` asset hrefs)."""
     return await workflow.execute_activity_method(
         CatalogActivities.read_catalog_items,
-        ReadCatalogItemsInput(collection=collection, ids=ids),
+        ReadCatalogItemsInput(collection=collection, ids=ids, owner_id=owner_id),
         **control._with_attempts(_options.CATALOG),
     )
 

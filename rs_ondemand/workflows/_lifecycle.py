@@ -3,15 +3,45 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from rs_ondemand.activities.catalog import CatalogActivities
     from rs_ondemand.models.progress import State
+    from rs_ondemand.models.staging import RemoveCollectionsInput
+    from rs_ondemand.workflows import _options
     from rs_ondemand.workflows._failures import is_cancellation, operator_error
     from rs_ondemand.workflows._operator import OperatorControl
+
+REMOVE_EMPTY_COLLECTIONS = "remove-empty-collections"
+"""Patch id: requests that failed or were cancelled remove the empty collections they created (histories of
+requests that ended before this did not)."""
+
+
+def request_id() -> str:
+    """The request this workflow works for: the workflow at the top of its tree."""
+    root = workflow.info().root
+    return root.workflow_id if root is not None else workflow.info().workflow_id
+
+
+async def remove_empty_collections(owner_id: str, collections: Iterable[str]) -> None:
+    """After the request failed or was cancelled: the catalog collections it created that are still empty go
+    (the activity checks both; a collection that existed before, or holds anyone's items, stays).
+
+    Only the request itself removes them, as it ends: its children (which create them) have all ended by then,
+    while a child's sibling might still publish into one."""
+    wanted = list(dict.fromkeys(collections))
+    if not wanted or workflow.info().parent is not None or not workflow.patched(REMOVE_EMPTY_COLLECTIONS):
+        return
+    await workflow.execute_activity_method(
+        CatalogActivities.remove_empty_collections,
+        RemoveCollectionsInput(owner_id=owner_id, collections=wanted, request_id=request_id()),
+        summary="remove the empty collections the request created",
+        **_options.CLEANUP,
+    )
 
 
 async def run_request[T](

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.names import STAGING_PROGRESS_SIGNAL
     from rs_ondemand.search_attributes import RS_COLLECTION, RS_OWNER, RS_STATION
     from rs_ondemand.workflows import _options
-    from rs_ondemand.workflows._lifecycle import run_request
+    from rs_ondemand.workflows._lifecycle import remove_empty_collections, run_request
     from rs_ondemand.workflows._operator import OperatorControl
     from rs_ondemand.workflows._tasks import all_or_first_error
     from rs_ondemand.workflows.staging import Staging
@@ -51,6 +51,8 @@ class SearchAndStage:
 
     def __init__(self, control: OperatorControl) -> None:
         self.control = control
+        self._collections: list[tuple[str, str]] = []
+        """(owner, collection) staged into: a failed request removes those it created and left empty."""
         # Registered while the workflow is constructed, before any signal is delivered: the same as a handler
         # declared on the workflow class.
         workflow.set_signal_handler(STAGING_PROGRESS_SIGNAL, self._staging_progress)
@@ -86,6 +88,7 @@ class SearchAndStage:
     async def stage(self, found: SearchResult, env: FlowEnv, collection: str, station: Station) -> StagingResult:
         """Stage every page of `found` into `collection` through `Staging` children."""
         self.control._set_state(State.STAGING, f"staging {found.items} items ({found.assets} assets) into {collection}")
+        self._collections.append((env.owner_id, collection))
         parent = workflow.info().workflow_id
         # The request's transfer limit is shared by the children running at once: each gets a share to use
         # while it runs and hands it to the next page when it ends.
@@ -134,7 +137,12 @@ class SearchAndStage:
             await self._forget_manifests()
             return result
 
-        return await run_request(self.control, what, then_forget(), clean_up=self._forget_manifests)
+        return await run_request(self.control, what, then_forget(), clean_up=self._clean_up)
+
+    async def _clean_up(self) -> None:
+        await self._forget_manifests()
+        for owner in dict.fromkeys(owner for owner, _ in self._collections):
+            await remove_empty_collections(owner, [c for o, c in self._collections if o == owner])
 
     async def _forget_manifests(self) -> None:
         await workflow.execute_activity_method(

@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.search_attributes import RS_MISSION, RS_OWNER, RS_PROCESSOR, RS_SESSION
     from rs_ondemand.workflows import _options
     from rs_ondemand.workflows._failures import INVALID_INPUT, is_cancellation, operator_error
-    from rs_ondemand.workflows._lifecycle import run_request
+    from rs_ondemand.workflows._lifecycle import remove_empty_collections, run_request
     from rs_ondemand.workflows._operator import OperatorControl
     from rs_ondemand.workflows._tasks import all_or_first_error
     from rs_ondemand.workflows.processing_unit import ProcessingUnit
@@ -70,6 +70,9 @@ class DprProcessing(OperatorControl):
         self._unit_ids: dict[str, str] = {}
         self._payload: PreparedPayload | None = None
         self._published = False
+        self._collections: list[str] = []
+        """Catalog collections the request may create (its outputs', its ADFs'), all of its owner's."""
+        self._owner_id = ""
 
     @workflow.run
     async def run(self, request: DprProcessIn) -> DprProcessResult:
@@ -90,6 +93,10 @@ class DprProcessing(OperatorControl):
                 **_options.PLAN,
             ),
         )
+        self._owner_id = request.env.owner_id
+        self._collections = [collection for targets in request.output_targets().values() for _, collection in targets]
+        adfs = [adf for unit in plan.unit_plans for adf in unit.adfs]
+        self._collections += [alternative.collection for adf in adfs for alternative in adf.alternatives]
         self._progress.units_total = len(plan.unit_plans)
         self._progress.warnings += plan.warnings
 
@@ -265,15 +272,16 @@ class DprProcessing(OperatorControl):
             )
 
     async def _clean_up(self) -> None:
-        """After a failure or a cancel: the run's unpublished outputs and its payload go."""
-        if self._payload is None:
-            return
-        self._set_state(State.CLEANING_UP, "removing the run's unpublished outputs and payload")
-        if not self._published:
-            await workflow.execute_activity_method(
-                ProcessorActivities.discard_run_outputs,
-                self._payload.output_prefixes,
-                summary="remove unpublished outputs",
-                **_options.CLEANUP,
-            )
-        await self._delete_payload()
+        """After a failure or a cancel: the run's unpublished outputs and its payload go, and the collections
+        the request created and left empty."""
+        if self._payload is not None:
+            self._set_state(State.CLEANING_UP, "removing the run's unpublished outputs and payload")
+            if not self._published:
+                await workflow.execute_activity_method(
+                    ProcessorActivities.discard_run_outputs,
+                    self._payload.output_prefixes,
+                    summary="remove unpublished outputs",
+                    **_options.CLEANUP,
+                )
+            await self._delete_payload()
+        await remove_empty_collections(self._owner_id, self._collections)

@@ -69,7 +69,7 @@ class ProcessingUnit(OperatorControl):
         resolution = UnitResolution(name=plan.name)
         self._set_state(State.SEARCHING, f"reading the inputs of {plan.name}")
         for spec in plan.inputs:
-            item = await self._input_item(spec)
+            item = await self._input_item(spec, request.env.owner_id)
             resolution.input_paths[spec.name] = input_path(item, spec.path_type)
             resolution.input_items.append(AdfItem(collection=item.collection, id=item.id))
         self._set_state(State.RESOLVING_ADFS, f"resolving {len(plan.adfs)} ADFs of {plan.name}")
@@ -79,9 +79,9 @@ class ProcessingUnit(OperatorControl):
         resolution.warnings = list(self._progress.warnings)
         return resolution
 
-    async def _input_item(self, spec: InputSpec) -> CatalogItemRef:
+    async def _input_item(self, spec: InputSpec, owner_id: str) -> CatalogItemRef:
         items = await self._step(
-            f"read input {spec.name}", lambda: read_catalog_items(self, spec.collection, [spec.item_id])
+            f"read input {spec.name}", lambda: read_catalog_items(self, owner_id, spec.collection, [spec.item_id])
         )
         if not items or not items[0].assets:
             raise ApplicationError(
@@ -102,7 +102,7 @@ class ProcessingUnit(OperatorControl):
             key = f"{adf.name}-{index}"
             query, collection, timeout = alternative.query, alternative.collection, alternative.timeout_seconds
             if request.dry_run:
-                outcome = await search_auxip_query(self._stager, query, collection, timeout, key)
+                outcome = await search_auxip_query(self._stager, query, request.env, collection, timeout, key)
             else:
                 outcome = await stage_auxip_query(self._stager, query, request.env, collection, timeout, key)
             self._progress.alternatives.append(

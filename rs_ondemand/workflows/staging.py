@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.names import STAGING, STAGING_PROGRESS_SIGNAL, download_task_queue
     from rs_ondemand.workflows import _options
     from rs_ondemand.workflows._failures import INVALID_INPUT
-    from rs_ondemand.workflows._lifecycle import run_request
+    from rs_ondemand.workflows._lifecycle import request_id, run_request
     from rs_ondemand.workflows._operator import OperatorControl, stop_if_requested
     from rs_ondemand.workflows._tasks import all_or_first_error
 
@@ -73,7 +73,9 @@ class Staging(OperatorControl):
             "check the catalog",
             lambda: workflow.execute_activity_method(
                 CatalogActivities.prepare_staging,
-                PrepareStagingInput(owner_id=owner, collection=collection, item_ids=[i.item_id for i in items]),
+                PrepareStagingInput(
+                    owner_id=owner, collection=collection, item_ids=[i.item_id for i in items], request_id=request_id()
+                ),
                 **catalog,
             ),
         )

@@ -61,3 +61,27 @@ async def test_create_item_reports_an_existing_item_as_not_created(catalog: Cata
     assert await catalog.create_item(collection, item) is True
     assert await catalog.create_item(collection, item) is False
     assert [found["id"] for found in await catalog.items(collection, [item["id"], "absent"])] == [item["id"]]
+
+
+async def test_only_the_creating_request_removes_a_collection_and_only_while_it_is_empty(
+    catalog: CatalogClient,
+) -> None:
+    mine, before = f"test-{uuid.uuid4().hex[:8]}", f"test-{uuid.uuid4().hex[:8]}"
+    assert await catalog.ensure_collection(mine, created_by="request-a")
+    assert await catalog.ensure_collection(before)  # created by no request (as one that existed before)
+    assert not await catalog.remove_if_empty(mine, "request-b")
+    assert not await catalog.remove_if_empty(before, "request-a")
+    item = staged_item(STATION_ITEM, "alice", mine, "b", {"DCS_01_ch1_DSDB_00001.raw": (1, "a" * 32)})
+    assert await catalog.create_item(mine, item)  # another request published into it meanwhile
+    assert not await catalog.remove_if_empty(mine, "request-a")
+    assert (await catalog.items(mine, [item["id"]]))[0]["id"] == item["id"]
+
+
+async def test_a_publication_into_a_collection_removed_meanwhile_creates_it_again(catalog: CatalogClient) -> None:
+    """Request B checked the collection request A had created; A failed and removed it, empty; B publishes."""
+    collection = f"test-{uuid.uuid4().hex[:8]}"
+    await catalog.ensure_collection(collection, created_by="request-a")
+    assert await catalog.remove_if_empty(collection, "request-a")
+    item = staged_item(STATION_ITEM, "alice", collection, "b", {"DCS_01_ch1_DSDB_00001.raw": (1, "a" * 32)})
+    assert await catalog.create_item(collection, item)
+    assert [found["id"] for found in await catalog.items(collection, [item["id"]])] == [item["id"]]

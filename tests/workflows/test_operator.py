@@ -7,9 +7,11 @@ import json
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 
+from rs_ondemand.activities.catalog import CatalogClient
 from rs_ondemand.config import Settings
 from rs_ondemand.models.progress import Progress, State
 from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
@@ -149,3 +151,32 @@ async def test_cancelling_during_staging_cleans_up(
     work = s3.list_objects_v2(Bucket=settings.s3.rs_work_bucket, Prefix=f"transfers/{bucket}/{prefix}")
     assert not work.get("Contents")
     assert (await handle.query(PROGRESS_QUERY, result_type=Progress)).state == State.CANCELLED
+
+
+@pytest.mark.parametrize("case", ["created", "existed", "published"])
+async def test_a_cancelled_request_removes_the_collection_it_created_and_left_empty_only(
+    client: Client, task_queue: str, settings: Settings, simulator: Simulator, collection: str, case: str
+) -> None:
+    """`created`: the request created the collection and nothing is in it: it goes. `existed`: it was there
+    before the request: it stays. `published`: another request published into it meanwhile: it stays."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        catalog = CatalogClient(settings.catalog, http)
+        if case == "existed":
+            await catalog.ensure_collection(collection)
+        simulator.faults(cadip={"reset_rate": 1.0})  # every download breaks: the request waits for an operator
+        session = new_session(simulator, chunks=1, chunk_size=MiB)
+        handle = await start(client, task_queue, session, collection, step_attempts=1)
+        await progress_until(handle, lambda p: p.state == State.WAITING_FOR_OPERATOR)
+        simulator.clear_faults()
+        other = new_session(simulator, chunks=1, chunk_size=1024)
+        if case == "published":
+            result = await (await start(client, task_queue, other, collection)).result()
+            assert result.staging.items_staged == 1
+
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await asyncio.wait_for(handle.result(), timeout=60)
+        found = await http.get(f"{settings.catalog.url}/collections/{collection}")
+        assert found.status_code == (404 if case == "created" else 200)
+        if case == "published":
+            assert [item["id"] for item in await catalog.items(collection, [other, session])] == [other]
