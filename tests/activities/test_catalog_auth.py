@@ -25,12 +25,16 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from temporalio.client import Client
 
 from rs_ondemand.activities.catalog import CatalogClient
 from rs_ondemand.config import CatalogSettings, Settings
 from rs_ondemand.errors import CatalogRejectedError
 from rs_ondemand.stack.ports import free_port
+from rs_ondemand.worker import activities, running_workers
 from tests.simulator.server import RunningSimulator, run_simulator
+from tests.workflows.auxip_query_workflow import AuxipQueryWorkflow
+from tests.workflows.test_auxip_query_step import run_query
 
 KEY = "catalog-key-8f1"
 OWNER = "olga"
@@ -53,6 +57,11 @@ def gateway(catalog_url: str, token_check_url: str) -> Starlette:
             document = httpx.Response(200, content=body).json()
             document["id"] = f"{document.pop('owner')}_{document['id']}"
             body = httpx.Response(200, json=document).content
+        elif request.method in ("POST", "PUT") and "/items" in path:
+            document = httpx.Response(200, content=body).json()
+            if "collection" in document:  # an item names its collection by RS-Server's internal id too
+                document["collection"] = path.split("/")[2]
+                body = httpx.Response(200, json=document).content
         async with httpx.AsyncClient() as http:
             upstream = await http.request(
                 request.method,
@@ -171,3 +180,32 @@ async def test_plain_naming_uses_collection_ids_as_given(settings: Settings, htt
     rs = CatalogClient(settings.catalog.model_copy(update={"naming": "rs-server"}), http)
     assert rs.collection_path("c", OWNER) == "/collections/olga:c" and rs.search_collection("c", OWNER) == "olga_c"
     assert rs.collection_path("c") == "/collections/c"  # no owner: the catalog's authenticated user's
+
+
+async def test_a_request_removes_only_its_own_empty_collection_under_rs_server_naming(
+    settings: Settings, rs_server: str, http: httpx.AsyncClient
+) -> None:
+    client = CatalogClient(CatalogSettings(url=rs_server, api_key=SecretStr(KEY), naming="rs-server"), http)
+    collection = f"auth-{uuid.uuid4().hex[:8]}"
+    assert await client.ensure_collection(collection, OWNER, created_by="request-a") is True
+    assert await client.remove_if_empty(collection, "request-b", OWNER) is False
+    assert await client.remove_if_empty(collection, "request-a", OWNER) is True
+    internal = f"{settings.catalog.url}/collections/{OWNER}_{collection}"
+    assert (await http.get(internal)).status_code == 404
+
+
+async def test_a_workflow_reads_back_its_owners_items_under_rs_server_naming(
+    client: Client, settings: Settings, rs_server: str
+) -> None:
+    """ADF staging, then reading the staged items back for the processor: both under `<owner>:<collection>`."""
+    catalog = settings.catalog.model_copy(update={"url": rs_server, "api_key": SecretStr(KEY), "naming": "rs-server"})
+    rs = settings.model_copy(update={"catalog": catalog})
+    queue = f"tq-rs-naming-{uuid.uuid4()}"
+    async with (
+        activities(rs) as fns,
+        running_workers(client, rs, fns, task_queue=queue, extra_workflows=[AuxipQueryWorkflow]),
+    ):
+        outcome = await run_query(client, queue, "AUX_RESORB", timeout_seconds=0)
+    (item,) = outcome.items  # the workflow's owner is dave: without it, the search looks in another collection
+    (href,) = item.assets.values()
+    assert href.startswith(f"s3://{settings.s3.rs_bucket}/dave/{item.collection}/{item.id}/")
