@@ -1,4 +1,4 @@
-"""`python worker.py`: run a worker with the configuration from the environment (interface.md)."""
+"""`python worker.py`: run a worker with the configuration from the environment (docs/interface.md#worker)."""
 
 from rs_ondemand.worker import main
 

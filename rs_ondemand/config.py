@@ -150,7 +150,7 @@ class StationSettings(_Settings):
     kind: ClassVar[str]
 
     url: str | None = None
-    """STAC API root of the station (CADIP_URL, AUXIP_URL, PRIP_URL as in interface.md)."""
+    """STAC API root of the station (CADIP_URL, AUXIP_URL, PRIP_URL: see docs/interface.md#stations)."""
     odata_url: str | None = None
     """Root of the station's download URLs. Bearer tokens are only ever sent below it."""
     token_url: str | None = None

@@ -10,7 +10,7 @@ from rs_ondemand.models.timewindow import strftime_millis
 
 def valcover_filter(start: datetime, end: datetime, product_type: str) -> dict[str, Any]:
     """Products of `product_type` whose validity covers [start, end], exactly as RS `create_valcover_filter`
-    (rs-reference.md §3)."""
+    (docs/rs-compatibility.md#valcover-filter)."""
     return {
         "op": "and",
         "args": [

@@ -1,4 +1,4 @@
-"""Public names of interface.md, defined once: workflow types, signals, query (the task queue is in config)."""
+"""Public names (docs/interface.md), defined once: workflow types, signals, query (the task queue is in config)."""
 
 import re
 from typing import Final, Literal

@@ -9,7 +9,7 @@ from typing import Any
 from rs_simulator.errors import SimulatorError
 from rs_simulator.settings import SimulatorSettings
 
-# The RS mocks' exact 401 messages (rs-reference §6.1): clients and tests match on them.
+# The RS mocks' exact 401 messages (docs/rs-compatibility.md#station-interfaces): clients and tests match on them.
 TOKEN_MISSING = "Token is missing!"
 TOKEN_INVALID = "Token is invalid!"
 TOKEN_EXPIRED = "Token is valid but is expired!"

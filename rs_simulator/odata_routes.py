@@ -141,7 +141,7 @@ FILES = EntitySet(
     entities=lambda catalogue: catalogue.files,
     to_json=_file_json,
     contents=_own_content,
-    aliases={"SessionID": "SessionId"},  # RS clients filter Files on `SessionID` (rs-reference §6.2)
+    aliases={"SessionID": "SessionId"},  # RS clients filter Files on `SessionID`
 )
 
 ENTITY_SETS: dict[StationName, tuple[EntitySet, ...]] = {

@@ -37,7 +37,8 @@ class StationProfile(BaseModel):
 
 
 DEFAULT_STATIONS = {str(kind): StationProfile(kind=kind) for kind in StationName}
-"""Always served: `/cadip`, `/auxip`, `/prip`, with their STAC facades (the names interface.md fixes)."""
+"""Always served: `/cadip`, `/auxip`, `/prip`, with their STAC facades (the names docs/interface.md#simulator
+fixes)."""
 
 
 def check_station_names(stations: dict[str, StationProfile]) -> dict[str, StationProfile]:

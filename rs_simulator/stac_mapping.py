@@ -1,4 +1,5 @@
-"""OData entity → STAC item mapping of each station, as rs-server does it (rs-reference §2.1, §3)."""
+"""OData entity → STAC item mapping of each station, as rs-server does it
+(docs/rs-compatibility.md#station-interfaces)."""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass

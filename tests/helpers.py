@@ -31,7 +31,7 @@ async def run_cli(*args: str, **env: str) -> tuple[int, str, str]:
 
 
 class Simulator:
-    """The station simulator's test controls (interface.md: /_faults, /_stats)."""
+    """The station simulator's test controls (docs/interface.md#simulator: /_faults, /_stats)."""
 
     def __init__(self, url: str) -> None:
         self.http = httpx.Client(base_url=url, timeout=30)

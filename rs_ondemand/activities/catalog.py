@@ -61,7 +61,7 @@ while it is empty. Collections that existed before, or were created by anyone el
 
 
 def _collection_document(collection_id: str, created_by: str | None = None) -> dict[str, Any]:
-    # What the RS staging service creates for a missing collection (rs-reference.md §5.2 step 3).
+    # A missing collection is created, as the RS staging service does (docs/rs-compatibility.md#collection-creation).
     return ({CREATED_BY: created_by} if created_by else {}) | {
         "type": "Collection",
         "id": collection_id,
@@ -431,8 +431,8 @@ class CatalogActivities:
 
     @activity.defn
     async def publish_products(self, request: PublishProductsInput) -> PublishProductsResult:
-        """Publish processed products as catalog items (rs-reference.md §1.9), all or nothing as far as the
-        request goes: every product's metadata is read and mapped to a collection before anything is written, so
+        """Publish processed products as catalog items (docs/rs-compatibility.md#dpr-publication), all or nothing as far
+        as the request goes: every product's metadata is read and mapped to a collection before anything is written, so
         an unknown product type publishes none. An item that exists is replaced: safe to retry.
 
         A replaced item's old objects (an earlier run's product) are deleted once every new item is in: the

@@ -36,7 +36,8 @@ MD5_METADATA = "md5"
 
 
 def staged_key(owner_id: str, collection: str, item_id: str, asset_name: str) -> str:
-    """Where a staged asset lives in the bucket (interface.md: <owner>/<collection>/<item>/<asset>)."""
+    """Where a staged asset lives in the bucket: `<owner>/<collection>/<item>/<asset>`
+    (docs/interface.md#storage-layout)."""
     return f"{owner_id}/{collection}/{item_id}/{asset_name}"
 
 

@@ -1,10 +1,11 @@
 """The EOPF 3.0 trigger payload of a DPR run, built from the processing-unit list (pure, no I/O).
 
-Shape (eopf 3.0 `eopf/triggering/example/trigger.yaml`, infra-notes.md §4.3): `general_configuration`,
+Shape (the example shipped in the eopf 3.0 wheel, `eopf/triggering/example/trigger.yaml`; see
+docs/rs-compatibility.md#payload): `general_configuration`,
 `external_modules`, `workflow`, `io` (`input_products`, `adfs`, `output_products` with `engine`,
 `reader_params` / `adf_params` / `writer_params`), `context_managers` (the Dask context) and
 `workflow_callbacks`. The older RS dialects (`I/O`, `store_params`, lists of one-key dicts) are not produced:
-eopf 3.0 rejects or silently ignores them (rs-reference.md open question 9).
+eopf 3.0 rejects or silently ignores them (docs/rs-compatibility.md#q9).
 
 Secrets are never written: S3 credentials (and dask-gateway secrets) appear as `${VAR}` placeholders that EOPF
 resolves from its own process environment when it loads the payload.
@@ -48,7 +49,7 @@ class PayloadError(InvalidInputError):
 
 def run_output_prefix(bucket: str, owner_id: str, collection: str, run_id: str) -> str:
     """The folder a run's products of one collection go to: unique per run, so reruns never overwrite
-    (rs-reference.md open question 11; the seed wrote every run to `s3://bucket/owner/collection`)."""
+    (docs/rs-compatibility.md#q11; the original wrote every run to `s3://bucket/owner/collection`)."""
     return f"s3://{bucket}/{owner_id}/{collection}/{run_id}/"
 
 

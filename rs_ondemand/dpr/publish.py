@@ -1,8 +1,8 @@
 """Publishing processed products (pure): which collection a product goes to, and its catalog item.
 
-The original (rs-reference.md §1.9) publishes each EOPF product's own `stac_discovery` as a STAC item whose one
-asset is the Zarr product; here the item also records where it comes from (processing extension, `derived_from`
-links) and who owns it, as the staged items do.
+The original (docs/rs-compatibility.md#dpr-publication) publishes each EOPF product's own `stac_discovery` as a STAC
+item whose one asset is the Zarr product; here the item also records where it comes from (processing extension,
+`derived_from` links) and who owns it, as the staged items do.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ WHOLE_WORLD = {
     "coordinates": [[[-180.0, -90.0], [180.0, -90.0], [180.0, 90.0], [-180.0, 90.0], [-180.0, -90.0]]],
 }
 """Geometry of items that come without one (CADIP sessions, EOPF products without a footprint): pgstac requires
-a geometry, and RS uses the whole world for sessions (rs-reference.md §2.1). Defined here, in the pure module,
-so that the catalog activities can import it without an import cycle."""
+a geometry, and RS uses the whole world for sessions (docs/rs-compatibility.md#staging-publication). Defined
+here, in the pure module, so that the catalog activities can import it without an import cycle."""
 WHOLE_WORLD_BBOX = [-180.0, -90.0, 180.0, 90.0]
 
 

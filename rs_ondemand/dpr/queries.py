@@ -29,7 +29,7 @@ class QueryError(TaskTableError):
 
 
 class AuxCollectionError(InvalidInputError, ValueError):
-    """No catalog collection can be chosen for an ADF product type (rs-reference.md §1.5 step 5)."""
+    """No catalog collection can be chosen for an ADF product type (docs/rs-compatibility.md#adf-collection)."""
 
 
 def stac_query(
@@ -37,11 +37,11 @@ def stac_query(
 ) -> dict[str, Any]:
     """The STAC search body (`{filter, sortby, limit}`) of the query `query_name` with `parameters` filled in.
 
-    As the original `build_cql2_json` (rs-reference.md §1.5): the last query of that name is deep-copied and
-    every string that is exactly `{var}` becomes `parameters[var]`, keeping its type. Then, unlike the original,
-    the result is made standard CQL2-JSON: the task tables' datetime arithmetic
-    `{"op": "-"|"+", "args": ["<ISO datetime>", <seconds>]}` (open question 6) is folded into a plain
-    `2023-10-03T09:00:00.000Z` timestamp, and the filter is validated with the `cql2` library.
+    As the original `build_cql2_json` (docs/rs-compatibility.md#adf-queries): the last query of that name is deep-copied
+    and every string that is exactly `{var}` becomes `parameters[var]`, keeping its type. Then, unlike the original, the
+    result is made standard CQL2-JSON: the task tables' datetime arithmetic `{"op": "-"|"+", "args": ["<ISO datetime>",
+    <seconds>]}` (docs/rs-compatibility.md#q6) is folded into a plain `2023-10-03T09:00:00.000Z` timestamp, and the
+    filter is validated with the `cql2` library.
 
     Args:
         tasktable: the task table holding `queries`.
@@ -82,10 +82,10 @@ def filled_query(tasktable: Mapping[str, Any], query_name: str, parameters: Mapp
 
 
 def aux_collection(product_type: str | None, aux_map: Mapping[str, str], satellite: str | None) -> str:
-    """The catalog collection an ADF of `product_type` is staged into (rs-reference.md §1.5 step 5).
+    """The catalog collection an ADF of `product_type` is staged into (docs/rs-compatibility.md#adf-collection).
 
     `aux_map[product_type]`, else `aux_map["*"]`, else `<satellite>-aux-<product_type>`. The original wrote
-    `None-aux-...` when the satellite was unset (open question 13): that case is an error here.
+    `None-aux-...` when the satellite was unset (docs/rs-compatibility.md#q13): that case is an error here.
 
     Raises:
         AuxCollectionError: neither the map nor the satellite gives a collection.

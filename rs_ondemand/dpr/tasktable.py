@@ -26,8 +26,8 @@ class TaskTableError(InvalidInputError, ValueError):
 def normalise_io(io: Any) -> list[Any] | None:
     """`io` as one flat list, or None when it is neither a list nor a dict.
 
-    The CPM-3 schema has a list; the newer schema has `{input[], adfs[], output[]}`. The seed's `build_unit_list`
-    rejected the dict shape (rs-reference.md §1.3, open question 1); we concatenate its sections, known ones
+    The CPM-3 schema has a list; the newer schema has `{input[], adfs[], output[]}`. The original's `build_unit_list`
+    rejected the dict shape (docs/rs-compatibility.md#q1); we concatenate its sections, known ones
     first, then any other list-valued section, so unknown keys are not lost.
     """
     if isinstance(io, list):

@@ -1,19 +1,20 @@
-"""`build_unit_list`: the processing units a DPR request runs, from the task table (rs-reference.md §1.4).
+"""`build_unit_list`: the processing units a DPR request runs, from the task table (docs/rs-compatibility.md#units).
 
-Seed semantics and error messages, with these deliberate choices (rs-reference.md "Open questions"):
+The original's semantics and error messages, with these deliberate choices (answers to its open questions,
+docs/rs-compatibility.md#open-questions):
 
-- Q1, which version: the seed's shape (units keep their task-table `name`, chained origins such as
+- Q1, which version: the original's shape (units keep their task-table `name`, chained origins such as
   `calibration.cal_slcs` are passed through) with the later fixes: a plain list is returned; a dict-shaped `io`
   (`{input[], adfs[], output[]}`) is accepted; unit-level extras such as `regex` are kept; `{external_variable.X}`
   is generic and replaced anywhere in a string (see `variables.substitute`); steps are sorted by `order`, then
   `step_id`; a step's `parameters` are copied to its unit (with variables substituted) when it has any.
-- Each pipeline unit takes its origins (and parameters) from its own step. The seed let the last step of a
+- Each pipeline unit takes its origins (and parameters) from its own step. The original let the last step of a
   unit win for every occurrence of that unit; with one step per unit, as in every known table, it is the same.
 - Q2, `mandatory` ADFs: `mandatory` is kept on every entry, ADFs included, and an ADF without `alternatives` is
-  allowed (seed: the flow crashed). The caller skips a non-mandatory ADF it cannot find and fails a mandatory
+  allowed (the original's flow crashed). The caller skips a non-mandatory ADF it cannot find and fails a mandatory
   one.
 - Q3, order of alternatives: `alternatives` are sorted by `order`, stably; an alternative without a numeric
-  `order` goes last. The seed iterated them in list order.
+  `order` goes last. The original iterated them in list order.
 - Q10: every entry carries its `origin`, so the caller resolves request inputs only for `pipeline_input` ones.
 
 For chains, each unit also gets the identifier EOPF knows it by, `id` = `<unit name>.<step>` (the step's
@@ -37,7 +38,7 @@ ORIGIN_ALIASES = {
     "pipeline.output": "pipeline_output",
     "pipeline.internal": "pipeline_internal",
 }
-"""Older tables spell the pipeline's own ends with dots (rs-reference.md §1.3)."""
+"""Older tables spell the pipeline's own ends with dots (`pipeline.input`)."""
 
 _NOT_MERGED_FROM_UNIT = frozenset({"name", "mode", "mandatory"})
 _NOT_MERGED_FROM_IO = frozenset({"name", "mandatory"})
@@ -154,7 +155,7 @@ def _producer(units: list[dict[str, Any]], consumer: int, head: str) -> dict[str
 
 
 def _check_shape(tasktable: Any) -> list[Any]:
-    """The seed's structural checks, in its order; returns `io` as a flat list."""
+    """The original's structural checks, in its order; returns `io` as a flat list."""
     if not isinstance(tasktable, dict):
         raise TaskTableError("Task table root must be a JSON object (dict).")
     if not isinstance(tasktable.get("pipelines"), list):
@@ -179,12 +180,12 @@ def _pipeline_steps(pipelines: list[Any], pipeline: str) -> list[dict[str, Any]]
     valid = [s for s in steps if isinstance(s, dict) and isinstance(s.get("unit_name"), str)]
     if not valid:
         raise TaskTableError(f'Pipeline "{pipeline}" steps do not contain valid "unit_name" entries.')
-    # Older tables order steps with `order`, newer ones with `step_id` (rs-reference.md §1.3); sorted() is stable.
+    # Older tables order steps with `order`, newer ones with `step_id`; sorted() is stable.
     return sorted(valid, key=lambda s: (_number(s.get("order")), _number(s.get("step_id"))))
 
 
 def _first_step_using(pipelines: list[Any], unit: str) -> dict[str, Any]:
-    """Unit mode: the first step of any pipeline that runs `unit` gives its origins (seed behaviour)."""
+    """Unit mode: the first step of any pipeline that runs `unit` gives its origins (the original's behaviour)."""
     for p in pipelines:
         if not isinstance(p, dict) or not isinstance(p.get("steps"), list):
             continue

@@ -1,6 +1,6 @@
-"""Placeholders in task-table values: `{external_variable.X}` (the request's variables, rs-reference.md §1.4, the
-[later] generic form) and `{<input>.<property>}` (a property of the catalog item of the request's input product
-`<input>`, e.g. `{slcs.start_datetime}`)."""
+"""Placeholders in task-table values: `{external_variable.X}` (the request's variables, later RS's generic form:
+docs/rs-compatibility.md#external-variables) and `{<input>.<property>}` (a property of the catalog item of the
+request's input product `<input>`, e.g. `{slcs.start_datetime}`)."""
 
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ def substitute(obj: Any, external_variables: Mapping[str, Any]) -> Any:
     A string that is exactly one placeholder takes the value with its type (a number stays a number); a
     placeholder inside a longer string is replaced by the value's text. A variable that is absent or None is left
     as its placeholder, so the query that needs it reports it with the ADF's name (queries.stac_query) rather
-    than sending "None" to a station (open question 13). Containers are always rebuilt, so the result never
-    aliases the task table.
+    than sending "None" to a station (docs/rs-compatibility.md#q13). Containers are always rebuilt, so the result
+    never aliases the task table.
     """
     values = {name: format_variable(name, value) for name, value in external_variables.items() if value is not None}
     return _walk(obj, values)

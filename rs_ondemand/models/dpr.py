@@ -53,7 +53,8 @@ STANDARD_VARIABLES = ("start_datetime", "end_datetime", "satellite")
 
 
 class DprProcessIn(OperatorInput):
-    """Input of `DprProcessing`: the original's `DprProcessIn` (rs-reference.md §1.1), plus our options.
+    """Input of `DprProcessing`: the original's `DprProcessIn` (docs/rs-compatibility.md#dpr-request), plus our
+    options.
 
     Example: `{"env": {"owner_id": "ops"}, "processor_name": "demo", "processor_version": "0.1.0",
     "dask_cluster_label": "local", "pipeline": "demo_full", "input_products": [{"CADU":
@@ -71,7 +72,8 @@ class DprProcessIn(OperatorInput):
     dask_cluster_label: str = Field(min_length=1)
     """A label of the worker's Dask cluster map (`RS_EOPF_DASK_CLUSTERS`), e.g. `local` or `dask-l0`."""
     s3_payload_file: str | None = Field(None, pattern=r"^s3://[^/]+/.+")
-    """Where the payload YAML goes; default `s3://<work bucket>/dpr/<workflow id>/payload.yaml`."""
+    """Where the payload YAML goes; default `s3://<work bucket>/dpr/<run>/payload.yaml`
+    (`<run>`: docs/interface.md#storage-layout)."""
     pipeline: str | None = Field(None, min_length=1, max_length=128)
     unit: str | None = Field(None, min_length=1, max_length=128)
     priority: Priority = Priority.LOW
@@ -151,7 +153,7 @@ class DprProcessIn(OperatorInput):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        # The original's messages (rs-reference.md §1.1), then ours.
+        # The original's messages, then ours.
         if (self.pipeline is None) == (self.unit is None):
             raise ValueError("Exactly one of 'pipeline' or 'unit' must be provided.")
         for name in ("generated_product_to_collection_identifier", "auxiliary_product_to_collection_identifier"):

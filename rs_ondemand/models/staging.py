@@ -87,14 +87,15 @@ class WindowStagingInput(OperatorInput):
 
 
 class PripStagingInput(WindowStagingInput):
-    """Input of `OnDemandPripStaging` (rs-reference.md §3)."""
+    """Input of `OnDemandPripStaging` (docs/interface.md#workflow-types)."""
 
     prip_collection: SafeName
     """PRIP station collection to search, e.g. `prip` or `prip_sentinel1`."""
 
 
 class AuxipStagingInput(WindowStagingInput):
-    """Input of `OnDemandAuxipStaging` (rs-reference.md §1.6, the sibling flow)."""
+    """Input of `OnDemandAuxipStaging` (docs/interface.md#workflow-types; the original's sibling flow:
+    docs/rs-compatibility.md#prip-auxip-staging)."""
 
     auxip_collection: SafeName | None = None
     """AUXIP station collection to search; every collection when omitted."""

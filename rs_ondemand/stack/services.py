@@ -276,7 +276,8 @@ class TemporalService(ProcessService):
             *("--metrics-port", str(self.ctx.port("temporal_metrics"))),
             *("--db-filename", str(self.ctx.state_dir / "temporal.db")),
             *("--log-level", "warn", "--ui-disable-news-fetch"),
-            # The default of 20 polls/s caps the dev server at ~50 ms per workflow step (temporal-notes §7).
+            # The default of 20 polls/s caps the dev server at ~50 ms per workflow step (measured here;
+            # `bench orchestration` shows the effect).
             *("--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"),
             # WAL + synchronous=normal: far fewer fsyncs per history event, still crash-safe for a dev db.
             *("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"),
@@ -328,7 +329,8 @@ class S3Service(ProcessService):
             aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
             region_name=REGION,
-            # Path-style and checksums only when required: what MinIO-era servers expect (infra-notes §1.3).
+            # Path-style and checksums only when required: botocore's default CRC trailers and virtual-host
+            # addressing are not understood by every S3-compatible server.
             config=Config(
                 s3={"addressing_style": "path"},
                 request_checksum_calculation="when_required",

@@ -18,7 +18,7 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks against the embed
 def bench_staging(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as one JSON object.")] = False,
     size_mib: Annotated[int, typer.Option("--size-mib", min=1, help="Size of the staged file in MiB.")] = 1024,
-    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Runs of each side; the best is kept.")] = 2,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Rounds of each side; the median ratio is kept.")] = 2,
 ) -> None:
     """Our CADIP staging workflow end to end vs a plain station → S3 copy of the same bytes, plus worker RSS.
 

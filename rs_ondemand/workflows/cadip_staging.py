@@ -1,4 +1,4 @@
-"""`OnDemandCadipStaging`: find one CADIP session and stage it (rs-reference.md §2)."""
+"""`OnDemandCadipStaging`: find one CADIP session and stage it (docs/rs-compatibility.md#cadip-staging)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class OnDemandCadipStaging(OperatorControl):
                 require_complete=request.require_complete,
             )
         )
-        if not found.items:  # the original's error_if_empty=True (rs-reference.md §2.1)
+        if not found.items:  # the original's error_if_empty=True
             raise ApplicationError(
                 f"No Cadip session found for id={request.session_identifier!r} "
                 f"collection={request.cadip_collection_identifier!r}",

@@ -50,10 +50,10 @@ with workflow.unsafe.imports_passed_through():
 
 @workflow.defn(name=DPR_PROCESSING, failure_exception_types=INVALID_INPUT)
 class DprProcessing(OperatorControl):
-    """Run a DPR processor for a request (rs-reference.md §1): read the processor's task table and build the
-    processing units; resolve every unit in a `ProcessingUnit` child (inputs, ADF alternatives); generate the
-    EOPF payload and upload it to `s3_payload_file`; run EOPF on the request's Dask cluster; publish the
-    products to the catalog with links back to their inputs; delete the payload.
+    """Run a DPR processor for a request (docs/rs-compatibility.md#dpr-processing): read the processor's task table and
+    build the processing units; resolve every unit in a `ProcessingUnit` child (inputs, ADF alternatives); generate the
+    EOPF payload and upload it to `s3_payload_file`; run EOPF on the request's Dask cluster; publish the products to the
+    catalog with links back to their inputs; delete the payload.
 
     A failed processor run or publication waits for an operator (`retry` re-runs that step only). A cancel or
     a failure removes the run's unpublished outputs and its payload; published items stay. A cancel that

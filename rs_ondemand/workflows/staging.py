@@ -35,7 +35,8 @@ PUBLISH_BATCH = 50
 
 @workflow.defn(name=STAGING, failure_exception_types=INVALID_INPUT)
 class Staging(OperatorControl):
-    """Stage station items into a catalog collection (the RS staging service, rs-reference.md §5.2).
+    """Stage station items into a catalog collection, as the RS staging service does
+    (docs/rs-compatibility.md#staging-service).
 
     Items already in the collection are skipped. Assets stream station → S3 in parallel on the station's
     download queue, each verified against the station's size and MD5; an item is published once all its

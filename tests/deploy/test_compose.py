@@ -177,7 +177,7 @@ def test_worker_sets_only_names_the_settings_read() -> None:
 
 def test_worker_sets_every_setting_without_a_container_default() -> None:
     needed = {name for name, field in settings_env_names().items() if needs_setting(field)}
-    # The rule above must at least find the endpoints interface.md names.
+    # The rule above must at least find the endpoints docs/interface.md names.
     assert {"TEMPORAL_ADDRESS", "S3_ENDPOINT_URL", "CATALOG_URL", "CADIP_URL", "AUXIP_URL", "PRIP_URL"} <= needed
     missing = sorted(needed - set(environment(WORKER)))
     assert not missing, f"worker lacks settings that have no usable default in a container: {missing}"

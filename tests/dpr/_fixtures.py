@@ -1,4 +1,5 @@
-"""Reference task tables and requests copied from /work/shared/reference-data, read through one helper."""
+"""RS task tables, requests and payloads (copies of RS's own reference files, in tests/dpr/data), read through one
+helper."""
 
 from __future__ import annotations
 

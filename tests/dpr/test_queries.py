@@ -1,4 +1,4 @@
-"""Tests of `stac_query` and `aux_collection` (rs-reference.md §1.5)."""
+"""Tests of `stac_query` and `aux_collection` (docs/rs-compatibility.md#adf-queries, #adf-collection)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ class TestStacQuery:
         }
 
     def test_fro_start_minus_7200_seconds(self) -> None:
-        """rs-reference.md §1.5's FRO example: `{"op": "-", "args": [start, 7200]}` becomes start minus 2 h."""
+        """The S1 L0 table's FRO query: `{"op": "-", "args": [start, 7200]}` becomes start minus 2 h."""
         tasktable = load("tasktable_mockup_io_dict.json")
         parameters = {
             "product_type": "MPL_ORBRES",

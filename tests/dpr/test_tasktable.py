@@ -1,4 +1,5 @@
-"""The `io` normalisation (rs-reference.md §1.3): a list, or an object of sections flattened in order."""
+"""The `io` normalisation (docs/rs-compatibility.md#task-tables): a list, or an object of sections flattened in
+order."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Tests of `build_unit_list` (rs-reference.md §1.4 and §7 `tests/test_payload_builder.py`)."""
+"""Tests of `build_unit_list` (docs/rs-compatibility.md#units), including the cases of RS's own
+`tests/test_payload_builder.py` (rs-client-libraries)."""
 
 from __future__ import annotations
 
@@ -508,7 +509,8 @@ class TestEntries:
 class TestPipelines:
     @staticmethod
     def _chain() -> dict[str, Any]:
-        """An S1-ARD-like chain (rs-reference.md §7 case 8): dotted origins, `order` out of list order."""
+        """An S1-ARD-like chain (RS's `test_payload_builder.py`, case 8): dotted origins, `order` out of list
+        order."""
 
         def unit(name: str, inputs: list[str], outputs: list[str]) -> dict[str, Any]:
             return {

@@ -1,4 +1,4 @@
-"""Tests of `{external_variable.X}` substitution (rs-reference.md §1.4 [later])."""
+"""Tests of `{external_variable.X}` substitution (docs/rs-compatibility.md#external-variables)."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ c.DaskGateway.authenticator_class = "dask_gateway_server.auth.SimpleAuthenticato
 c.SimpleAuthenticator.password = "{password}"
 c.DaskGateway.db_url = "sqlite:///{folder}/gateway.sqlite"
 c.Backend.cluster_options = Options(String("cluster_name", default="none"), handler=lambda options: {{}})
-# distributed 2026 has no dask-scheduler / dask-worker scripts (infra-notes.md §5.1).
+# distributed 2026 has no dask-scheduler / dask-worker scripts: the gateway must run `dask scheduler|worker`.
 c.ClusterConfig.scheduler_cmd = ["{dask}", "scheduler"]
 c.ClusterConfig.worker_cmd = ["{dask}", "worker"]
 c.ClusterConfig.worker_threads = 1

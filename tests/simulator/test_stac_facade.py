@@ -24,7 +24,7 @@ def when(value: str) -> datetime:
 
 
 def valcover(product_type: str, start: str, end: str, op: str = "t_contains") -> dict[str, Any]:
-    """The filter of RS `create_valcover_filter` (rs-reference §3)."""
+    """The filter of RS `create_valcover_filter` (docs/rs-compatibility.md#valcover-filter)."""
     return {
         "op": "and",
         "args": [

@@ -57,7 +57,7 @@ def test_up_starts_every_service_healthy(stack: StackInfo) -> None:
 
 
 def test_env_file_is_complete_and_private(stack: StackInfo) -> None:
-    """The env file holds the contract's keys (interface.md), loopback URLs only, mode 0600."""
+    """The env file holds the contract's keys (docs/interface.md#stack-env), loopback URLs only, mode 0600."""
     env = read_env_file(stack.env_file)
     assert env == stack.env
     assert env.keys() >= BASE_KEYS

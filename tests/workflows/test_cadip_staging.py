@@ -229,7 +229,8 @@ async def execute_with_temporal_cli(
 
 
 async def test_temporal_cli_starts_cadip_staging(task_queue: str, settings: Settings, collection: str) -> None:
-    """`temporal workflow execute --type OnDemandCadipStaging --input '{…}'` works as it is (interface.md)."""
+    """`temporal workflow execute --type OnDemandCadipStaging --input '{…}'` works as it is
+    (docs/interface.md#workflow-types)."""
     payload = request(SESSION, collection).model_dump(mode="json", exclude_none=True)
     code, output = await execute_with_temporal_cli(settings, task_queue, payload, "--output", "json")
     assert code == 0, output
