@@ -225,9 +225,13 @@ class MultipartWriter:
         await self._forget_checkpoint()
 
     async def _forget_checkpoint(self) -> None:
+        """Best effort: on the abort path a raise here would replace the error being handled, and a checkpoint
+        left behind is harmless (a later attempt finds its upload gone and starts afresh)."""
         if self._checkpoint_key:
-            with contextlib.suppress(StorageError):
-                await self._client.delete_object(Bucket=self._store.settings.rs_work_bucket, Key=self._checkpoint_key)
+            try:
+                await self._store.delete(self._store.settings.rs_work_bucket, self._checkpoint_key)
+            except (StorageError, ConfigurationError) as err:
+                activity.logger.warning("could not delete the checkpoint of %s: %s", self.key, err)
 
 
 class ObjectStore:

@@ -13,6 +13,7 @@ import pytest_asyncio
 
 from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, StorageActivities, checkpoint_key
 from rs_ondemand.config import Settings
+from rs_ondemand.errors import ConfigurationError
 from rs_ondemand.models.staging import DiscardItemsInput
 
 MiB = 1024 * 1024
@@ -139,3 +140,18 @@ async def test_resume_starts_afresh_when_the_upload_is_gone(store: ObjectStore) 
     await store.abort_uploads(bucket, key)  # e.g. the request's cleanup ran meanwhile
 
     assert await store.writer(bucket, key, {}, checkpoint_key(bucket, key)).resume() == 0
+
+
+async def test_a_failing_cleanup_does_not_hide_the_error_that_caused_it(store: ObjectStore, s3: Any) -> None:
+    """A part is stored but its checkpoint cannot be (the work bucket is missing): that error is what the transfer
+    reports, although the abort that follows cannot delete the checkpoint either; the upload is still aborted."""
+    missing = store.settings.model_copy(update={"rs_work_bucket": f"missing-{uuid.uuid4().hex[:8]}"})
+    bucket, key = store.settings.rs_bucket, f"tests/{uuid.uuid4()}/unrecorded.raw"
+    writer = ObjectStore(store.client, missing).writer(bucket, key, {}, checkpoint_key(bucket, key))
+    with pytest.raises(ConfigurationError, match="bucket does not exist"):
+        try:
+            await writer.write(b"".join(chunks(6 * MiB)))
+        except BaseException:
+            await writer.abort()  # as `stream_asset` does when no attempt follows
+            raise
+    assert not s3.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads")
