@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +22,7 @@ TASKTABLES_DIR = Path(__file__).with_name("tasktables")
 """One `<processor_name>.json` per processor; any file dropped here is picked up, no code change needed."""
 
 DEMO_PROCESSOR = "demo"
-"""Our own demo processor: its task table goes to `tasktables/demo.json` (written with that processor)."""
+"""Our own demo processor (`eopf/`), whose task table is `tasktables/demo.json`."""
 
 
 class UnknownProcessorError(TaskTableError):
@@ -39,19 +38,18 @@ def available_processors() -> list[str]:
     return sorted(path.stem for path in TASKTABLES_DIR.glob("*.json"))
 
 
-def get_tasktable(processor_name: str | Enum) -> dict[str, Any]:
-    """A fresh copy of the task table of `processor_name` (a `DprProcessor` enum member or its value).
+def get_tasktable(processor_name: str) -> dict[str, Any]:
+    """A fresh copy of the task table of `processor_name`.
 
     Raises:
         UnknownProcessorError: no `<processor_name>.json` is shipped.
         TaskTableError: the shipped file is not a JSON object.
     """
-    name = str(processor_name.value if isinstance(processor_name, Enum) else processor_name)
     available = available_processors()
     # Looked up in the listing, never joined into a path: a name cannot reach outside the folder.
-    if name not in available:
-        raise UnknownProcessorError(name, available)
-    return load_tasktable_file(TASKTABLES_DIR / f"{name}.json")
+    if processor_name not in available:
+        raise UnknownProcessorError(processor_name, available)
+    return load_tasktable_file(TASKTABLES_DIR / f"{processor_name}.json")
 
 
 def load_tasktable_file(path: str | os.PathLike[str]) -> dict[str, Any]:
