@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -21,14 +20,6 @@ from rs_ondemand.worker import activities, running_workers
 from tests.helpers import Simulator
 
 
-def simulator_available() -> bool:
-    """Whether `python -m rs_simulator` can run (the package is written in parallel with the launcher)."""
-    try:
-        return importlib.util.find_spec("rs_simulator.__main__") is not None
-    except ModuleNotFoundError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
     """The real stack (Temporal, S3, PostgreSQL + pgstac catalog, simulator), once per session.
@@ -39,7 +30,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
     launcher = Stack(
         state_dir,
         with_worker=False,
-        with_simulator=simulator_available(),
+        with_simulator=True,
         prefer_default_ports=False,
         notify=lambda message: None,
     )

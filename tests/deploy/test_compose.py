@@ -554,13 +554,13 @@ def compose_command() -> list[str] | None:
 
 
 def compose_config(env_file: Path, *options: str) -> str:
-    """`docker compose config` of the file with `env_file`, which must succeed (skips without Compose).
+    """`docker compose config` of the file with `env_file`, which must succeed.
 
     Compose lets the shell's variables win over the env file's: it runs with none of this process's settings
     (a test session's stack exports CATALOG_URL, TEMPORAL_ADDRESS, ...), only what Compose itself needs."""
     command = compose_command()
     if command is None:
-        pytest.skip("neither `docker compose` nor `docker-compose` is installed")
+        pytest.fail("neither `docker compose` nor `docker-compose` is installed (scripts/setup installs it as root)")
     own = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME") or key.startswith("DOCKER_")}
     result = subprocess.run(
         [*command, "-f", str(COMPOSE_FILE), "--env-file", str(env_file), "config", *options],

@@ -48,7 +48,7 @@ def _temporal(*args: str, address: str) -> str:
 def test_up_starts_every_service_healthy(stack: StackInfo) -> None:
     """After `up`, `status` reports every requested service healthy with a live pid."""
     report = Stack(stack.state_dir).status()
-    expected = {"temporal", "s3", "postgres", "catalog"} | ({"simulator"} if stack.simulator_url else set())
+    expected = {"temporal", "s3", "postgres", "catalog", "simulator"}
     assert set(report["services"]) == expected
     for name, service in report["services"].items():
         assert service["healthy"], name
@@ -185,7 +185,7 @@ def test_up_again_reuses_the_running_stack(stack: StackInfo) -> None:
     again = Stack(
         stack.state_dir,
         with_worker=False,
-        with_simulator=bool(stack.simulator_url),
+        with_simulator=True,
         prefer_default_ports=False,
         notify=lambda message: None,
     ).up()
