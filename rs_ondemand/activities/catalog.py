@@ -273,6 +273,15 @@ class CatalogClient:
         )
 
 
+def stored_as_described(head: dict[str, Any], asset: dict[str, Any]) -> bool:
+    """Whether an object (as `ObjectStore.head` gives it) has the size and MD5 a STAC asset announces, each only
+    where the asset announces one (`file:size`, `file:checksum`); the MD5 is the one verified while staging."""
+    size, md5 = asset.get("file:size"), md5_from_checksum(asset.get("file:checksum"))
+    return (not isinstance(size, int) or head["size"] == size) and (
+        not md5 or head["metadata"].get(MD5_METADATA) == md5
+    )
+
+
 def staged_item(
     station_item: dict[str, Any],
     owner_id: str,
@@ -341,12 +350,7 @@ class CatalogActivities:
                 return True  # not ours to check
             async with checks:
                 head = await self.store.head(match["bucket"], match["key"])
-            if head is None:
-                return False
-            size, md5 = asset.get("file:size"), md5_from_checksum(asset.get("file:checksum"))
-            return (not isinstance(size, int) or head["size"] == size) and (
-                not md5 or head["metadata"].get(MD5_METADATA) == md5
-            )
+            return head is not None and stored_as_described(head, asset)
 
         return all(await asyncio.gather(*(matches(a) for a in item.get("assets", {}).values())))
 
@@ -376,10 +380,7 @@ class CatalogActivities:
             md5 = head and head["metadata"].get(MD5_METADATA)
             if not head or not md5:
                 raise UnverifiedAssetError(f"asset {name!r} of {item_id!r} is not verified in S3")
-            expected_size, expected_md5 = asset.get("file:size"), md5_from_checksum(asset.get("file:checksum"))
-            if (isinstance(expected_size, int) and head["size"] != expected_size) or (
-                expected_md5 and expected_md5 != md5
-            ):
+            if not stored_as_described(head, asset):
                 raise UnverifiedAssetError(f"asset {name!r} of {item_id!r} differs from the station's")
             verified[name] = (head["size"], md5)
         return verified

@@ -1,16 +1,24 @@
-"""Catalog publication: the staged item's shape, collection creation and 409 handling against pgstac."""
+"""Catalog publication: the staged item's shape, collection creation, 409 handling and the check of staged objects,
+against pgstac and S3."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pystac
+import pytest
 import pytest_asyncio
 
-from rs_ondemand.activities.catalog import CatalogClient, staged_item
+from rs_ondemand.activities.catalog import CatalogActivities, CatalogClient, UnverifiedAssetError, staged_item
+from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, staged_key
+from rs_ondemand.checksums import md5_multihash
 from rs_ondemand.config import Settings
+from rs_ondemand.models.staging import ItemRef, PrepareStagingInput, PublishItemsInput
 
 STATION_ITEM = {
     "type": "Feature",
@@ -85,3 +93,43 @@ async def test_a_publication_into_a_collection_removed_meanwhile_creates_it_agai
     item = staged_item(STATION_ITEM, "alice", collection, "b", {"DCS_01_ch1_DSDB_00001.raw": (1, "a" * 32)})
     assert await catalog.create_item(collection, item)
     assert [found["id"] for found in await catalog.items(collection, [item["id"]])] == [item["id"]]
+
+
+async def test_publication_and_the_staged_check_hold_objects_to_one_rule(
+    settings: Settings, catalog: CatalogClient, s3: Any
+) -> None:
+    """An object is staged when it has the size and MD5 its asset announces: publication refuses the item
+    otherwise, and a request finding the published item's object changed since stages it again."""
+    owner, collection, name = "alice", f"test-{uuid.uuid4().hex[:8]}", "DCS_01_ch1_DSDB_00001.raw"
+    data = b"the staged bytes"
+    md5 = hashlib.md5(data).hexdigest()
+    station_item = STATION_ITEM | {"id": f"S1A_{uuid.uuid4().hex[:12]}"}
+    station_item["assets"] = {
+        name: {"href": "http://station/x", "file:size": len(data), "file:checksum": md5_multihash(md5)}
+    }
+    item_id, bucket = station_item["id"], settings.s3.rs_bucket
+    manifest = f"tests/{item_id}.json"
+    s3.put_object(Bucket=settings.s3.rs_work_bucket, Key=manifest, Body=json.dumps(station_item).encode())
+
+    def store_object(body: bytes) -> None:
+        s3.put_object(
+            Bucket=bucket, Key=staged_key(owner, collection, item_id, name), Body=body, Metadata={MD5_METADATA: md5}
+        )
+
+    prepare = PrepareStagingInput(owner_id=owner, collection=collection, item_ids=[item_id])
+    publish = PublishItemsInput(
+        owner_id=owner,
+        collection=collection,
+        items=[ItemRef(item_id=item_id, manifest_key=manifest, asset_count=1, total_bytes=len(data))],
+    )
+    async with ObjectStore.open(settings.s3) as store:
+        activities = CatalogActivities(catalog, store)
+        assert (await activities.prepare_staging(prepare)).existing == []
+        store_object(data[:-1])  # one byte short
+        with pytest.raises(UnverifiedAssetError, match="differs from the station's"):
+            await activities.publish_staged_items(publish)
+        store_object(data)
+        assert (await activities.publish_staged_items(publish)).created == [item_id]
+        assert (await activities.prepare_staging(prepare)).existing == [item_id]
+        store_object(data[:-1])  # changed since publication
+        assert (await activities.prepare_staging(prepare)).incomplete == [item_id]
