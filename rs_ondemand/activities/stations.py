@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import quote
 
-import cql2
 import httpx
 from pystac_client.exceptions import APIError
 from temporalio import activity
@@ -17,6 +16,7 @@ from rs_ondemand.activities._stac import open_stac_api
 from rs_ondemand.activities.odata_search import product_item_pages, session_items
 from rs_ondemand.activities.station_client import TOKEN_MARGIN_S, StationClient, StationClients
 from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, checkpoint_key, manifest_prefix
+from rs_ondemand.cql2_check import Cql2Error, check_cql2
 from rs_ondemand.errors import (
     ChecksumMismatchError,
     InvalidInputError,
@@ -68,8 +68,8 @@ def _station_error(url: str, err: Exception) -> OnDemandError:
 def _checked_filter(cql2_json: dict[str, Any]) -> dict[str, Any]:
     """Validate a CQL2-JSON filter with the cql2 library before any station sees it."""
     try:
-        cql2.Expr(cql2_json).validate()
-    except (cql2.ValidationError, cql2.ParseError, ValueError) as err:
+        check_cql2(cql2_json)
+    except Cql2Error as err:
         raise InvalidInputError(f"invalid CQL2-JSON filter: {cap(str(err), 500)}") from err
     return cql2_json
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Mapping
@@ -10,8 +9,7 @@ from copy import deepcopy
 from datetime import timedelta
 from typing import Any
 
-import cql2
-
+from rs_ondemand.cql2_check import Cql2Error, check_cql2
 from rs_ondemand.dpr.tasktable import TaskTableError
 from rs_ondemand.dpr.variables import EXTERNAL_VARIABLE
 from rs_ondemand.errors import InvalidInputError, cap
@@ -174,23 +172,11 @@ def _is_seconds(value: Any) -> bool:
 
 
 def _validate(cql2_filter: Any, where: str) -> None:
-    # A string is cql2-text, as `cql2.Expr` reads it (a STAC search with `"filter-lang": "cql2-text"`).
-    is_text = isinstance(cql2_filter, str)
     try:
-        _validate_cached(cql2_filter if is_text else json.dumps(cql2_filter, sort_keys=True), is_text)
-    # cql2 raises ValidationError/ParseError, and a bare Exception on some malformed input.
-    except Exception as err:
-        dialect = "CQL2-text" if is_text else "CQL2-JSON"
+        check_cql2(cql2_filter)
+    except Cql2Error as err:
+        dialect = "CQL2-text" if isinstance(cql2_filter, str) else "CQL2-JSON"
         raise QueryError(f"{where}: the filter is not valid {dialect}: {cap(str(err), _DETAIL_LIMIT)}") from err
-
-
-@functools.lru_cache(maxsize=256)
-def _validate_cached(text: str, is_text: bool) -> None:
-    """cql2's schema validation costs about 30 ms a call; the same few filters come back for every run and retry.
-
-    Only successes are cached (an exception is never stored by `lru_cache`).
-    """
-    (cql2.parse_text(text) if is_text else cql2.parse_json(text)).validate()
 
 
 def _quote(obj: Any) -> str:

@@ -218,6 +218,16 @@ async def test_an_unknown_collection_of_a_stac_facade_fails_at_once(
 ANY_SLC = {"op": "=", "args": [{"property": "product:type"}, "S01SIWSLC"]}
 
 
+async def test_an_invalid_filter_is_refused_before_any_station_is_asked(
+    settings: Settings, http: httpx.AsyncClient
+) -> None:
+    request = StationSearchInput(
+        station="prip", request_id=f"test-{uuid.uuid4()}", filter={"op": "=", "args": [{"property": "a"}]}
+    )
+    with pytest.raises(InvalidInputError, match="invalid CQL2-JSON filter"):
+        await search(settings.station_registry(), http, settings, request)
+
+
 async def test_a_facade_api_key_goes_with_the_search(
     icd_simulator: RunningSimulator, http: httpx.AsyncClient, settings: Settings
 ) -> None:
