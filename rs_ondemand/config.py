@@ -16,9 +16,20 @@ from rs_ondemand.models.processor_run import (
     LocalDaskCluster,
     parse_dask_cluster,
 )
-from rs_ondemand.stations.registry import StationConfig, StationRegistry, load_stations_file
+from rs_ondemand.stations.registry import (
+    DEFAULT_MAX_CONCURRENT_DOWNLOADS,
+    DEFAULT_STATION_TIMEOUT_S,
+    StationConfig,
+    StationRegistry,
+    load_stations_file,
+)
 
+# The embedded stack (`stack/services.py`) creates and exports these, so a worker configured without them finds it.
 DEFAULT_TASK_QUEUE = "rs-ondemand"
+DEFAULT_NAMESPACE = "default"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_BUCKET = "rs-cluster-catalog"
+DEFAULT_WORK_BUCKET = "rs-ondemand-work"
 
 
 def default_env_file() -> Path | None:
@@ -42,7 +53,7 @@ class TemporalSettings(_Settings):
     address: str = "127.0.0.1:7233"
     """Temporal frontend, `host:port` (gRPC); Temporal Cloud: `<namespace>.<account>.tmprl.cloud:7233`, or the
     regional endpoint for API keys."""
-    namespace: str = "default"
+    namespace: str = DEFAULT_NAMESPACE
     """Namespace of the workflows; it must have the `Rs*` search attributes."""
     ui_url: str | None = None
     """Base URL of the Temporal Web UI, used to print links to workflows."""
@@ -102,11 +113,11 @@ class S3Settings(_Settings):
     """Access key of the workers' S3 account (EOPF gets it too, by name)."""
     aws_secret_access_key: SecretStr | None = None
     """Secret key of the workers' S3 account."""
-    aws_default_region: str = "us-east-1"
+    aws_default_region: str = DEFAULT_REGION
     """Region of the buckets."""
-    rs_bucket: str = "rs-cluster-catalog"
+    rs_bucket: str = DEFAULT_BUCKET
     """Bucket of staged products: s3://<bucket>/<owner>/<collection>/<item>/<asset>."""
-    rs_work_bucket: str = "rs-ondemand-work"
+    rs_work_bucket: str = DEFAULT_WORK_BUCKET
     """Bucket of request manifests (search results kept out of workflow history)."""
     rs_s3_part_size: int = Field(16 * 1024 * 1024, ge=5 * 1024 * 1024)
     """Multipart part size: a transfer holds about two parts in memory and a crash re-reads at most one; each part
@@ -163,9 +174,9 @@ class StationSettings(_Settings):
     """OAuth2 resource-owner user name."""
     password: SecretStr | None = None
     """OAuth2 resource-owner password."""
-    timeout_s: float = 60.0
+    timeout_s: float = DEFAULT_STATION_TIMEOUT_S
     """Connect/read timeout of one HTTP exchange with the station (not of a whole download)."""
-    max_concurrent_downloads: int = Field(4, ge=1)
+    max_concurrent_downloads: int = Field(DEFAULT_MAX_CONCURRENT_DOWNLOADS, ge=1)
     """Downloads from this station at once, across every running request (the slots of its download queue)."""
     max_requests_per_minute: int | None = Field(None, ge=1, json_schema_extra={"unset_means_off": True})
     """Optional cap on downloads started per minute, enforced by the Temporal server on the download queue."""

@@ -17,7 +17,13 @@ from typing import Any, ClassVar
 
 import yaml
 
-from rs_ondemand.config import DEFAULT_TASK_QUEUE as TASK_QUEUE
+from rs_ondemand.config import (
+    DEFAULT_BUCKET,
+    DEFAULT_NAMESPACE,
+    DEFAULT_REGION,
+    DEFAULT_TASK_QUEUE,
+    DEFAULT_WORK_BUCKET,
+)
 from rs_ondemand.stack import procs
 from rs_ondemand.stack.envfile import write_private
 from rs_ondemand.stack.errors import StackError
@@ -34,13 +40,8 @@ from rs_ondemand.stack.postgres import (
 )
 from rs_ondemand.stack.search_attributes import SEARCH_ATTRIBUTES
 from rs_ondemand.stack.state import StackState
+from rs_ondemand.stations.registry import DEFAULT_MAX_CONCURRENT_DOWNLOADS
 
-NAMESPACE = "default"
-REGION = "us-east-1"
-DATA_BUCKET = "rs-cluster-catalog"
-"""Staged station data (`RS_BUCKET`)."""
-WORK_BUCKET = "rs-ondemand-work"
-"""Manifests and processor payloads (`RS_WORK_BUCKET`)."""
 STATIONS = ("cadip", "auxip", "prip")
 STATIONS_FILE = "stations.yaml"
 ICD_STATIONS: dict[str, dict[str, Any]] = {
@@ -67,7 +68,7 @@ def stations_yaml(root: str) -> str:
     stations = {kind: station(kind, kind, "stac", kind.upper()) for kind in STATIONS}
     for kind in STATIONS:  # the shorthand's limit variables still apply to the stack's facade stations
         variable = f"{kind.upper()}_MAX_CONCURRENT_DOWNLOADS"
-        stations[kind]["max_concurrent_downloads"] = "${" + variable + ":-4}"
+        stations[kind]["max_concurrent_downloads"] = "${" + variable + f":-{DEFAULT_MAX_CONCURRENT_DOWNLOADS}}}"
     for name, profile in ICD_STATIONS.items():
         stations[name] = station(name, profile["kind"], "odata", "CADIP")
         if profile.get("redirect_host"):
@@ -291,15 +292,15 @@ class TemporalService(ProcessService):
 
     def healthy(self) -> bool:
         # The namespace answers only once the frontend serves and `default` is registered: what clients need.
-        api = f"{self.ctx.http_url('temporal_http')}/api/v1/namespaces/{NAMESPACE}"
+        api = f"{self.ctx.http_url('temporal_http')}/api/v1/namespaces/{DEFAULT_NAMESPACE}"
         return http_ok(api) and http_ok(self.ctx.http_url("temporal_ui") + "/")
 
     def exports(self) -> dict[str, str]:
         return {
             "TEMPORAL_ADDRESS": self.url(),
-            "TEMPORAL_NAMESPACE": NAMESPACE,
+            "TEMPORAL_NAMESPACE": DEFAULT_NAMESPACE,
             "TEMPORAL_UI_URL": self.ctx.http_url("temporal_ui"),
-            "RS_TASK_QUEUE": TASK_QUEUE,
+            "RS_TASK_QUEUE": DEFAULT_TASK_QUEUE,
         }
 
 
@@ -328,7 +329,7 @@ class S3Service(ProcessService):
             endpoint_url=self.url(),
             aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-            region_name=REGION,
+            region_name=DEFAULT_REGION,
             # Path-style and checksums only when required: botocore's default CRC trailers and virtual-host
             # addressing are not understood by every S3-compatible server.
             config=Config(
@@ -339,7 +340,7 @@ class S3Service(ProcessService):
         )
         try:
             existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
-            for bucket in (DATA_BUCKET, WORK_BUCKET):
+            for bucket in (DEFAULT_BUCKET, DEFAULT_WORK_BUCKET):
                 if bucket not in existing:
                     client.create_bucket(Bucket=bucket)
         finally:
@@ -352,9 +353,9 @@ class S3Service(ProcessService):
             # moto accepts any key; random ones keep a stack's clients from silently using real AWS keys.
             "AWS_ACCESS_KEY_ID": state.secret("aws_access_key_id", lambda: "RS" + secrets.token_hex(9).upper()),
             "AWS_SECRET_ACCESS_KEY": state.secret("aws_secret_access_key"),
-            "AWS_DEFAULT_REGION": REGION,
-            "RS_BUCKET": DATA_BUCKET,
-            "RS_WORK_BUCKET": WORK_BUCKET,
+            "AWS_DEFAULT_REGION": DEFAULT_REGION,
+            "RS_BUCKET": DEFAULT_BUCKET,
+            "RS_WORK_BUCKET": DEFAULT_WORK_BUCKET,
         }
 
 
@@ -516,7 +517,7 @@ class WorkerService(ProcessService):
         return Path.cwd()
 
     def url(self) -> str:
-        return f"{HOST}:{self.ctx.port('temporal')}/{TASK_QUEUE}"
+        return f"{HOST}:{self.ctx.port('temporal')}/{DEFAULT_TASK_QUEUE}"
 
     def healthy(self) -> bool:
         return self.running()

@@ -22,6 +22,9 @@ from rs_ondemand.errors import ConfigurationError, InvalidInputError
 Kind = Literal["cadip", "auxip", "prip"]
 Api = Literal["odata", "stac"]
 KINDS: tuple[Kind, ...] = ("cadip", "auxip", "prip")
+DEFAULT_MAX_CONCURRENT_DOWNLOADS = 4
+"""Downloads from one station at once, when its registry entry (or `<KIND>_MAX_CONCURRENT_DOWNLOADS`) says nothing."""
+DEFAULT_STATION_TIMEOUT_S = 60.0
 STATION_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
 """Station names become task-queue suffixes (`<queue>-downloads-<name>`) and metric labels."""
 COLLECTION_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$"
@@ -50,14 +53,14 @@ class StationConfig(BaseModel):
     password: SecretStr | None = None
     api_key: SecretStr | None = None
     """Sent as `x-api-key` on every request to the station (an RS-Server facade's API key)."""
-    max_concurrent_downloads: int = Field(4, ge=1)
+    max_concurrent_downloads: int = Field(DEFAULT_MAX_CONCURRENT_DOWNLOADS, ge=1)
     """Downloads from this station at once, across every running request (slots of its download queue)."""
     max_requests_per_minute: int | None = Field(None, ge=1)
     """Optional cap on downloads started per minute (the Temporal server's rate limit on its download queue)."""
     redirect_hosts: tuple[str, ...] = ()
     """Hosts (`name` or `name:port`) a download may be redirected to that get the bearer token too; a
     redirect anywhere else is followed without it."""
-    timeout_s: float = Field(60.0, gt=0)
+    timeout_s: float = Field(DEFAULT_STATION_TIMEOUT_S, gt=0)
     """Connect/read timeout of one HTTP exchange with the station (not of a whole download)."""
 
     @model_validator(mode="after")
