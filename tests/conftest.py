@@ -14,10 +14,9 @@ from temporalio.client import Client
 
 from rs_ondemand.client import connect
 from rs_ondemand.config import Settings
-from rs_ondemand.stack import Stack, StackInfo
-from rs_ondemand.stack.watchdog import guarded
+from rs_ondemand.stack import StackInfo
 from rs_ondemand.worker import activities, running_workers
-from tests.helpers import Simulator
+from tests.support.stack import Simulator, stack_of_its_own
 
 
 @pytest.fixture(scope="session")
@@ -26,17 +25,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
 
     Free ports only, and no worker: tests run their own in-process workers on queues of their own.
     """
-    state_dir = tmp_path_factory.mktemp("stack")
-    launcher = Stack(
-        state_dir,
-        with_worker=False,
-        with_simulator=True,
-        prefer_default_ports=False,
-        notify=lambda message: None,
-    )
-    # purge: the PostgreSQL cluster may live outside the temporary dir (/var/tmp); logs stay for post-mortems.
-    # The guard's watchdog also takes the stack down if pytest is killed before its teardown.
-    with guarded(launcher, purge=True):
+    with stack_of_its_own(tmp_path_factory.mktemp("stack"), with_simulator=True) as launcher:
         yield launcher.up()
 
 

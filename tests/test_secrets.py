@@ -14,7 +14,7 @@ from rs_ondemand.config import Settings
 from rs_ondemand.models.dpr import DprProcessResult
 from rs_ondemand.stack import StackInfo
 from rs_ondemand.workflows.dpr_processing import DprProcessing
-from tests._requests import demo_request, stage_sample_session
+from tests.support.sample_requests import demo_request, stage_sample_session
 
 SESSION = "S1A_20241114143038056552"
 

@@ -16,7 +16,7 @@ from rs_ondemand.config import Settings
 from rs_ondemand.models.staging import CadipStagingInput
 from rs_ondemand.workflows.cadip_staging import OnDemandCadipStaging
 from rs_ondemand.workflows.dpr_processing import DprProcessing
-from tests._requests import demo_request, stage_sample_session
+from tests.support.sample_requests import demo_request, stage_sample_session
 
 
 @pytest.fixture(scope="module")

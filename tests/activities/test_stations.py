@@ -23,8 +23,8 @@ from rs_ondemand.config import Settings
 from rs_ondemand.errors import InvalidInputError, StationAuthError, UntrustedLocationError
 from rs_ondemand.models.staging import SearchResult, StationSearchInput
 from rs_ondemand.stations.registry import StationConfig, StationRegistry
-from tests.helpers import Simulator
-from tests.simulator.server import RunningSimulator, run_simulator
+from tests.support.simulator_server import RunningSimulator, run_simulator
+from tests.support.stack import Simulator
 
 SESSION = "S1A_20241114143038056552"
 

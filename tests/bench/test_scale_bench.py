@@ -20,7 +20,7 @@ from rs_ondemand.bench.scale import run_scale_bench
 from rs_ondemand.config import Settings
 from rs_ondemand.stack import StackInfo
 from rs_ondemand.starter.cli import app
-from tests.bench.test_staging_bench import keys_under
+from tests.support.storage import keys_under
 
 HISTORY_KEYS = {
     "workflows",

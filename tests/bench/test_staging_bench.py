@@ -21,6 +21,7 @@ from rs_ondemand.bench.staging import BenchError, BenchTarget, run_staging_bench
 from rs_ondemand.config import Settings
 from rs_ondemand.names import CADIP_STAGING
 from rs_ondemand.starter.cli import app
+from tests.support.storage import keys_under
 
 KEYS = {
     "size_mib",
@@ -35,11 +36,6 @@ KEYS = {
     "targets",
     "met",
 }
-
-
-def keys_under(s3: Any, bucket: str, prefix: str = "") -> list[str]:
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
 
 
 async def station_md5(http: httpx.AsyncClient, settings: Settings, session_id: str) -> str:

@@ -14,8 +14,8 @@ from rs_ondemand.dpr.registry import get_tasktable
 from rs_ondemand.models.dpr import DprProcessIn
 from rs_ondemand.models.processor_run import S3StorageRef
 from rs_ondemand.starter.samples import SAMPLE_SESSION, demo_dpr_request
-from tests.dpr import _s1_ard as s1_ard
-from tests.dpr._fixtures import load
+from tests.support import s1_ard
+from tests.support.tasktables import load
 
 DEMO_REQUEST: dict[str, Any] = demo_dpr_request("ops", SAMPLE_SESSION, "s1-cadip") | {
     "auxiliary_product_to_collection_identifier": {"AUX_RESORB": "orbits", "*": "s1-aux"}

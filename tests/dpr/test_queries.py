@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from rs_ondemand.dpr import AuxCollectionError, QueryError, TaskTableError, aux_collection, build_unit_list, stac_query
-from tests.dpr._fixtures import load, s1_l0_request_variables
+from tests.support.tasktables import load, s1_l0_request_variables
 
 SORTBY = [{"field": "created", "direction": "desc"}]
 VALIDITY = {"interval": [{"property": "start_datetime"}, {"property": "end_datetime"}]}

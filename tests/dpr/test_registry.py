@@ -18,7 +18,7 @@ from rs_ondemand.dpr.registry import (
     tasktable_of,
     unit_classes,
 )
-from tests.dpr._fixtures import DATA_DIR
+from tests.support.tasktables import DATA_DIR
 
 SHIPPED = {
     "mockup": "TaskTable_MOCKUP_generated_by_rs_python_v1.json",

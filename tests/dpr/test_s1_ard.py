@@ -11,8 +11,8 @@ import yaml
 
 from rs_ondemand.dpr.plan import plan_request
 from rs_ondemand.models.dpr import DprProcessIn
-from tests.dpr._fixtures import DATA_DIR, load
-from tests.dpr._s1_ard import PIPELINES, SLC_PROPERTIES, parsed, resolved_payload, tasktable
+from tests.support.s1_ard import PIPELINES, SLC_PROPERTIES, parsed, resolved_payload, tasktable
+from tests.support.tasktables import DATA_DIR, load
 
 
 @pytest.mark.parametrize("pipeline", PIPELINES)

@@ -9,7 +9,7 @@ import pytest
 
 from rs_ondemand.dpr import TaskTableError
 from rs_ondemand.dpr.tasktable import normalise_io
-from tests.dpr._fixtures import load
+from tests.support.tasktables import load
 
 
 @pytest.mark.parametrize(

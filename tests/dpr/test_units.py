@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rs_ondemand.dpr import TaskTableError, build_unit_list, stac_query
-from tests.dpr._fixtures import RS_TASKTABLES, load, s1_l0_request_variables
+from tests.support.tasktables import RS_TASKTABLES, load, s1_l0_request_variables
 
 UNIT_KEYS = ("name", "module", "input_products", "input_adfs", "output_products")
 VARIABLES = {

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from rs_ondemand.models.dpr import DprProcessIn, ProcessingMode
 from rs_ondemand.starter.samples import SAMPLE_SESSION, demo_dpr_request
-from tests.dpr._fixtures import load
+from tests.support.tasktables import load
 
 
 def request(**changes: Any) -> dict[str, Any]:

@@ -10,8 +10,8 @@ import pytest
 
 from rs_ondemand.activities.eopf_env import eopf_processors
 from rs_ondemand.dpr.registry import get_tasktable, tasktable_of
-from tests.helpers import run_cli
 from tests.processors._stub_units import write_stub_units
+from tests.support.stack import run_cli
 
 pytestmark = pytest.mark.timeout(180)
 

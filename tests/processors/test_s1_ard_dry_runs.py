@@ -12,8 +12,8 @@ import pytest
 
 from rs_ondemand.dpr.payload import payload_yaml
 from rs_ondemand.dpr.plan import plan_request
-from tests.dpr._s1_ard import PIPELINES, SLC_PROPERTIES, parsed, resolved_payload, tasktable
 from tests.processors._stub_units import write_stub_units
+from tests.support.s1_ard import PIPELINES, SLC_PROPERTIES, parsed, resolved_payload, tasktable
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -23,7 +23,7 @@ from rs_ondemand.config import Settings
 from rs_ondemand.models.progress import Progress
 from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
 from rs_ondemand.names import CADIP_STAGING, PROGRESS_QUERY
-from tests.helpers import Simulator
+from tests.support.stack import Simulator
 
 MiB = 1024 * 1024
 OWNER = "reliability"

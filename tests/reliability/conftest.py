@@ -28,7 +28,6 @@ from rs_ondemand.models.staging import CadipStagingResult
 from rs_ondemand.names import PROGRESS_QUERY, RETRY_SIGNAL
 from rs_ondemand.stack import Stack, StackInfo, procs
 from rs_ondemand.stack.health import wait_until
-from tests.helpers import Simulator, stack_of_its_own
 from tests.reliability._support import (
     MiB,
     assert_session_staged,
@@ -39,6 +38,7 @@ from tests.reliability._support import (
     start_staging,
     start_worker,
 )
+from tests.support.stack import Simulator, stack_of_its_own
 
 
 def _exited(pid: int) -> bool:

@@ -36,7 +36,6 @@ from rs_ondemand.models.staging import AuxipStagingInput, CadipStagingResult, Pr
 from rs_ondemand.names import AUXIP_STAGING, PRIP_STAGING, PROGRESS_QUERY
 from rs_ondemand.workflows import _options
 from rs_ondemand.workflows._failures import root_cause
-from tests.helpers import Simulator
 from tests.reliability._support import (
     OWNER,
     MiB,
@@ -52,6 +51,7 @@ from tests.reliability._support import (
     station_assets,
     uploads_under,
 )
+from tests.support.stack import Simulator
 
 FAULTS = {
     "5xx": ({"error_rate": 0.05}, "error"),

@@ -35,7 +35,6 @@ from rs_ondemand.config import Settings
 from rs_ondemand.models.dpr import DprProcessIn, DprProcessResult, DprProgress
 from rs_ondemand.models.progress import State
 from rs_ondemand.names import DPR_PROCESSING, PROGRESS_QUERY, RETRY_SIGNAL, safe_segment
-from tests._requests import stage_sample_session
 from tests.processors.test_processor_runs import processes_mentioning
 from tests.reliability._support import (
     assert_collection_staged,
@@ -47,6 +46,7 @@ from tests.reliability._support import (
     session_members,
     start_worker,
 )
+from tests.support.sample_requests import stage_sample_session
 from tests.workflows.test_dpr_processing import OWNER, SESSION, demo_table, dpr_request
 
 pytestmark = pytest.mark.timeout(500)

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from tests.simulator.server import RunningSimulator, run_simulator
+from tests.support.simulator_server import RunningSimulator, run_simulator
 
 
 @pytest.fixture(scope="module")

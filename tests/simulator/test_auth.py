@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.simulator.server import STATIONS, RunningSimulator, run_simulator
+from tests.support.simulator_server import STATIONS, RunningSimulator, run_simulator
 
 DATA_ROUTES = {"cadip": "/cadip/Sessions", "auxip": "/auxip/Products", "prip": "/prip/Products"}
 

@@ -8,7 +8,7 @@ import pytest
 from pystac_client import Client
 
 from rs_simulator.cadu import CADU_BYTES, SPACECRAFT_IDS, decode_headers
-from tests.simulator.server import RunningSimulator
+from tests.support.simulator_server import RunningSimulator
 
 GIB = 1 << 30
 

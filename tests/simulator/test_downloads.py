@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from rs_simulator.cadu import CADU_BYTES, SPACECRAFT_IDS, SYNC_MARKER, decode_headers
-from tests.simulator.server import RunningSimulator, run_simulator
+from tests.support.simulator_server import RunningSimulator, run_simulator
 
 REAL_SESSION_ID = "S1A_20241114143038056552"
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.simulator.server import RunningSimulator
+from tests.support.simulator_server import RunningSimulator
 
 REAL_SESSION_ID = "S1A_20241114143038056552"
 

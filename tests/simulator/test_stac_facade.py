@@ -9,7 +9,7 @@ import pystac
 import pytest
 from pystac_client import Client
 
-from tests.simulator.server import STATIONS, RunningSimulator
+from tests.support.simulator_server import STATIONS, RunningSimulator
 
 REAL_SESSION_ID = "S1A_20241114143038056552"
 FILE_EXTENSION = "https://stac-extensions.github.io/file/v2.1.0/schema.json"

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.simulator.server import RunningSimulator, run_simulator
+from tests.support.simulator_server import RunningSimulator, run_simulator
 
 REAL_SESSION_ID = "S1A_20241114143038056552"
 QUIRKY = {

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.simulator.server import RunningSimulator
+from tests.support.simulator_server import RunningSimulator
 
 CHUNK = 8 * 1024 * 1024
 

@@ -18,7 +18,7 @@ from rs_ondemand.stack import Stack, StackInfo, procs
 from rs_ondemand.stack.envfile import read_env_file
 from rs_ondemand.stack.health import wait_until
 from rs_ondemand.stack.services import find_tool
-from tests.helpers import stack_of_its_own
+from tests.support.stack import stack_of_its_own
 
 from .test_stack_cmd import run_cli
 

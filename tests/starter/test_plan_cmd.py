@@ -23,9 +23,9 @@ from rs_ondemand.dpr.units import build_unit_list
 from rs_ondemand.models.dpr import DprProcessIn
 from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
 from rs_ondemand.names import CADIP_STAGING
-from tests._requests import stage_sample_session
-from tests.dpr import _s1_ard as s1_ard
-from tests.helpers import Simulator, run_cli
+from tests.support import s1_ard
+from tests.support.sample_requests import stage_sample_session
+from tests.support.stack import Simulator, run_cli
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 DEMO = SAMPLES / "dpr-demo.json"

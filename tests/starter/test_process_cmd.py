@@ -8,7 +8,7 @@ from typing import Any
 
 from rs_ondemand.models.dpr import DprProcessIn
 from rs_ondemand.starter.request_ids import dpr_workflow_id
-from tests.helpers import run_cli
+from tests.support.stack import run_cli
 
 DEMO = Path(__file__).resolve().parents[2] / "samples" / "dpr-demo.json"
 

@@ -17,8 +17,8 @@ from rs_ondemand.config import Settings
 from rs_ondemand.models.schedules import ScheduledStagingInput, plan_backfill, published_filter, run_times
 from rs_ondemand.starter._boundary import Refused
 from rs_ondemand.starter.schedules import format_duration, parse_duration
-from tests.helpers import run_cli
-from tests.workflows.test_scheduled_staging import stac_ids
+from tests.support.catalog import stac_ids
+from tests.support.stack import run_cli
 
 H = timedelta(hours=1)
 

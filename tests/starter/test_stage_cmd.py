@@ -12,8 +12,8 @@ from rs_ondemand.models.staging import PripStagingInput, WindowStagingResult
 from rs_ondemand.names import PRIP_STAGING
 from rs_ondemand.starter._run import start
 from rs_ondemand.starter.request_ids import prip_workflow_id
-from tests.helpers import Simulator, run_cli
-from tests.workflows.test_window_staging import WINDOW, add_prip_products
+from tests.support.prip import WINDOW, add_prip_products
+from tests.support.stack import Simulator, run_cli
 
 
 def prip(start: str, end: str, collection: str = "c", product_type: str = "S01SIWSLC") -> PripStagingInput:

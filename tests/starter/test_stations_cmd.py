@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 from rs_ondemand.stack.envfile import is_secret
-from tests.helpers import run_cli
+from tests.support.stack import run_cli
 
 
 def secrets_of(stack_env: dict[str, str]) -> list[str]:

@@ -19,8 +19,8 @@ from rs_ondemand.config import Settings
 from rs_ondemand.models.staging import PripStagingInput, WindowStagingResult
 from rs_ondemand.names import PRIP_STAGING
 from rs_ondemand.starter.storage_check import check_storage, fix_storage
-from tests.helpers import Simulator, run_cli
-from tests.workflows.test_window_staging import WINDOW, add_prip_products
+from tests.support.prip import WINDOW, add_prip_products
+from tests.support.stack import Simulator, run_cli
 
 
 @pytest_asyncio.fixture

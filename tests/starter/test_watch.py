@@ -17,7 +17,7 @@ from rs_ondemand.models.progress import Progress, State
 from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
 from rs_ondemand.names import CADIP_STAGING
 from rs_ondemand.starter.watch import RequestView, change_line, live_view, read_request
-from tests.helpers import Simulator, run_cli
+from tests.support.stack import Simulator, run_cli
 
 ID = "auxip-staging/alice/s1-aux/*/AUX_RESORB/2024-11-14T14:30:00.000Z/2024-11-14T14:35:00.000Z"
 

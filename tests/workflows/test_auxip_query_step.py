@@ -13,7 +13,7 @@ from rs_ondemand.config import Settings
 from rs_ondemand.cql2_filters import valcover_filter
 from rs_ondemand.models.staging import QueryStagingOutcome, StacQuery
 from rs_ondemand.worker import activities, running_workers
-from tests.helpers import Simulator
+from tests.support.stack import Simulator
 from tests.workflows.auxip_query_workflow import AuxipQueryInput, AuxipQueryWorkflow
 
 SESSION_TIME = (datetime(2024, 11, 14, 14, 30, tzinfo=UTC), datetime(2024, 11, 14, 14, 35, tzinfo=UTC))

@@ -24,7 +24,7 @@ from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
 from rs_ondemand.names import CADIP_STAGING, PROGRESS_QUERY
 from rs_ondemand.workflows._failures import root_cause
 from rs_ondemand.workflows.cadip_staging import OnDemandCadipStaging
-from tests.helpers import Simulator
+from tests.support.stack import Simulator
 
 SESSION = "S1A_20241114143038056552"  # the real-station session the simulator embeds (2 channels)
 OWNER = "alice"

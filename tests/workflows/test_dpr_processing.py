@@ -21,9 +21,9 @@ from rs_ondemand.models.operator import CancelSignal
 from rs_ondemand.models.progress import State
 from rs_ondemand.models.staging import AuxipStagingInput, WindowStagingResult
 from rs_ondemand.names import AUXIP_STAGING, CANCEL_SIGNAL, DPR_PROCESSING, PROGRESS_QUERY, safe_segment
-from tests._requests import demo_request, stage_sample_session
-from tests.helpers import Simulator, run_cli
 from tests.processors.test_processor_runs import processes_mentioning
+from tests.support.sample_requests import demo_request, stage_sample_session
+from tests.support.stack import Simulator, run_cli
 
 SESSION = "S1A_20241114143038056552"
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"

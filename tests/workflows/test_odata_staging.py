@@ -36,8 +36,8 @@ from rs_ondemand.names import AUXIP_STAGING, CADIP_STAGING, PRIP_STAGING, PROGRE
 from rs_ondemand.stations.registry import StationConfig, StationRegistry
 from rs_ondemand.worker import activities, running_workers
 from rs_ondemand.workflows._failures import root_cause
-from tests.helpers import Simulator
-from tests.simulator.server import RunningSimulator, run_simulator
+from tests.support.simulator_server import RunningSimulator, run_simulator
+from tests.support.stack import Simulator
 
 OWNER = "olga"
 SESSION = "S1A_20241114143038056552"

@@ -16,7 +16,7 @@ from rs_ondemand.config import Settings
 from rs_ondemand.models.progress import Progress, State
 from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
 from rs_ondemand.names import CADIP_STAGING, CANCEL_SIGNAL, PROGRESS_QUERY, RETRY_SIGNAL
-from tests.helpers import Simulator, run_cli
+from tests.support.stack import Simulator, run_cli
 
 MiB = 1024 * 1024
 

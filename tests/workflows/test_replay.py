@@ -21,10 +21,9 @@ from rs_ondemand.worker import WORKFLOWS
 from rs_ondemand.workflows.dpr_processing import DprProcessing
 from rs_ondemand.workflows.scheduled_staging import ScheduledStaging
 from rs_ondemand.workflows.window_staging import OnDemandAuxipStaging, OnDemandPripStaging
-from tests._requests import demo_request, stage_sample_session
-from tests.helpers import Simulator
-from tests.workflows.test_scheduled_staging import add_products, request_for
-from tests.workflows.test_window_staging import WINDOW, add_prip_products, prip_request
+from tests.support.prip import WINDOW, add_prip_products, add_published_products, prip_request, scheduled_request
+from tests.support.sample_requests import demo_request, stage_sample_session
+from tests.support.stack import Simulator
 
 HISTORIES = Path(__file__).with_name("histories")
 
@@ -89,10 +88,10 @@ async def test_record_window_histories(client: Client, task_queue: str, simulato
 
     # Started by hand: its window ends at its start, and holds the 3 products published 3h39m to 59m before.
     scheduled_type = f"S{uuid.uuid4().hex[:8].upper()}"
-    add_products(simulator, scheduled_type, datetime.now(UTC) - timedelta(hours=5), 3)
+    add_published_products(simulator, scheduled_type, datetime.now(UTC) - timedelta(hours=5), 3)
     scheduled = await client.start_workflow(
         ScheduledStaging.run,
-        request_for(scheduled_type, f"{collection}-sched", every_s=4 * 3600, overlap_s=60),
+        scheduled_request(scheduled_type, f"{collection}-sched", every_s=4 * 3600, overlap_s=60),
         id=f"record-{uuid.uuid4()}",
         task_queue=task_queue,
     )

@@ -18,7 +18,7 @@ from temporalio.client import Client
 from rs_ondemand.config import Settings
 from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
 from rs_ondemand.names import CADIP_STAGING
-from tests.helpers import Simulator
+from tests.support.stack import Simulator
 
 MiB = 1024 * 1024
 SIZE = 192 * MiB

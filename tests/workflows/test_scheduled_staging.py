@@ -28,54 +28,12 @@ from rs_ondemand.models.schedules import (
     published_filter,
     run_times,
 )
-from rs_ondemand.models.timewindow import to_utc
 from rs_ondemand.names import PROGRESS_QUERY
 from rs_ondemand.starter.schedules import build_schedule, wait_for_runs
 from rs_ondemand.workflows.scheduled_staging import SCHEDULED_START_TIME, ScheduledStaging
-from tests.helpers import Simulator
-from tests.workflows.test_window_staging import catalog_ids
-
-OWNER = "alice"
-VALIDITY_S = 60
-"""Generated products: published 1 h + 20..180 min (drawn per product) after the end of their validity."""
-EARLIEST, LATEST = timedelta(seconds=VALIDITY_S, hours=1, minutes=20), timedelta(seconds=VALIDITY_S, hours=4)
-
-
-def request_for(product_type: str, collection: str, every_s: int, overlap_s: int) -> ScheduledStagingInput:
-    return ScheduledStagingInput.model_validate(
-        {
-            "station": "prip",
-            "env": {"owner_id": OWNER},
-            "product_type": product_type,
-            "catalog_collection_identifier": collection,
-            "prip_collection": "prip",
-            "window_seconds": every_s,
-            "overlap_seconds": overlap_s,
-        }
-    )
-
-
-def add_products(
-    simulator: Simulator, product_type: str, start: datetime, count: int, step_s: float = 60
-) -> dict[str, datetime]:
-    """Generated PRIP products (validity starts `step_s` apart from `start`) → their publication times."""
-    added = simulator.add_products(
-        "prip",
-        product_type,
-        count,
-        start=start.isoformat(),
-        step_seconds=step_s,
-        validity_seconds=VALIDITY_S,
-        size=1000,
-    )
-    return {p["Name"].removesuffix(".zip"): to_utc(p["PublicationDate"]) for p in added["products"]}
-
-
-async def stac_ids(settings: Settings, collection: str) -> set[str]:
-    try:
-        return await asyncio.to_thread(catalog_ids, settings, collection)
-    except Exception:  # the collection is created by the first run that finds something
-        return set()
+from tests.support.catalog import stac_ids
+from tests.support.prip import EARLIEST, OWNER, add_published_products, scheduled_request
+from tests.support.stack import Simulator
 
 
 async def finished_runs(client: Client, schedule_id: str) -> list[tuple[datetime, ScheduledStagingResult]]:
@@ -129,10 +87,10 @@ async def test_a_run_started_by_hand_covers_the_window_before_now(
     it are staged, not those published before it or later."""
     product_type = f"S{uuid.uuid4().hex[:8].upper()}"
     now = datetime.now(UTC)
-    recent = add_products(simulator, product_type, now - timedelta(hours=5), 3)  # published 3h39m to 59m ago
-    add_products(simulator, product_type, now - timedelta(hours=12), 2)  # published more than 7 h ago
-    add_products(simulator, product_type, now + timedelta(hours=1), 2)  # to be published in hours
-    request = request_for(product_type, collection, every_s=4 * 3600, overlap_s=60)
+    recent = add_published_products(simulator, product_type, now - timedelta(hours=5), 3)  # published 3h39m to 59m ago
+    add_published_products(simulator, product_type, now - timedelta(hours=12), 2)  # published more than 7 h ago
+    add_published_products(simulator, product_type, now + timedelta(hours=1), 2)  # to be published in hours
+    request = scheduled_request(product_type, collection, every_s=4 * 3600, overlap_s=60)
 
     result = await client.execute_workflow(
         ScheduledStaging.run, request, id=f"test-scheduled-{uuid.uuid4()}", task_queue=task_queue
@@ -151,8 +109,8 @@ async def test_a_schedule_stages_what_is_published_run_after_run(
     """Every 2 s, each run looking back 4 h: products the station publishes between two runs are staged by the
     next one, and the runs in between stage nothing twice."""
     product_type = f"S{uuid.uuid4().hex[:8].upper()}"
-    first = add_products(simulator, product_type, datetime.now(UTC) - timedelta(hours=5), 3)
-    request = request_for(product_type, collection, every_s=2, overlap_s=4 * 3600)
+    first = add_published_products(simulator, product_type, datetime.now(UTC) - timedelta(hours=5), 3)
+    request = scheduled_request(product_type, collection, every_s=2, overlap_s=4 * 3600)
 
     async with staging_schedule(client, request, task_queue, paused=False) as (schedule_id, _):
 
@@ -170,7 +128,7 @@ async def test_a_schedule_stages_what_is_published_run_after_run(
         first_run = await staged_by_a_run(3)
         assert await stac_ids(settings, collection) == set(first)
         # The station publishes more (backdated, as if indexed late: the look-back finds them).
-        second = add_products(simulator, product_type, datetime.now(UTC) - timedelta(hours=4, minutes=5), 3)
+        second = add_published_products(simulator, product_type, datetime.now(UTC) - timedelta(hours=4, minutes=5), 3)
         await staged_by_a_run(3, after=first_run)
 
     runs = await finished_runs(client, schedule_id)
@@ -220,13 +178,13 @@ async def test_a_backfill_stages_exactly_the_products_published_in_the_window_on
     product_type = "SCHEDBACKFILL"
     start, end, every, overlap = datetime(2026, 3, 10, 6, tzinfo=UTC), datetime(2026, 3, 10, 10, tzinfo=UTC), 3600, 600
     published = {
-        **add_products(simulator, product_type, start - timedelta(hours=6), 3),  # all before S - overlap
-        **add_products(simulator, product_type, start - EARLIEST + timedelta(minutes=1), 3),  # all in [S, E)
-        **add_products(simulator, product_type, end - EARLIEST, 3),  # all at E or after
+        **add_published_products(simulator, product_type, start - timedelta(hours=6), 3),  # all before S - overlap
+        **add_published_products(simulator, product_type, start - EARLIEST + timedelta(minutes=1), 3),  # all in [S, E)
+        **add_published_products(simulator, product_type, end - EARLIEST, 3),  # all at E or after
         # every 3.75 min over 6 h: publications on both sides of S - overlap, S, E, and in the overlaps
-        **add_products(simulator, product_type, start - timedelta(hours=4), 96, step_s=225),
+        **add_published_products(simulator, product_type, start - timedelta(hours=4), 96, step_s=225),
     }
-    request = request_for(product_type, collection, every_s=every, overlap_s=overlap)
+    request = scheduled_request(product_type, collection, every_s=every, overlap_s=overlap)
     plan = plan_backfill(start, end, timedelta(seconds=every), timedelta(0), request)
     assert (plan.first_run, plan.last_run, plan.runs) == (start + timedelta(hours=1), end, 4)
     assert (plan.covers_start, plan.covers_end) == (start - timedelta(seconds=overlap), end)

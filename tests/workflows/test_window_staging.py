@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -18,48 +18,15 @@ from rs_ondemand.models.staging import AuxipStagingInput, PripStagingInput, Wind
 from rs_ondemand.names import PROGRESS_QUERY
 from rs_ondemand.worker import activities, running_workers
 from rs_ondemand.workflows.window_staging import OnDemandAuxipStaging, OnDemandPripStaging
-from tests.helpers import Simulator
-
-OWNER = "alice"
-EPOCH = datetime(2031, 1, 1, tzinfo=UTC)  # generated products live after the seeded catalogue
-
-
-def prip_request(
-    product_type: str, collection: str, start: datetime, end: datetime, **options: Any
-) -> PripStagingInput:
-    return PripStagingInput.for_window(
-        OWNER, product_type, collection, start, end, prip_collection="prip", options=options
-    )
-
-
-def add_prip_products(simulator: Simulator, count: int, size: int = 1000, **spec: Any) -> str:
-    """`count` products of a fresh product type, all valid over [EPOCH + 5 days, EPOCH + 6 days]."""
-    product_type = f"T{uuid.uuid4().hex[:8].upper()}"
-    simulator.add_products(
-        "prip",
-        product_type,
-        count,
-        start=EPOCH.isoformat(),
-        step_seconds=60,
-        validity_seconds=10 * 86400,
-        size=size,
-        **spec,
-    )
-    return product_type
-
-
-WINDOW = (EPOCH + timedelta(days=5), EPOCH + timedelta(days=6))
+from tests.support.catalog import catalog_ids
+from tests.support.prip import OWNER, WINDOW, add_prip_products, prip_request
+from tests.support.stack import Simulator
 
 
 async def start_prip(client: Client, queue: str, request: PripStagingInput) -> WorkflowHandle[Any, Any]:
     return await client.start_workflow(
         OnDemandPripStaging.run, request, id=f"test-prip-{uuid.uuid4()}", task_queue=queue
     )
-
-
-def catalog_ids(settings: Settings, collection: str) -> set[str]:
-    with open_stac_api(settings.catalog.url, 60) as catalog:
-        return {item["id"] for item in catalog.search(collections=[collection], limit=500).items_as_dicts()}
 
 
 async def transfers_in_flight(client: Client, handle: WorkflowHandle[Any, Any]) -> int:

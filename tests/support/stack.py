@@ -1,5 +1,5 @@
-"""Helpers shared by test modules (not fixtures): the `rs-ondemand` CLI, the simulator's test controls and
-stacks of a test's own."""
+"""Driving the test stack (not fixtures): the `rs-ondemand` CLI, the simulator's test controls and stacks of a
+test's own."""
 
 from __future__ import annotations
 
@@ -69,9 +69,10 @@ class Simulator:
 
 @contextmanager
 def stack_of_its_own(state_dir: Path, *, with_simulator: bool) -> Iterator[Stack]:
-    """A second stack (free ports, no worker) for tests that stop its services, so that the session stack is
-    never disturbed; not started yet (`up`). Taken down and purged afterwards, or by the guard's watchdog if
-    pytest is killed first."""
+    """A stack of the tests' own (free ports, no worker), not started yet (`up`): the session's, or a second one
+    for tests that stop its services, so that the session stack is never disturbed. Taken down and purged
+    afterwards (the PostgreSQL cluster may live outside the temporary dir, in /var/tmp; logs stay for
+    post-mortems), or by the guard's watchdog if pytest is killed first."""
     launcher = Stack(
         state_dir,
         with_worker=False,

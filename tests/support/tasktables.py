@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-DATA_DIR = Path(__file__).with_name("data")
+DATA_DIR = Path(__file__).parents[1] / "dpr" / "data"
 
 RS_TASKTABLES = (
     "TaskTable_MOCKUP_generated_by_rs_python_v1.json",

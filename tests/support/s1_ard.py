@@ -7,7 +7,7 @@ from typing import Any
 from rs_ondemand.dpr.payload import build_payload, payload_spec
 from rs_ondemand.models.dpr import AdfItem, DprProcessIn, ProcessingPlan, UnitResolution
 from rs_ondemand.models.processor_run import S3StorageRef
-from tests.dpr._fixtures import load
+from tests.support.tasktables import load
 
 TABLE = "tasktable-s1-ard-test.json"
 PIPELINES = ("ARD_DEM_ONLY_PIPELINE", "ARD_REFERENCE_PIPELINE", "SLC__1_CSL__1", "SLC__1_GSL__1", "SLC__1_NRB__1")
