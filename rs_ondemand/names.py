@@ -9,11 +9,15 @@ AUXIP_STAGING: Final = "OnDemandAuxipStaging"
 DPR_PROCESSING: Final = "DprProcessing"
 PROCESSING_UNIT: Final = "ProcessingUnit"
 STAGING: Final = "Staging"
+SCHEDULED_STAGING: Final = "ScheduledStaging"
+"""One run of a staging schedule (`rs-ondemand schedule`): the PRIP/AUXIP products published in its window."""
 
 RETRY_SIGNAL: Final = "retry"
 CANCEL_SIGNAL: Final = "cancel"
 PROGRESS_QUERY: Final = "progress"
 
+UNIT_PROGRESS_SIGNAL: Final = "unit_progress"
+"""Internal: a `ProcessingUnit` child reports its state and the ADF alternatives it tried to its parent."""
 STAGING_PROGRESS_SIGNAL: Final = "staging_progress"
 """Internal: a `Staging` child reports its counts to its parent."""
 
@@ -35,10 +39,3 @@ def download_task_queue(task_queue: str, station: str) -> str:
 def processor_task_queue(task_queue: str) -> str:
     """The queue of EOPF runs: few slots (each run drives a Dask cluster), apart from the I/O-bound activities."""
     return f"{task_queue}-processor"
-
-
-UNIT_PROGRESS_SIGNAL: Final = "unit_progress"
-"""Internal: a `ProcessingUnit` child reports its state and the ADF alternatives it tried to its parent."""
-
-SCHEDULED_STAGING: Final = "ScheduledStaging"
-"""One run of a staging schedule (`rs-ondemand schedule`): the PRIP/AUXIP products published in its window."""

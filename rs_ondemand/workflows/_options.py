@@ -24,11 +24,6 @@ _TRANSIENT = RetryPolicy(
 )
 
 
-def with_attempts(preset: dict[str, Any], attempts: int) -> dict[str, Any]:
-    """`preset` with its retry policy limited to `attempts` (a request's `step_attempts`)."""
-    return {**preset, "retry_policy": dataclasses.replace(preset["retry_policy"], maximum_attempts=attempts)}
-
-
 # --- Short calls: searches, catalog reads and writes, plans
 
 SEARCH: dict[str, Any] = {
@@ -90,3 +85,11 @@ CANCEL_REQUEST: dict[str, Any] = {
     # policy retries it until the server answers (a frontend restart).
     "start_to_close_timeout": timedelta(seconds=30),
 }
+
+
+# --- Operator-controlled steps
+
+
+def with_attempts(preset: dict[str, Any], attempts: int) -> dict[str, Any]:
+    """`preset` with its retry policy limited to `attempts` (a request's `step_attempts`)."""
+    return {**preset, "retry_policy": dataclasses.replace(preset["retry_policy"], maximum_attempts=attempts)}
