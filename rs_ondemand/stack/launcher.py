@@ -16,13 +16,12 @@ from typing import Any
 
 from rs_ondemand.stack.envfile import read_env_file, redact, write_env_file
 from rs_ondemand.stack.errors import StackError
+from rs_ondemand.stack.service_base import Service, StackContext
 from rs_ondemand.stack.services import (
     CatalogService,
     PostgresService,
     S3Service,
-    Service,
     SimulatorService,
-    StackContext,
     TemporalService,
     WorkerService,
 )

@@ -1,21 +1,15 @@
-"""The services of the embedded stack: a generic process service, a subclass per program, and PostgreSQL."""
+"""The services of the embedded stack: a process service per program (`service_base.ProcessService`), and
+PostgreSQL."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
 import shutil
-import subprocess
 import sys
-from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
-
-import yaml
+from typing import ClassVar
 
 from rs_ondemand.config import (
     DEFAULT_BUCKET,
@@ -28,7 +22,7 @@ from rs_ondemand.stack import procs
 from rs_ondemand.stack.envfile import write_private
 from rs_ondemand.stack.errors import StackError
 from rs_ondemand.stack.health import http_ok, wait_until
-from rs_ondemand.stack.ports import HOST, choose_port
+from rs_ondemand.stack.ports import HOST
 from rs_ondemand.stack.postgres import (
     CATALOG_DB,
     PG_USER,
@@ -39,53 +33,8 @@ from rs_ondemand.stack.postgres import (
     read_postmaster_pid,
 )
 from rs_ondemand.stack.search_attributes import SEARCH_ATTRIBUTES
-from rs_ondemand.stack.state import StackState
-from rs_ondemand.stations.registry import DEFAULT_MAX_CONCURRENT_DOWNLOADS
-
-STATIONS = ("cadip", "auxip", "prip")
-STATIONS_FILE = "stations.yaml"
-ICD_STATIONS: dict[str, dict[str, Any]] = {
-    "ins": {"kind": "cadip", "stac": False, "expand_files": False, "checksums": False, "page_size": 10},
-    "mti": {"kind": "cadip", "stac": False, "sizes_as_strings": True, "redirect_host": "localhost"},
-}
-"""Named ICD-only CADIP stations of the stack's simulator, beside the STAC-facade stations of each kind: one
-lists files by session and gives no checksum, the other redirects downloads to a second host."""
-
-
-def stations_yaml(root: str) -> str:
-    """The stack's station registry: the facade stations and their collections, and the ICD-only CADIP stations
-    (`s1_ins`, `s1_mti`...). Credentials are `${VAR}` references to the env file, never copied here."""
-
-    def station(name: str, kind: str, api: str, prefix: str) -> dict[str, Any]:
-        spec: dict[str, Any] = {"kind": kind, "api": api}
-        spec["url"] = f"{root}/{name}/stac" if api == "stac" else f"{root}/{name}"
-        if api == "stac":
-            spec["odata_url"] = f"{root}/{name}"
-        spec["token_url"] = f"{root}/{name}/oauth2/token"
-        keys = ("client_id", "client_secret", "username", "password")
-        return spec | {key: "${" + f"{prefix}_{key.upper()}" + "}" for key in keys}
-
-    stations = {kind: station(kind, kind, "stac", kind.upper()) for kind in STATIONS}
-    for kind in STATIONS:  # the shorthand's limit variables still apply to the stack's facade stations
-        variable = f"{kind.upper()}_MAX_CONCURRENT_DOWNLOADS"
-        stations[kind]["max_concurrent_downloads"] = "${" + variable + f":-{DEFAULT_MAX_CONCURRENT_DOWNLOADS}}}"
-    for name, profile in ICD_STATIONS.items():
-        stations[name] = station(name, profile["kind"], "odata", "CADIP")
-        if profile.get("redirect_host"):
-            stations[name]["redirect_hosts"] = [profile["redirect_host"]]
-    collections: dict[str, Any] = {}
-    for kind in STATIONS:
-        for suffix in ("", "_sentinel1", "_sentinel2", "_sentinel3"):
-            collections[f"{kind}{suffix}"] = {"station": kind}
-    for name in ICD_STATIONS:
-        collections[name] = {"station": name}
-        collections[f"s1_{name}"] = {"station": name, "satellites": ["S1A", "S1B", "S1C"]}
-        collections[f"s2_{name}"] = {"station": name, "satellites": ["S2A", "S2B", "S2C"]}
-    header = (
-        "# rs-ondemand embedded stack: station registry (written by `rs-ondemand stack up`; see docs/stations.md)\n"
-    )
-    return header + yaml.safe_dump({"stations": stations, "collections": collections}, sort_keys=False)
-
+from rs_ondemand.stack.service_base import ProcessService, Service, StackContext
+from rs_ondemand.stack.stations_file import ICD_STATIONS, STATIONS, STATIONS_FILE, stations_yaml
 
 WORKER_READY_MARKER = "Worker started"
 
@@ -99,162 +48,6 @@ def find_tool(name: str) -> str:
     if found := shutil.which(name):
         return found
     raise StackError(f"'{name}' not found next to {sys.executable} or on PATH: run `uv sync --all-extras`")
-
-
-@dataclass
-class StackContext:
-    """What every service needs: where the stack lives, its remembered state and how to talk to the user."""
-
-    state_dir: Path
-    state: StackState
-    prefer_default_ports: bool
-    notify: Callable[[str], None]
-    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    """Processes started by this Python process, kept so they can be reaped (no zombies, no warnings)."""
-    env: dict[str, str] = field(default_factory=dict)
-    """The env file's variables, known once `up` has allocated the ports."""
-
-    def log_path(self, name: str) -> Path:
-        return self.state_dir / "logs" / f"{name}.log"
-
-    def allocate(self, defaults: dict[str, int | None]) -> None:
-        """Give each port key a port (recorded, then default, then free) and remember it."""
-        ports = self.state.ports
-        for key, default in defaults.items():
-            others = [port for name, port in ports.items() if name != key]
-            recorded = ports.get(key)
-            ports[key] = choose_port(
-                recorded=recorded,
-                default=default,
-                prefer_default=self.prefer_default_ports,
-                taken=others,
-            )
-            if recorded is not None and ports[key] != recorded:
-                self.notify(f"port {recorded} ({key}) is taken by another program: using {ports[key]} instead")
-
-    def port(self, key: str) -> int:
-        try:
-            return self.state.ports[key]
-        except KeyError:
-            raise StackError(f"no port recorded for '{key}': run `rs-ondemand stack up`") from None
-
-    def http_url(self, key: str) -> str:
-        return f"http://{HOST}:{self.port(key)}"
-
-
-class Service(ABC):
-    """One part of the stack: started by `up` unless it runs, probed by `status`, stopped by `down`."""
-
-    name: ClassVar[str]
-    ports: ClassVar[dict[str, int | None]] = {}
-    """Port keys of this service with their default port (None: no default, always a free port)."""
-    depends_on: ClassVar[tuple[str, ...]] = ()
-    """Services that must be healthy before this one starts."""
-    stop_last: ClassVar[bool] = False
-    """Whether `request_stop` blocks, so that the others are signalled first and stop meanwhile."""
-
-    def __init__(self, ctx: StackContext) -> None:
-        self.ctx = ctx
-
-    @property
-    def log_path(self) -> Path:
-        return self.ctx.log_path(self.name)
-
-    def has_ports(self) -> bool:
-        return all(key in self.ctx.state.ports for key in self.ports)
-
-    @abstractmethod
-    def url(self) -> str:
-        """The address clients use (a URL, or host:port for gRPC)."""
-
-    @abstractmethod
-    def pid(self) -> int | None:
-        """The pid of the running service, None when it is not running."""
-
-    def running(self) -> bool:
-        return self.pid() is not None
-
-    @abstractmethod
-    def healthy(self) -> bool:
-        """One quick probe."""
-
-    @abstractmethod
-    def start(self) -> None:
-        """Start the service; may return before it is ready (see `wait_ready`)."""
-
-    @abstractmethod
-    def wait_ready(self) -> None:
-        """Block until the service answers, or raise StackError quoting its log."""
-
-    def after_ready(self) -> None:  # noqa: B027 - optional hook, most services need no set-up
-        """Idempotent set-up once the service answers (also run when it was already running)."""
-
-    @abstractmethod
-    def request_stop(self) -> None:
-        """Ask the service to stop; may return before it has (see `finish_stop`)."""
-
-    def finish_stop(self, timeout: float) -> None:  # noqa: B027 - optional, for asynchronous stops
-        """Wait until the service has stopped, forcing it after `timeout` seconds."""
-
-    def exports(self) -> dict[str, str]:
-        """The env file entries this service provides."""
-        return {}
-
-
-class ProcessService(Service):
-    """A long-running program started in its own process group and recorded in state.json."""
-
-    ready_timeout: ClassVar[float] = 60.0
-
-    @abstractmethod
-    def command(self) -> list[str]: ...
-
-    def environment(self) -> dict[str, str]:
-        """Variables added to the launcher's environment."""
-        return {}
-
-    def cwd(self) -> Path:
-        return self.ctx.state_dir
-
-    @property
-    def record(self) -> procs.ProcessRecord | None:
-        return self.ctx.state.processes.get(self.name)
-
-    def pid(self) -> int | None:
-        record = self.record
-        return record.pid if record is not None and procs.is_alive(record) else None
-
-    def start(self) -> None:
-        # Python services buffer stdout in a file; unbuffered, their log (and the worker's ready marker)
-        # shows up at once.
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.environment()}
-        if (previous := self.ctx.children.pop(self.name, None)) is not None:
-            previous.poll()  # a crashed earlier run of ours: collect it before forgetting its handle
-        child, record = procs.launch(self.command(), env=env, cwd=self.cwd(), log_path=self.log_path)
-        self.ctx.children[self.name] = child
-        self.ctx.state.processes[self.name] = record
-
-    def wait_ready(self) -> None:
-        wait_until(
-            self.name,
-            self.healthy,
-            timeout=self.ready_timeout,
-            log_path=self.log_path,
-            alive=self.running,
-        )
-
-    def request_stop(self) -> None:
-        if self.record is not None:
-            procs.terminate([self.record])
-
-    def finish_stop(self, timeout: float) -> None:
-        record = self.ctx.state.processes.pop(self.name, None)
-        if record is not None and procs.wait_gone([record], timeout=timeout):
-            self.ctx.notify(f"{self.name} did not stop within {timeout:.0f} s: killed")
-        if (child := self.ctx.children.pop(self.name, None)) is not None:
-            # Sets the Popen's return code, even if wait_gone already collected the exit status.
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(timeout=1)
 
 
 class TemporalService(ProcessService):
