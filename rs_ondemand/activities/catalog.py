@@ -1,5 +1,8 @@
 """Catalog side effects: collections, existing-item checks, publication of verified staged items and of processed
-products (STAC API)."""
+products (STAC API).
+
+Longer than our ~400-line guide on purpose: one module per outside system, and every catalog call goes through
+`CatalogClient` here (its auth, timeouts and error mapping)."""
 
 from __future__ import annotations
 

@@ -27,6 +27,8 @@ Nobody is there to retry a failed step: the bench's requests wait at most 1 s fo
 (`options.operator_wait_limit_s`), then fail and clean up, instead of keeping the bench waiting.
 
 Everything a part writes (catalog collections and items, S3 objects, checkpoints) is removed after it.
+
+Longer than our ~400-line guide: the three parts share one worker, one stack and one cleanup (`_Scale`).
 """
 
 from __future__ import annotations
