@@ -188,7 +188,7 @@ class StationSettings(_Settings):
         if not self.url:
             return None
         fields = self.model_dump(exclude={"url"})
-        return StationConfig(name=self.kind, kind=self.kind, api="stac", url=self.url, **fields)  # type: ignore[arg-type]
+        return StationConfig(name=self.kind, kind=self.kind, api="stac", url=self.url, **fields)
 
 
 class CadipSettings(StationSettings):
@@ -337,6 +337,6 @@ class Settings(BaseModel):
         """Read the environment, with `env_file` (default: the embedded stack's) underneath it."""
         env_file = env_file or default_env_file()
         parts = {name: field.annotation for name, field in cls.model_fields.items()}
-        settings = cls(**{name: kind(_env_file=env_file) for name, kind in parts.items()})  # type: ignore[misc,operator]
+        settings = cls(**{name: kind(_env_file=env_file) for name, kind in parts.items()})  # type: ignore[misc]
         settings._env_file = env_file
         return settings

@@ -152,4 +152,5 @@ def tasktable_of(catalog: dict[str, ProcessorInfo], name: str) -> dict[str, Any]
     info = catalog.get(name)
     if info is None or info.tasktable is None:
         raise UnknownProcessorError(name, sorted(n for n, i in catalog.items() if i.tasktable is not None))
-    return json.loads(json.dumps(info.tasktable))
+    table: dict[str, Any] = json.loads(json.dumps(info.tasktable))  # a copy the caller may change
+    return table

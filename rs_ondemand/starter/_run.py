@@ -20,7 +20,7 @@ from rs_ondemand.workflows._failures import root_cause
 
 async def start(
     settings: Settings, workflow: str, request: BaseModel, workflow_id: str, result_type: type[BaseModel]
-) -> tuple[Client, WorkflowHandle]:
+) -> tuple[Client, WorkflowHandle[Any, Any]]:
     """Start `workflow` under a request-derived id; a running duplicate is attached to, not started twice."""
     configure_tracing(settings.telemetry)
     client = await connect(settings.temporal)
@@ -40,12 +40,13 @@ async def start(
     return client, handle
 
 
-async def query_progress[P: Progress](handle: WorkflowHandle, kind: type[P]) -> P | None:
+async def query_progress[P: Progress](handle: WorkflowHandle[Any, Any], kind: type[P]) -> P | None:
     """The `progress` query as `kind` (a DPR request's has its ADF alternatives and warnings too)."""
     try:
-        return await handle.query(PROGRESS_QUERY, result_type=kind)
+        progress: P = await handle.query(PROGRESS_QUERY, result_type=kind)
     except Exception:  # no worker has picked the workflow up yet, or it closed between two polls
         return None
+    return progress
 
 
 def print_json(value: Any) -> None:

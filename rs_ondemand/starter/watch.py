@@ -173,7 +173,7 @@ def change_line(view: RequestView, elapsed_s: float) -> str:
     return " | ".join(parts + view.problems())
 
 
-async def follow(client: Client, handle: WorkflowHandle) -> Any:
+async def follow(client: Client, handle: WorkflowHandle[Any, Any]) -> Any:
     """Follow the request until it closes (live on a terminal, a line per change otherwise); its result, or its
     failure raised."""
     from rich.live import Live

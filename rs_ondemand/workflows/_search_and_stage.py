@@ -77,7 +77,7 @@ class SearchAndStage:
         control = self.control
         control._set_state(State.SEARCHING, f"searching {search.station.upper()}")
         options = control._with_attempts(_options.SEARCH)
-        found = await control._step(
+        found: SearchResult = await control._step(
             f"search {search.station.upper()}",
             lambda: workflow.execute_activity_method(StationActivities.search_station, search, **options),
         )
