@@ -29,8 +29,8 @@ from rs_ondemand.models.progress import Progress, State
 from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
 from rs_ondemand.names import CADIP_STAGING, CANCEL_SIGNAL, DPR_PROCESSING, PROGRESS_QUERY, safe_segment
 from rs_ondemand.worker import activities, running_workers
-from tests._requests import demo_request, stage_sample_session
-from tests.helpers import Simulator
+from tests.support.sample_requests import demo_request, stage_sample_session
+from tests.support.stack import Simulator
 
 OWNER = "late-cancel"
 MiB = 1024 * 1024
