@@ -245,6 +245,10 @@ class ProcessorSettings(_Settings):
     max_concurrent_runs: int = Field(2, ge=1)
     """EOPF runs one worker process drives at once (their own queue, `<task queue>-processor`): each run is a
     driver process, plus a LocalCluster's workers for the `local` label."""
+    warm_runner: bool = True
+    """Each EOPF run is a fork of a runner process that has EOPF imported (started with the worker's first run,
+    restarted if it dies): a run starts at once. false: each run starts a new `eopf` process, which first spends
+    seconds importing EOPF."""
     kill_grace_s: float = 20.0
     """After SIGTERM, how long EOPF gets to close its Dask client and cluster before SIGKILL."""
     heartbeat_s: float = 2.0

@@ -72,11 +72,13 @@ async def activities(settings: Settings) -> AsyncIterator[list[Any]]:
         processors = EopfProcessors(settings.processor.executable)
         processors.start()
         stack.push_async_callback(processors.stop)
+        processor = ProcessorActivities(store, settings.processor, catalog, processors)
+        stack.push_async_callback(processor.aclose)  # its warm EOPF runner, if a run started it
         groups = [
             StationActivities(stations, store),
             StorageActivities(store),
             CatalogActivities(catalog, store),
-            ProcessorActivities(store, settings.processor, catalog, processors),
+            processor,
             TemporalActivities(),
         ]
         yield [getattr(group, name) for group in groups for name in _activity_names(group)]

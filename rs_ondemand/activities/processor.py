@@ -15,16 +15,20 @@ from temporalio import activity
 
 from rs_ondemand.activities.catalog import CatalogClient
 from rs_ondemand.activities.eopf_env import EopfProcessors
+from rs_ondemand.activities.eopf_monitor import PROGRESS_NAME
 from rs_ondemand.activities.eopf_process import (
     PAYLOAD_NAME,
-    PROGRESS_NAME,
+    Starter,
+    cold_starter,
     inherited_environment,
     kill_earlier_attempts,
     new_run_folder,
+    parent_death_wrapper,
     remove_abandoned_run_folders,
     run_eopf,
     traceparent,
 )
+from rs_ondemand.activities.eopf_runner import WarmRunner
 from rs_ondemand.activities.storage import ObjectStore, item_prefix, split_s3_url
 from rs_ondemand.config import DaskCluster, ProcessorSettings, S3Settings
 from rs_ondemand.dpr.payload import (
@@ -117,6 +121,7 @@ class ProcessorActivities:
         settings: ProcessorSettings,
         catalog: CatalogClient | None = None,
         processors: EopfProcessors | None = None,
+        runner: WarmRunner | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
@@ -124,6 +129,15 @@ class ProcessorActivities:
         """Where the plan reads the input products' properties and the items of request-supplied ADFs."""
         self._processors = processors
         """The task tables of the processors of the EOPF environment; None: the shipped files only."""
+        if runner is None and settings.warm_runner:
+            runner = warm_runner(settings.executable)
+        self._runner = runner
+        """Where runs are forked from (`RS_EOPF_WARM_RUNNER`); None: each run is a new `eopf` process."""
+
+    async def aclose(self) -> None:
+        """Stop the warm runner, if it was started (the worker stops)."""
+        if self._runner is not None:
+            await self._runner.aclose()
 
     @property
     def s3(self) -> S3Settings:
@@ -289,8 +303,9 @@ class ProcessorActivities:
 
     async def _run(self, run_id: str, workdir: Path) -> RunProcessorResult:
         settings = self._settings
+        start: Starter = cold_starter(settings.executable) if self._runner is None else self._runner.start_run
         outcome = await run_eopf(
-            settings.executable,
+            start,
             run_id,
             workdir,
             self._environment(),
@@ -314,6 +329,12 @@ class ProcessorActivities:
             duration_s=outcome.duration_s,
             trace_id=monitor.progress.trace_id,
         )
+
+
+def warm_runner(executable: Path) -> WarmRunner:
+    """The runner of the EOPF environment of `executable`, started with the worker's environment for EOPF and
+    dying with the worker (see `eopf_runner`)."""
+    return WarmRunner(executable.with_name("python"), inherited_environment(), parent_death_wrapper())
 
 
 async def plan_with_catalog(

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from rs_ondemand.activities.processor import ProcessorActivities
+from rs_ondemand.activities.eopf_runner import WarmRunner
+from rs_ondemand.activities.processor import ProcessorActivities, warm_runner
 from rs_ondemand.activities.storage import ObjectStore
 from rs_ondemand.config import DEFAULT_EOPF, ProcessorSettings, Settings
 from rs_ondemand.dpr import build_unit_list
@@ -86,6 +87,16 @@ def processor_settings(eopf_executable: Path) -> Iterator[ProcessorSettings]:
     yield ProcessorSettings(executable=eopf_executable, kill_grace_s=5.0, heartbeat_s=0.5)
 
 
+@pytest_asyncio.fixture(loop_scope="session", scope="session")
+async def runner(eopf_executable: Path) -> AsyncIterator[WarmRunner]:
+    """One warm EOPF runner for the session's processor tests, as a worker has one (EOPF is imported once)."""
+    started = warm_runner(eopf_executable)
+    try:
+        yield started
+    finally:
+        await started.aclose()
+
+
 @pytest.fixture
-def processor(store: ObjectStore, processor_settings: ProcessorSettings) -> ProcessorActivities:
-    return ProcessorActivities(store, processor_settings)
+def processor(store: ObjectStore, processor_settings: ProcessorSettings, runner: WarmRunner) -> ProcessorActivities:
+    return ProcessorActivities(store, processor_settings, runner=runner)

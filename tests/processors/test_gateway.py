@@ -14,6 +14,7 @@ import pytest
 from pydantic import SecretStr
 from temporalio.testing import ActivityEnvironment
 
+from rs_ondemand.activities.eopf_runner import WarmRunner
 from rs_ondemand.activities.processor import ProcessorActivities
 from rs_ondemand.bench.scale import stop_process_groups
 from rs_ondemand.config import ProcessorSettings, Settings
@@ -108,6 +109,7 @@ def gateway(eopf_executable: Path, tmp_path: Path) -> Iterator[str]:
 async def test_demo_processor_runs_on_a_labelled_gateway_cluster(
     store: Any,
     processor_settings: ProcessorSettings,
+    runner: WarmRunner,
     gateway: str,
     demo_units: list[dict[str, Any]],
     staged_session: StagedSession,
@@ -122,6 +124,7 @@ async def test_demo_processor_runs_on_a_labelled_gateway_cluster(
         processor_settings.model_copy(
             update={"dask_clusters": {LABEL: cluster}, "dask_gateway_password": SecretStr(PASSWORD)}
         ),
+        runner=runner,
     )
     rid = f"test-{uuid.uuid4().hex[:10]}"
     payload = demo_payload(demo_units, staged_session, settings, rid)

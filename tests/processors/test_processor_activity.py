@@ -18,13 +18,16 @@ import pytest
 from pydantic import SecretStr, ValidationError
 from temporalio.testing import ActivityEnvironment
 
+from rs_ondemand.activities.eopf_monitor import RunMonitor
 from rs_ondemand.activities.eopf_process import (
+    DRIVER_FILE,
     OWNER_FILE,
     RUN_MARKER,
-    RunMonitor,
+    group_members,
     kill_earlier_attempts,
     new_run_folder,
     parent_death_wrapper,
+    record_driver,
     remove_abandoned_run_folders,
 )
 from rs_ondemand.activities.processor import EopfNotInstalledError, ProcessorActivities
@@ -143,6 +146,44 @@ def test_a_new_attempt_kills_what_an_earlier_attempt_of_its_run_left(tmp_path: P
             process.wait(timeout=10)
 
 
+def test_a_new_attempt_kills_the_forked_run_its_run_folder_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run forked by the warm runner has the runner's environment in /proc (no run marker): the run folder
+    records its process, and the next attempt of that run (and only of that run) kills it, with its group."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def forked(run_id: str) -> subprocess.Popen[bytes]:
+        # No marker in its environment; a child of its own in its group, as a LocalCluster's nanny.
+        run = subprocess.Popen(["bash", "-c", "sleep 60 & sleep 60; wait"], start_new_session=True)
+        record_driver(new_run_folder(run_id), run_id, run.pid)
+        return run
+
+    ours, longer_id = forked("dpr/x-run-1"), forked("dpr/x-run-10")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = new_run_folder("dpr/x-run-1")
+    (stale / DRIVER_FILE).write_text(f"{gone.pid} 1 dpr/x-run-1")  # an ended process: nothing to kill
+    try:
+        for _ in range(100):
+            if len(group_members(ours.pid)) == 3:
+                break
+            time.sleep(0.05)
+        assert kill_earlier_attempts("dpr/x-run-1") == [ours.pid]
+        assert ours.wait(timeout=10) == -9
+        for _ in range(100):
+            if not group_members(ours.pid):
+                break
+            time.sleep(0.05)
+        assert group_members(ours.pid) == []
+        assert longer_id.poll() is None
+    finally:
+        for process in (ours, longer_id):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, 9)
+            process.wait(timeout=10)
+
+
 def test_an_eopf_run_dies_with_its_worker() -> None:
     """The EOPF command runs under a parent-death signal: a worker killed with SIGKILL takes its run along."""
 
@@ -222,7 +263,7 @@ def test_run_folders_of_dead_workers_are_removed(tmp_path: Path, monkeypatch: py
 def test_a_payload_eopf_refuses_is_told_from_a_failure_worth_retrying(
     tmp_path: Path, lines: list[str], events: list[str], refusal: bool
 ) -> None:
-    monitor = RunMonitor(tmp_path / "progress.jsonl", tail_lines=10)
+    monitor = RunMonitor(tmp_path, tail_lines=10)
     monitor.tail.extend(lines)
     (tmp_path / "progress.jsonl").write_text("".join(json.dumps({"event": e}) + "\n" for e in events))
     monitor.poll()

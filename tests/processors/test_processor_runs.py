@@ -4,6 +4,7 @@ address, EOPF's error on failure, and cancellation killing the whole process gro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 import time
 import uuid
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 from temporalio.testing import ActivityEnvironment
 
+from rs_ondemand.activities.eopf_process import DRIVER_FILE, group_members
+from rs_ondemand.activities.eopf_runner import WarmRunner
 from rs_ondemand.activities.processor import ProcessorActivities, ProcessorFailedError, ProcessorRefusedError
 from rs_ondemand.bench.scale import address_dask_cluster
 from rs_ondemand.config import ProcessorSettings, Settings
@@ -28,35 +31,21 @@ def run_id() -> str:
     return f"test-{uuid.uuid4().hex[:10]}"
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of a process group, from /proc."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(")") + 2 :].split()
-            if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-                members.append(int(entry.name))
-    return members
-
-
 def run_folders(rid: str) -> list[Path]:
     return list(Path(tempfile.gettempdir()).glob(f"rs-eopf-{rid}-*"))
 
 
-def processes_mentioning(text: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if text.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
+def eopf_drivers(folder_prefix: str) -> list[int]:
+    """The running EOPF processes of the run folders named `<folder_prefix>-*`, as recorded there (a run forked
+    by the warm runner has the runner's command line: its folder says which process it is)."""
+    drivers = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{folder_prefix}-*"):
+        with contextlib.suppress(OSError, ValueError):
+            pid, started, _ = (folder / DRIVER_FILE).read_text().split(" ", 2)
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            if stat[19] == started and stat[0] not in ("Z", "X"):
+                drivers.append(int(pid))
+    return drivers
 
 
 def assert_demo_product(s3: Any, path: str, staged: StagedSession) -> None:
@@ -126,11 +115,21 @@ async def test_failing_run_reports_eopf_error(
     assert secret is not None and secret.get_secret_value() not in message
 
 
+@pytest.mark.parametrize("warm", [True, False], ids=["warm-runner", "cold-process"])
 async def test_a_unit_module_eopf_cannot_import_is_refused_for_good(
-    processor: ProcessorActivities, demo_units: list[dict[str, Any]], staged_session: StagedSession, settings: Settings
+    warm: bool,
+    processor: ProcessorActivities,
+    store: Any,
+    processor_settings: ProcessorSettings,
+    demo_units: list[dict[str, Any]],
+    staged_session: StagedSession,
+    settings: Settings,
 ) -> None:
     """A task table naming a module the EOPF environment does not have: EOPF refuses the payload before running
-    anything, and so would it on every retry. The error is final (the request fails at once, issue 14)."""
+    anything, and so would it on every retry. The error is final (the request fails at once, issue 14), whether
+    the run is a fork of the warm runner or a new `eopf` process (RS_EOPF_WARM_RUNNER=false)."""
+    if not warm:
+        processor = ProcessorActivities(store, processor_settings.model_copy(update={"warm_runner": False}))
     rid = run_id()
     units = [demo_units[0] | {"module": "l0.s1.s1_l0_processor"}]
     payload = demo_payload(units, staged_session, settings, rid)
@@ -187,6 +186,7 @@ def dask_scheduler(eopf_executable: Path) -> Iterator[str]:
 async def test_demo_processor_runs_on_scheduler_address(
     store: Any,
     processor_settings: ProcessorSettings,
+    runner: WarmRunner,
     dask_scheduler: str,
     demo_units: list[dict[str, Any]],
     staged_session: StagedSession,
@@ -195,7 +195,9 @@ async def test_demo_processor_runs_on_scheduler_address(
 ) -> None:
     """The label names an external scheduler: EOPF only drives, the decoding runs on its workers."""
     clusters = {"dask-l0": AddressDaskCluster(address=dask_scheduler)}
-    processor = ProcessorActivities(store, processor_settings.model_copy(update={"dask_clusters": clusters}))
+    processor = ProcessorActivities(
+        store, processor_settings.model_copy(update={"dask_clusters": clusters}), runner=runner
+    )
     rid = run_id()
     payload = demo_payload(demo_units, staged_session, settings, rid)
     result = await ActivityEnvironment().run(
@@ -234,5 +236,4 @@ async def test_cancellation_kills_the_eopf_process_group(
         await task
     assert time.monotonic() - cancelled_at < 15  # SIGTERM, then SIGKILL after the 5 s grace at the latest
     assert group_members(pgid) == []
-    assert processes_mentioning(f"rs-eopf-{rid}") == []
     assert run_folders(rid) == []  # its folder, EOPF's and Dask's temporary files included

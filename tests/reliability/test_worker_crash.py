@@ -35,7 +35,7 @@ from rs_ondemand.config import Settings
 from rs_ondemand.models.dpr import DprProcessIn, DprProcessResult, DprProgress
 from rs_ondemand.models.progress import State
 from rs_ondemand.names import DPR_PROCESSING, PROGRESS_QUERY, RETRY_SIGNAL, safe_segment
-from tests.processors.test_processor_runs import processes_mentioning
+from tests.processors.test_processor_runs import eopf_drivers
 from tests.reliability._support import (
     assert_collection_staged,
     catalog_items,
@@ -77,7 +77,7 @@ class Kill:
     request: DprProcessIn
     handle: WorkflowHandle[Any, DprProcessResult]
     eopf_run: str
-    """The prefix of the run's folders and of its EOPF command line."""
+    """The prefix of the run's folders (each records its EOPF process)."""
     driver: int
     """pid of the killed attempt's EOPF process, which leads its own session (the Dask processes are in it)."""
     before_kill: list[int]
@@ -114,7 +114,7 @@ class CrashLab:
         )
         eopf_run = f"rs-eopf-{safe_segment(workflow_id)[:32]}"
         async with asyncio.timeout(180):
-            while not (drivers := processes_mentioning(eopf_run)) or not unit_started(eopf_run):  # noqa: ASYNC110
+            while not (drivers := eopf_drivers(eopf_run)) or not unit_started(eopf_run):  # noqa: ASYNC110
                 await asyncio.sleep(0.5)
         (driver,) = drivers
         kill = Kill(request, handle, eopf_run, driver, [], [driver])
@@ -203,7 +203,7 @@ async def retried(lab: CrashLab, session_collection: str) -> Retried:
             if progress.state == State.WAITING_FOR_OPERATOR and operator_wait is None:
                 operator_wait = progress
                 await kill.handle.signal(RETRY_SIGNAL)
-            if at_retry is None and (new := [p for p in processes_mentioning(kill.eopf_run) if p != kill.driver]):
+            if at_retry is None and (new := [p for p in eopf_drivers(kill.eopf_run) if p != kill.driver]):
                 at_retry = session_members(kill.driver)
                 outputs_at_retry = await lab.keys(lab.settings.s3.rs_bucket, kill.output_prefix)
                 kill.sessions += new

@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
+from rs_ondemand.activities.eopf_process import group_members
 from rs_ondemand.config import Settings
 from rs_ondemand.dpr.registry import get_tasktable
 from rs_ondemand.models.dpr import DprProcessIn, DprProcessResult, DprProgress
@@ -21,7 +22,7 @@ from rs_ondemand.models.operator import CancelSignal
 from rs_ondemand.models.progress import State
 from rs_ondemand.models.staging import AuxipStagingInput, WindowStagingResult
 from rs_ondemand.names import AUXIP_STAGING, CANCEL_SIGNAL, DPR_PROCESSING, PROGRESS_QUERY, safe_segment
-from tests.processors.test_processor_runs import processes_mentioning
+from tests.processors.test_processor_runs import eopf_drivers
 from tests.support.sample_requests import demo_request, stage_sample_session
 from tests.support.stack import Simulator, run_cli
 
@@ -251,7 +252,7 @@ async def test_cancel_during_the_processor_run_leaves_no_process_and_no_output(
     async with asyncio.timeout(180):
         while True:  # until the processor runs and its EOPF process is there
             progress = await handle.query(PROGRESS_QUERY, result_type=DprProgress)
-            if progress.step.startswith("running") and processes_mentioning(eopf_run):
+            if progress.step.startswith("running") and (drivers := eopf_drivers(eopf_run)):
                 break
             await asyncio.sleep(0.5)
     await asyncio.sleep(3)  # the unit is holding: its LocalCluster is up
@@ -263,7 +264,7 @@ async def test_cancel_during_the_processor_run_leaves_no_process_and_no_output(
         await handle.result()
     progress = await handle.query(PROGRESS_QUERY, result_type=DprProgress)
     assert progress.state == State.CANCELLED
-    assert processes_mentioning(eopf_run) == []
+    assert [pid for driver in drivers for pid in group_members(driver)] == []
     target = request.output_targets()["DEMOL0"][0][1]
     assert not s3_keys(s3, f"s3://{settings.s3.rs_bucket}/{OWNER}/{target}/")
     assert not s3_keys(s3, f"s3://{settings.s3.rs_work_bucket}/dpr/{safe_segment(handle.id)}")
