@@ -21,7 +21,9 @@ activities) against the embedded stack:
   environment) under the label `bench-dask`: a LocalCluster per run (`--dask local`) would start 2 more
   processes per request. The worker runs as many EOPF processes at once as configured
   (`RS_EOPF_MAX_CONCURRENT_RUNS`); the other requests wait in its processor queue. A request that fails and
-  fails is counted as not published, with its error.
+  fails is counted as not published, with its error. Runs are forks of the worker's warm EOPF runner
+  (`RS_EOPF_WARM_RUNNER`, the default); with `dpr_cold_baseline`, the same part runs again on a second worker
+  whose runs are new `eopf` processes (as before the warm runner), for the ratio of the two in one run.
 
 Nobody is there to retry a failed step: the bench's requests wait at most 1 s for an operator
 (`options.operator_wait_limit_s`), then fail and clean up, instead of keeping the bench waiting.
@@ -435,6 +437,7 @@ class _Scale:
         return _DprRun(workflow_id, seconds, published, error)
 
     async def dpr(self, requests: int, label: str, cluster: str) -> dict[str, Any]:
+        """The DPR part on this bench's worker (see the module's docstring)."""
         session_collection, aux_collection = self.collection("session"), self.collection("aux")
         names = ["warmup", "single"] + [f"{i:02d}" for i in range(requests)]
         timeout = DPR_TIMEOUT_BASE_S + requests * DPR_TIMEOUT_PER_REQUEST_S
@@ -478,6 +481,7 @@ class _Scale:
             "processor": "demo",
             "dask_cluster": cluster,
             "eopf_runs_at_once": self.settings.processor.max_concurrent_runs,
+            "eopf_start": "fork of the warm runner" if self.settings.processor.warm_runner else "new eopf process",
             "histories_of_largest_request": largest.as_dict(),
         }
 
@@ -489,6 +493,45 @@ class _DprRun:
     """From the start request to the result (or to the moment it waited for an operator)."""
     published: bool
     error: str | None = None
+
+
+async def dpr_with_cold_baseline(
+    scale: _Scale, requests: int, label: str, cluster: str, cold_baseline: bool
+) -> dict[str, Any]:
+    """The DPR part on the bench's worker; with `cold_baseline`, then again on a worker of its own whose EOPF runs
+    are new processes (`RS_EOPF_WARM_RUNNER=false`), nested as `cold_baseline` with the ratios of the two."""
+    figures = await scale.dpr(requests, label, cluster)
+    if not cold_baseline:
+        return figures
+    processor = scale.settings.processor.model_copy(update={"warm_runner": False})
+    cold = _Scale(
+        StackTarget(scale.settings.model_copy(update={"processor": processor}), scale.simulator_url),
+        scale.client,
+        scale.http,
+        scale.s3,
+        scale.log,
+    )
+    scale.log("DPR: the same again with a new eopf process per run (the cold baseline)")
+    async with bench_worker(cold.client, cold.settings, cold.queue):
+        baseline = await cold.dpr(requests, label, cluster)
+    ratios = {
+        "single_request_vs_cold": _ratio(figures["single_request_s"], baseline["single_request_s"]),
+        "wall_vs_cold": _ratio(figures["wall_s"], baseline["wall_s"]),
+    }
+    return figures | ratios | {"cold_baseline": baseline}
+
+
+def dpr_headline(dpr: dict[str, Any] | None) -> dict[str, Any]:
+    """The DPR figures the report shows at its top level."""
+    return {
+        "dpr_single_request_s": dpr["single_request_s"] if dpr else None,
+        "dpr_requests_wall_s": dpr["wall_s"] if dpr else None,
+        "dpr_wall_vs_cold": dpr.get("wall_vs_cold") if dpr else None,
+    }
+
+
+def _ratio(ours: float, baseline: float) -> float | None:
+    return round(ours / baseline, 3) if baseline > 0 else None
 
 
 def _first_line(text: str | None) -> str:
@@ -510,6 +553,7 @@ async def run_scale_bench(
     prip_products: int = DEFAULT_PRIP_PRODUCTS,
     dpr_requests: int = DEFAULT_DPR_REQUESTS,
     dask: DaskKind = "address",
+    dpr_cold_baseline: bool = False,
     log: Log = lambda message: None,
 ) -> dict[str, Any]:
     """Measure on `target` with a worker of our own; a part whose size is 0 is skipped (null in the report)."""
@@ -540,13 +584,17 @@ async def run_scale_bench(
                 if prip_products:
                     report["prip_window"] = await scale.prip_window(prip_products)
                 if dpr_requests:
-                    report["dpr"] = await scale.dpr(dpr_requests, label, cluster)
-    return report | {
-        "download_slots": DOWNLOAD_SLOTS,
-        "temporal_limits": TEMPORAL_LIMITS,
-        "machine": machine,
-        "load_avg_after": machine_now().get("load_avg"),
-    }
+                    report["dpr"] = await dpr_with_cold_baseline(scale, dpr_requests, label, cluster, dpr_cold_baseline)
+    return (
+        report
+        | dpr_headline(report["dpr"])
+        | {
+            "download_slots": DOWNLOAD_SLOTS,
+            "temporal_limits": TEMPORAL_LIMITS,
+            "machine": machine,
+            "load_avg_after": machine_now().get("load_avg"),
+        }
+    )
 
 
 def bench_scale(
@@ -555,6 +603,7 @@ def bench_scale(
     prip_products: int = DEFAULT_PRIP_PRODUCTS,
     dpr_requests: int = DEFAULT_DPR_REQUESTS,
     dask: DaskKind = "address",
+    dpr_cold_baseline: bool = False,
     state_dir: Path | None = None,
     log: Log = lambda message: None,
 ) -> dict[str, Any]:
@@ -567,6 +616,7 @@ def bench_scale(
             prip_products=prip_products,
             dpr_requests=dpr_requests,
             dask=dask,
+            dpr_cold_baseline=dpr_cold_baseline,
             log=log,
         )
     )

@@ -67,6 +67,13 @@ def bench_scale(
     dask: Annotated[
         str, typer.Option("--dask", help="address: a Dask cluster the bench starts; local: a LocalCluster per run.")
     ] = "address",
+    dpr_cold_baseline: Annotated[
+        bool,
+        typer.Option(
+            "--dpr-cold-baseline",
+            help="Run the DPR part again with a new eopf process per run (RS_EOPF_WARM_RUNNER=false), for the ratio.",
+        ),
+    ] = False,
 ) -> None:
     """History events per request (a CADIP session of many chunks, a PRIP window of many products), and many
     DprProcessing requests at once on one worker (wall time, per-request p50/p95, all published).
@@ -84,6 +91,7 @@ def bench_scale(
             prip_products=prip_products,
             dpr_requests=dpr_requests,
             dask="local" if dask == "local" else "address",
+            dpr_cold_baseline=dpr_cold_baseline,
             log=_log(),
         )
     _output(result, as_json, _scale_table)

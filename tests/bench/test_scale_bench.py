@@ -67,6 +67,9 @@ async def test_scale_bench_on_the_test_stack(
     assert 0 < p["min"] <= p["p50"] <= p["p95"] <= p["max"] <= dpr["wall_s"]
     assert dpr["single_request_s"] > 0 and dpr["first_request_s"] > 0 and dpr["speedup_vs_one_at_a_time"] > 0
     assert dpr["dask_cluster"].startswith("address (tcp://127.0.0.1:") and dpr["eopf_runs_at_once"] >= 1
+    assert dpr["eopf_start"] == "fork of the warm runner"
+    assert (result["dpr_single_request_s"], result["dpr_requests_wall_s"]) == (dpr["single_request_s"], dpr["wall_s"])
+    assert "cold_baseline" not in dpr and result["dpr_wall_vs_cold"] is None  # only with dpr_cold_baseline
     # DprProcessing, one ProcessingUnit, and the Staging children of the unit's ADF.
     check_histories(dpr["histories_of_largest_request"], workflows=dpr["histories_of_largest_request"]["workflows"])
     assert dpr["histories_of_largest_request"]["workflows"] >= 2
@@ -98,7 +101,10 @@ def test_scale_command_prints_one_json_object(monkeypatch: pytest.MonkeyPatch) -
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == fake
     assert seen["session_chunks"] == 50 and seen["prip_products"] == 0 and seen["dpr_requests"] == 2
-    assert seen["dask"] == "local"
+    assert seen["dask"] == "local" and seen["dpr_cold_baseline"] is False
+    with_baseline = CliRunner().invoke(app, [*args, "--dpr-cold-baseline"])
+    assert with_baseline.exit_code == 0, with_baseline.output
+    assert seen["dpr_cold_baseline"] is True
 
 
 def test_scale_command_defaults_and_bad_dask(monkeypatch: pytest.MonkeyPatch) -> None:
