@@ -121,7 +121,7 @@ def test_scale_command_defaults_and_bad_dask(monkeypatch: pytest.MonkeyPatch) ->
 KILLED_BENCH = """
 import os, signal, sys
 from pathlib import Path
-from rs_ondemand.bench.scale import address_dask_cluster
+from rs_ondemand.bench.dask_cluster import address_dask_cluster
 with address_dask_cluster(Path(sys.argv[1]), lambda message: None) as address:
     print(address, flush=True)
     os.kill(os.getpid(), signal.SIGKILL)  # killed: no finally block runs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,14 +88,21 @@ def processor_settings(eopf_executable: Path) -> Iterator[ProcessorSettings]:
     yield ProcessorSettings(executable=eopf_executable, kill_grace_s=5.0, heartbeat_s=0.5)
 
 
-@pytest_asyncio.fixture(loop_scope="session", scope="session")
-async def runner(eopf_executable: Path) -> AsyncIterator[WarmRunner]:
-    """One warm EOPF runner for the session's processor tests, as a worker has one (EOPF is imported once)."""
+@asynccontextmanager
+async def started_runner(eopf_executable: Path) -> AsyncIterator[WarmRunner]:
+    """A warm EOPF runner, closed (with its runs) on exit."""
     started = warm_runner(eopf_executable)
     try:
         yield started
     finally:
         await started.aclose()
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="session")
+async def runner(eopf_executable: Path) -> AsyncIterator[WarmRunner]:
+    """One warm EOPF runner for the session's processor tests, as a worker has one (EOPF is imported once)."""
+    async with started_runner(eopf_executable) as started:
+        yield started
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from temporalio.testing import ActivityEnvironment
 
 from rs_ondemand.activities.eopf_runner import WarmRunner
 from rs_ondemand.activities.processor import ProcessorActivities
-from rs_ondemand.bench.scale import stop_process_groups
+from rs_ondemand.bench.dask_cluster import stop_process_groups
 from rs_ondemand.config import ProcessorSettings, Settings
 from rs_ondemand.models.processor_run import GatewayAuth, GatewayDaskCluster, RunProcessorInput
 from rs_ondemand.stack.ports import free_port

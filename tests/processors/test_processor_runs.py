@@ -18,7 +18,7 @@ from temporalio.testing import ActivityEnvironment
 from rs_ondemand.activities.eopf_process import DRIVER_FILE, group_members
 from rs_ondemand.activities.eopf_runner import WarmRunner
 from rs_ondemand.activities.processor import ProcessorActivities, ProcessorFailedError, ProcessorRefusedError
-from rs_ondemand.bench.scale import address_dask_cluster
+from rs_ondemand.bench.dask_cluster import address_dask_cluster
 from rs_ondemand.config import ProcessorSettings, Settings
 from rs_ondemand.models.processor_run import AddressDaskCluster, RunProcessorInput
 from tests.processors._runs import demo_payload, product_metadata

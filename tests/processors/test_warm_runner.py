@@ -29,7 +29,7 @@ import pytest_asyncio
 
 from rs_ondemand.activities.eopf_process import PAYLOAD_NAME, RunOutcome, group_members, new_run_folder, run_eopf
 from rs_ondemand.activities.eopf_runner import EopfRunnerLostError, WarmRunner
-from rs_ondemand.activities.processor import warm_runner
+from tests.processors.conftest import started_runner
 from tests.processors.test_processor_activity import running
 
 pytestmark = pytest.mark.timeout(240)
@@ -107,11 +107,8 @@ def start(runner: WarmRunner, workdir: Path, **env: str) -> asyncio.Task[RunOutc
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def own_runner(eopf_executable: Path) -> AsyncIterator[WarmRunner]:
     """A runner of this module's own: the tests kill it."""
-    started = warm_runner(eopf_executable)
-    try:
+    async with started_runner(eopf_executable) as started:
         yield started
-    finally:
-        await started.aclose()
 
 
 async def test_runs_are_forks_each_with_its_own_environment_folder_trace_and_state(
