@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 RUNNER_MODULE = "rs_eopf_hooks.runner"
 START_TIMEOUT_S = 300.0
-"""Importing EOPF takes 10 s of CPU: on a busy machine, much longer."""
+"""Importing EOPF takes 4 to 5 s of CPU: on a busy machine, minutes."""
 STOP_TIMEOUT_S = 10.0
 
 
