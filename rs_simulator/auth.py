@@ -69,6 +69,14 @@ class TokenStore:
             "refresh_expires_in": self._settings.refresh_expires_in,
         }
 
+    def revoke_all(self) -> int:
+        """Forget every token issued so far (a station restarted or revoking its sessions); returns how many
+        access tokens were forgotten. Clients must log in again with their credentials."""
+        revoked = len(self._access)
+        self._access.clear()
+        self._refresh.clear()
+        return revoked
+
     def _forget_expired(self) -> None:
         # As the RS mocks do: drop grants whose access and refresh tokens are both expired.
         now = self._clock()

@@ -96,6 +96,14 @@ def control_router(state: SimulatorState) -> APIRouter:
         state.stats.reset()
         return state.stats.snapshot()
 
+    @router.delete("/_tokens")
+    async def revoke_tokens(station: str | None = None) -> dict[str, int]:
+        """Revoke every token (of `station`, or of every station): the next request with one gets 401."""
+        if station is not None and station not in state.tokens:
+            raise SimulatorError(422, f"no such station: {station} (stations: {', '.join(state.tokens)})")
+        names = [station] if station is not None else list(state.tokens)
+        return {name: state.tokens[name].revoke_all() for name in names}
+
     @router.post("/_catalogue/sessions")
     async def add_session(request: SessionRequest) -> JSONResponse:
         session = requested_session(

@@ -95,6 +95,25 @@ async def test_refresh_grant_issues_a_new_token(client: httpx.AsyncClient, simul
     assert data.status_code == 200
 
 
+async def test_revoked_tokens_are_refused_and_a_new_login_works(
+    client: httpx.AsyncClient, simulator: RunningSimulator
+) -> None:
+    """`DELETE /_tokens?station=prip` forgets PRIP's access and refresh tokens, and only PRIP's."""
+    prip, cadip = simulator.token_response("prip"), simulator.auth("cadip")
+    revoked = await client.delete("/_tokens", params={"station": "prip"})
+    assert revoked.status_code == 200 and revoked.json()["prip"] >= 1 and set(revoked.json()) == {"prip"}
+    response = await client.get("/prip/Products", headers={"Authorization": f"Bearer {prip['access_token']}"})
+    assert response.status_code == 401
+    assert response.json() == {"message": "Token is invalid!"}
+    refresh = {"grant_type": "refresh_token", "refresh_token": prip["refresh_token"]}
+    assert (await client.post("/prip/oauth2/token", data=refresh)).status_code == 401
+    assert (await client.get("/cadip/Sessions", headers=cadip)).status_code == 200
+    assert (await client.get("/prip/Products", headers=simulator.auth("prip"))).status_code == 200
+    assert (await client.delete("/_tokens")).status_code == 200
+    assert (await client.get("/cadip/Sessions", headers=cadip)).status_code == 401
+    assert (await client.delete("/_tokens", params={"station": "nope"})).status_code == 422
+
+
 async def test_unknown_refresh_token_is_refused(client: httpx.AsyncClient) -> None:
     response = await client.post("/prip/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": "x"})
     assert response.status_code == 401
