@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -18,6 +17,7 @@ import httpx
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
+from rs_ondemand.bench.chaos import procs
 from rs_ondemand.checksums import md5_from_checksum
 from rs_ondemand.config import Settings
 from rs_ondemand.models.progress import Progress
@@ -52,75 +52,16 @@ async def start_staging(
     )
 
 
-# --- worker processes ------------------------------------------------------------------------------------------
-
-
-def _spawn_worker(queue: str, log: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    with log.open("ab") as output:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            [sys.executable, "-m", "rs_ondemand.worker"],
-            env={**os.environ, **env, "RS_TASK_QUEUE": queue},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+# --- worker processes and /proc (the chaos soak's helpers) ------------------------------------------------------
 
 
 async def start_worker(queue: str, log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """`python -m rs_ondemand.worker` on `queue`, in a session of its own; ready once it logs so (a restarted
-    worker appends to the same log: only what it wrote counts)."""
-    offset = await asyncio.to_thread(lambda: log.stat().st_size if log.exists() else 0)
-    process = await asyncio.to_thread(_spawn_worker, queue, log, env or {})
-    for _ in range(300):
-        text = (await asyncio.to_thread(log.read_bytes))[offset:].decode(errors="replace")
-        if "Worker started" in text:
-            return process
-        if process.poll() is not None:
-            break
-        await asyncio.sleep(0.1)
-    tail = (await asyncio.to_thread(log.read_text))[-3000:]
-    await asyncio.to_thread(kill_worker, process)
-    raise AssertionError(f"worker did not start:\n{tail}")
-
-
-def kill_worker(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the worker's process group (what `kill -9` of a crashed host looks like to Temporal)."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-# --- /proc ------------------------------------------------------------------------------------------------------
-
-
-def _stat_fields(pid: int) -> list[str] | None:
+    """`python -m rs_ondemand.worker` on `queue`, in a session of its own, once it logs that it started."""
+    argv = [sys.executable, "-m", "rs_ondemand.worker"]
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rfind(")") + 2 :].split()  # state, ppid, pgrp, session, ...
-
-
-def session_members(sid: int) -> list[int]:
-    """Live (non-zombie) processes of a session: a driver started with `start_new_session` and everything it
-    started (Dask nannies and workers included), whatever process groups they made."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        fields = _stat_fields(int(entry.name)) if entry.name.isdigit() else None
-        if fields is not None and int(fields[3]) == sid and fields[0] not in ("Z", "X"):
-            members.append(int(entry.name))
-    return sorted(members)
-
-
-def kill_sessions(sids: list[int]) -> None:
-    """SIGKILL every process group of these sessions (processes our own worker processes started)."""
-    for sid in sids:
-        for pid in session_members(sid):
-            if (fields := _stat_fields(pid)) is not None:
-                try:
-                    os.killpg(int(fields[2]), signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    continue
+        return await procs.start_worker(argv, {**os.environ, **(env or {}), "RS_TASK_QUEUE": queue}, log, 30)
+    except RuntimeError as err:
+        raise AssertionError(str(err)) from None
 
 
 # --- waiting on a request ----------------------------------------------------------------------------------------

@@ -4,8 +4,6 @@ stack is never disturbed. Built once, on first use, and shared by those tests (t
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,17 +19,17 @@ import pytest_asyncio
 from botocore.config import Config
 from temporalio.client import Client, WorkflowHandle
 
+from rs_ondemand.bench.chaos.procs import kill_worker
+from rs_ondemand.bench.chaos.services import ServiceControl
 from rs_ondemand.client import connect
 from rs_ondemand.config import Settings
 from rs_ondemand.models.progress import Progress, State
 from rs_ondemand.models.staging import CadipStagingResult
 from rs_ondemand.names import PROGRESS_QUERY, RETRY_SIGNAL
-from rs_ondemand.stack import Stack, StackInfo, procs
-from rs_ondemand.stack.health import wait_until
+from rs_ondemand.stack import Stack, StackInfo
 from tests.reliability._support import (
     MiB,
     assert_session_staged,
-    kill_worker,
     new_session,
     progress_until,
     result_of,
@@ -41,24 +39,11 @@ from tests.reliability._support import (
 from tests.support.stack import Simulator, stack_of_its_own
 
 
-def _exited(pid: int) -> bool:
-    """Whether every thread of `pid` has exited. The leader of a multi-threaded process shows as a zombie while its
-    other threads are still exiting and holding its sockets: its port is not free yet, and the launcher's reaping
-    of it would find it still running (a ResourceWarning, and the service restarted on another port)."""
-    if procs.pid_running(pid):
-        return False
-    try:
-        return len(os.listdir(f"/proc/{pid}/task")) <= 1
-    except FileNotFoundError:
-        return True
-
-
-class OwnStack:
+class OwnStack(ServiceControl):
     """A `Stack` of the tests' own, whose services the tests stop, freeze and bring back one at a time."""
 
     def __init__(self, launcher: Stack) -> None:
-        self.launcher = launcher
-        self.info: StackInfo = launcher.up()
+        super().__init__(launcher, launcher.up())
 
     @property
     def env(self) -> dict[str, str]:
@@ -71,33 +56,12 @@ class OwnStack:
                 patch.setenv(key, value)
             return Settings.load()
 
-    def pid(self, service: str) -> int:
-        pid = self.info.services[service].pid
-        assert pid is not None, service
-        return pid
-
-    def stop(self, service: str, sig: signal.Signals = signal.SIGKILL) -> None:
-        """Signal the service's process group and wait until it is gone (SIGKILL: a crash)."""
-        pid = self.pid(service)
-        os.killpg(pid, sig)
-        wait_until(f"{service} to stop", lambda: _exited(pid), timeout=30, log_path=None)
-
-    def restore(self, **environment: str) -> None:
-        """`up`: start again what is not running (same ports, same Temporal db; S3 gets its buckets back).
-        `environment` is added to what the restarted services see."""
-        before = dict(self.info.env)
+    def restore(self, **environment: str) -> StackInfo:
+        """`up` (`ServiceControl.restore`), `environment` added to what the restarted services see."""
         with pytest.MonkeyPatch.context() as patch:
             for key, value in environment.items():
                 patch.setenv(key, value)
-            self.info = self.launcher.up()
-        # Clients and workers were given these addresses: a service back on another port would be another test.
-        assert self.info.env == before, "a restarted service changed its address"
-
-    def freeze(self, service: str) -> None:
-        os.killpg(self.pid(service), signal.SIGSTOP)
-
-    def thaw(self, service: str) -> None:
-        os.killpg(self.pid(service), signal.SIGCONT)
+            return super().restore()
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from rs_ondemand.bench.chaos.procs import kill_worker
 from rs_ondemand.config import Settings
 from rs_ondemand.models.progress import Progress, State
 from rs_ondemand.models.staging import AuxipStagingInput, CadipStagingResult, PripStagingInput, WindowStagingResult
@@ -43,7 +44,6 @@ from tests.reliability._support import (
     assert_session_staged,
     catalog_items,
     keys_under,
-    kill_worker,
     new_session,
     progress_until,
     start_staging,

@@ -31,6 +31,7 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
+from rs_ondemand.bench.chaos.procs import kill_sessions, kill_worker, session_members
 from rs_ondemand.config import Settings
 from rs_ondemand.models.dpr import DprProcessIn, DprProcessResult, DprProgress
 from rs_ondemand.models.progress import State
@@ -40,10 +41,7 @@ from tests.reliability._support import (
     assert_collection_staged,
     catalog_items,
     keys_under,
-    kill_sessions,
-    kill_worker,
     progress_until,
-    session_members,
     start_worker,
 )
 from tests.support.sample_requests import stage_sample_session
