@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 
 from rs_ondemand.bench._proc import machine
 from rs_ondemand.bench.staging import BenchError, _delete_prefix
@@ -148,16 +148,23 @@ class HistoryStats:
         return asdict(self)
 
 
-async def request_histories(client: Client, workflow_id: str, run_id: str | None = None) -> HistoryStats:
+async def request_histories(
+    client: Client,
+    workflow_id: str,
+    run_id: str | None = None,
+    visit: Callable[[WorkflowHistory], None] | None = None,
+) -> HistoryStats:
     """Fetch the history of a request's workflow and, following the child-started and continued-as-new events,
-    every history below it; count their events and bytes."""
+    every history below it; count their events and bytes (and give each history to `visit`)."""
     stats = HistoryStats()
     slots = asyncio.Semaphore(8)
 
     async def fetch(execution: tuple[str, str | None]) -> list[Any]:
         async with slots:
             history = await client.get_workflow_handle(execution[0], run_id=execution[1]).fetch_history()
-            return list(history.events)
+        if visit is not None:
+            visit(history)
+        return list(history.events)
 
     todo: list[tuple[str, str | None]] = [(workflow_id, run_id)]
     while todo:

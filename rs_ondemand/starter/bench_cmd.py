@@ -1,4 +1,4 @@
-"""`rs-ondemand bench staging|orchestration|scale`: benchmarks against the embedded stack (one JSON object with
+"""`rs-ondemand bench staging|orchestration|scale|chaos`: benchmarks against the embedded stack (one JSON object with
 `--json`)."""
 
 from __future__ import annotations
@@ -97,6 +97,31 @@ def bench_scale(
     _output(result, as_json, _scale_table)
 
 
+@bench_app.command("chaos")
+def bench_chaos(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+    minutes: Annotated[
+        float, typer.Option("--minutes", min=0.1, help="Length of the soak (faults and requests).")
+    ] = 10,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Draws the requests and the faults (a rerun replays them).")
+    ] = 1,
+) -> None:
+    """A mixed workload under a seeded schedule of faults (workers, servers, stations killed or misbehaving),
+    then the invariants that must always hold, each with its violations.
+
+    Runs on an embedded stack of its own (free ports, taken down after): its servers are killed and restarted.
+    Exit code 0 when no invariant is violated, 1 otherwise.
+    """
+    from rs_ondemand.bench.chaos.soak import bench_chaos as run
+
+    with stdout_to_stderr():
+        result = run(minutes=minutes, seed=seed, log=_log())
+    _output(result, as_json, _chaos_table)
+    if result["violations"]:
+        raise typer.Exit(1)
+
+
 @contextmanager
 def stdout_to_stderr() -> Iterator[None]:
     """While a bench runs, what is written to file descriptor 1 goes to stderr, so that stdout carries the JSON
@@ -191,6 +216,40 @@ def _scale_table(result: dict[str, Any]) -> None:
     else:
         table.caption = _caption(result["machine"])
     Console().print(table)
+
+
+def _chaos_table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    faults = Table(
+        title=f"chaos soak: seed {result['seed']}, {result['minutes']:g} min, settled in {result['settle_s']:.0f} s"
+    )
+    faults.add_column("fault")
+    faults.add_column("struck", justify="right")
+    faults.add_column("skipped or failed", justify="right")
+    for kind, counts in sorted(result["faults"]["by_kind"].items()):
+        faults.add_row(kind, str(counts.get("injected", 0)), str(sum(counts.values()) - counts.get("injected", 0)))
+    console.print(faults)
+    requests = Table(title=f"{result['requests']['total']} requests")
+    requests.add_column("outcome")
+    requests.add_column("requests", justify="right")
+    for outcome, count in sorted(result["requests"]["by_outcome"].items()):
+        requests.add_row(outcome, str(count))
+    console.print(requests)
+    invariants = Table(title=f"invariants: {result['violations']} violations")
+    invariants.add_column("invariant")
+    invariants.add_column("violations", justify="right")
+    invariants.add_column("excused (S3 restart)", justify="right")
+    for name, verdict in result["invariants"].items():
+        invariants.add_row(name, str(verdict["violations"]), str(verdict["excused"]))
+    invariants.caption = _caption(result["machine"])
+    console.print(invariants)
+    if result["violations"]:
+        print(
+            f"reproduce: {result['reproduce']['command']}; workflows: {', '.join(result['reproduce']['workflow_ids'])}"
+        )
 
 
 def _print_table(result: dict[str, Any]) -> None:
