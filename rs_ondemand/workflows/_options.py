@@ -76,7 +76,9 @@ PROCESSOR: dict[str, Any] = {
 
 CLEANUP: dict[str, Any] = {
     # Cleanup must happen even if S3 is briefly down: retry for longer than the work it cleans up after.
-    "start_to_close_timeout": timedelta(minutes=10),
+    # No heartbeat: a worker killed while it cleans up is noticed at the timeout only, so it is short (a request
+    # waited 10 minutes for its manifests' removal after a crash). Deleting a request's objects takes seconds.
+    "start_to_close_timeout": timedelta(minutes=2),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=30),
 }
 
