@@ -24,8 +24,21 @@ from rs_ondemand.bench.chaos.plan import SERVICE_FAULTS, STATION_FAULTS, Fault, 
 from rs_ondemand.bench.chaos.procs import eopf_drivers, kill_worker, start_worker
 from rs_ondemand.bench.chaos.services import ServiceControl
 
-EOPF_WAIT_S = 45.0
+EOPF_WAIT_S = 120.0
 """How long an `eopf_kill` waits for an EOPF run of the soak to hit; none by then: skipped."""
+WORKER_PATIENCE_S = 300.0
+"""How long a worker's restart is tried again (a server fault that overlaps it lasts seconds)."""
+
+
+@dataclass(frozen=True)
+class S3Loss:
+    """An S3 restart (planned, or the launcher's while it brought another service back): from `down_s` until
+    `back_s` its objects were lost; `items` were in the catalog when it was back (the restart may have taken
+    their objects, or those of an item published while it came back)."""
+
+    down_s: float
+    back_s: float
+    items: frozenset[tuple[str, str]]
 
 
 @dataclass
@@ -61,8 +74,19 @@ class WorkerPool:
     def log_path(self, role: str) -> Path:
         return self.logs / f"worker-{role}.log"
 
-    async def start(self, role: str) -> None:
-        self.processes[role] = await start_worker(self.command(role), self.env, self.log_path(role))
+    async def start(self, role: str, patience_s: float = WORKER_PATIENCE_S) -> None:
+        """Start the role's worker, again while it cannot start (a worker exits when the Temporal server it
+        connects to is down: a server fault may overlap a worker's restart)."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + patience_s
+        while True:
+            try:
+                self.processes[role] = await start_worker(self.command(role), self.env, self.log_path(role))
+                return
+            except RuntimeError:
+                if loop.time() > give_up:
+                    raise
+                await asyncio.sleep(2.0)
 
     async def crash(self, role: str, down_s: float) -> int:
         """SIGKILL the role's worker, and start a new one `down_s` later; returns the killed pid."""
@@ -96,8 +120,7 @@ class FaultRunner:
     now: Callable[[], float]
     log: Callable[[str], None]
     struck: list[Struck] = field(default_factory=list)
-    s3_losses: list[tuple[float, set[tuple[str, str]]]] = field(default_factory=list)
-    """Per S3 restart: when, and the catalog items (collection, id) it could take the objects of."""
+    s3_losses: list[S3Loss] = field(default_factory=list)
     _service_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _stations: list[Fault] = field(default_factory=list)
 
@@ -132,12 +155,28 @@ class FaultRunner:
                 await self._kill_eopf(record)
         except Exception as err:  # the soak goes on; the report says which fault could not be struck
             record.outcome = f"error: {err!r}"[:500]
-            self.log(f"fault {fault.index} {fault.kind}: {record.outcome}")
         record.cleared_s = self.now()
+        where = f" {fault.station}" if fault.station else ""
+        self.log(
+            f"chaos: fault {fault.index} {fault.kind}{where} at {record.began_s} s: {record.outcome} {record.detail}"
+        )
 
     async def _service(self, record: Struck) -> None:
         fault, services = record.fault, self.services
         record.began_s = self.now()
+        s3_pid = services.info.services["s3"].pid
+        try:
+            await self._stop_and_restore(fault)
+        finally:
+            if services.info.services["s3"].pid != s3_pid:
+                # Moto keeps its objects in memory: whatever restarted it (this fault, or `up` finding it not
+                # answering while it brought another service back), what it held is gone.
+                self.s3_losses.append(S3Loss(record.began_s, self.now(), frozenset(await self._catalog_items())))
+                record.detail = "S3 restarted"
+        record.outcome = "injected"
+
+    async def _stop_and_restore(self, fault: Fault) -> None:
+        services = self.services
         if fault.kind == "s3_freeze":
             await asyncio.to_thread(services.freeze, "s3")
             try:
@@ -149,13 +188,8 @@ class FaultRunner:
             await asyncio.to_thread(services.stop, service)
             try:
                 await asyncio.sleep(fault.duration_s)
-                if service == "s3":
-                    # While S3 is down nothing can be published (an item's objects are checked first): what the
-                    # catalog holds now is what the restart may take the objects of.
-                    self.s3_losses.append((self.now(), await self._catalog_items()))
             finally:
                 await asyncio.to_thread(services.restore)
-        record.outcome = "injected"
 
     async def _catalog_items(self) -> set[tuple[str, str]]:
         for _ in range(60):

@@ -2,7 +2,7 @@
 its violations and names the requests (workflow ids) and objects they are about.
 
 A restart of moto loses every object (it keeps them in memory). What it takes is not the product's doing: an
-item whose objects are missing is excused when it was in the catalog while S3 was down (`s3_losses`), and a
+item whose objects are missing is excused when it was in the catalog when S3 was back (`s3_losses`), and a
 request that failed, or that an operator cancelled after retrying in vain, is excused when an S3 restart
 happened while it (or the stagings of its inputs) ran. The invariant there is that nothing is published after
 what it is made of was lost.
@@ -24,6 +24,7 @@ from temporalio.service import RPCError
 from rs_ondemand.activities.catalog import CatalogClient
 from rs_ondemand.activities.storage import ObjectStore, manifest_prefix
 from rs_ondemand.bench._common import request_histories
+from rs_ondemand.bench.chaos.faults import S3Loss
 from rs_ondemand.bench.chaos.procs import eopf_run_processes
 from rs_ondemand.bench.chaos.workload import OWNER, Request
 from rs_ondemand.config import Settings
@@ -85,11 +86,11 @@ def secret_values(settings: Settings) -> dict[str, str]:
     return {name: value.get_secret_value() for name, value in values.items() if value is not None}
 
 
-def lost_in_s3(request: Request, requests: Sequence[Request], restarts: Sequence[float]) -> bool:
+def lost_in_s3(request: Request, requests: Sequence[Request], losses: Sequence[S3Loss]) -> bool:
     """Whether an S3 restart struck while `request` ran, or the stagings of its job's inputs did."""
     first = min([request.started_s] + [r.started_s for r in requests if r.job == request.job and r.role == "input"])
     end = request.ended_s if request.ended_s is not None else float("inf")
-    return any(first <= at <= end for at in restarts)
+    return any(first <= loss.back_s and loss.down_s <= end for loss in losses)
 
 
 def _owners(key: str, requests: Iterable[Request]) -> list[Request]:
@@ -108,14 +109,10 @@ class Checker:
     store: ObjectStore
     catalog: CatalogClient
     requests: list[Request]
-    s3_losses: list[tuple[float, set[tuple[str, str]]]]
+    s3_losses: list[S3Loss]
     run_prefix: str
     logs: list[Path]
     verdicts: dict[str, Verdict] = field(default_factory=lambda: {name: Verdict(name) for name in INVARIANTS})
-
-    @property
-    def restarts(self) -> list[float]:
-        return [at for at, _ in self.s3_losses]
 
     async def check(self) -> dict[str, Verdict]:
         self.outcomes()
@@ -134,7 +131,7 @@ class Checker:
                 verdict.add(**where, problem="stuck: still running when the soak gave up waiting")
             elif request.outcome in ("completed", "cancelled") and not request.cancelled_by_operator:
                 continue
-            elif lost_in_s3(request, self.requests, self.restarts):
+            elif lost_in_s3(request, self.requests, self.s3_losses):
                 verdict.excused.append(where | {"why": "an S3 restart lost what it was working on"})
             else:
                 verdict.add(
@@ -148,7 +145,7 @@ class Checker:
             self.verdicts["cancelled_left_nothing_unpublished"],
         )
         catalog.checked = report.objects + report.items
-        lost = set().union(*(items for _, items in self.s3_losses)) if self.s3_losses else set()
+        lost = {item for loss in self.s3_losses for item in loss.items}
         for problem in report.assets:
             where = {"collection": problem.collection, "item": problem.item, "key": problem.key}
             if problem.problem == "missing" and (problem.collection, problem.item) in lost:

@@ -175,7 +175,7 @@ class Soak:
             await faults.clear_all()
             stuck = await workload.settle(
                 SETTLE_BASE_S + SETTLE_SHARE * config.seconds,
-                lambda request: lost_in_s3(request, workload.requests, [at for at, _ in faults.s3_losses]),
+                lambda request: lost_in_s3(request, workload.requests, faults.s3_losses),
             )
         finally:
             operator.cancel()

@@ -50,7 +50,9 @@ PRIP_EPOCH = datetime(2033, 1, 1, tzinfo=UTC)
 SCHEDULED_TYPE = "CHAOSSCHED"
 SCHEDULE_WINDOW_S = 6 * 3600
 OPERATOR_PERIOD_S = 10.0
-GIVE_UP_RETRIES = 3
+GIVE_UP_RETRIES = 2
+"""Retries after which a request that still waits is given up (when an S3 restart explains it): the first
+retry that did not help, and the wait after it."""
 CHAIN_SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "dpr-demo-chain.json"
 
 Now = Callable[[], float]
@@ -125,8 +127,8 @@ class Workload:
     log: Callable[[str], None]
     requests: list[Request] = field(default_factory=list)
     triggers: int = 0
-    operator_period_s: float = OPERATOR_PERIOD_S
     """Runs of the soak's schedule triggered so far."""
+    operator_period_s: float = OPERATOR_PERIOD_S
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _jobs_running: int = 0
     _scheduled: set[str] = field(default_factory=set)
@@ -227,6 +229,7 @@ class Workload:
 
     async def _job(self, job: Job) -> None:
         self._jobs_running += 1
+        self.log(f"chaos: job {job.name} at {self.now()} s")
         try:
             await self._run_job(job)
         except Exception as err:  # a job that cannot even start is the soak's problem: reported, not hidden
