@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 FaultKind = Literal[
     "worker_staging",
@@ -24,22 +24,7 @@ FaultKind = Literal[
     "token_revocation",
     "eopf_kill",
 ]
-FAULT_KINDS: tuple[FaultKind, ...] = (
-    "worker_staging",
-    "worker_processing",
-    "temporal",
-    "s3_freeze",
-    "s3_restart",
-    "catalog",
-    "station_outage",
-    "station_5xx",
-    "station_reset",
-    "station_truncate",
-    "station_corrupt",
-    "station_latency",
-    "token_revocation",
-    "eopf_kill",
-)
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 SERVICE_FAULTS: frozenset[FaultKind] = frozenset({"temporal", "s3_freeze", "s3_restart", "catalog"})
 """Faults of the stack's servers: one at a time (the launcher brings a service back only while the others
 answer), each after the previous one cleared; every other fault overlaps freely with them and each other."""
@@ -74,7 +59,7 @@ STATIONS = ("cadip", "prip", "auxip")
 FAULTS_PER_MINUTE = 12.0
 
 JobKind = Literal["cadip_small", "cadip_large", "prip", "auxip", "dpr", "dpr_chain", "scheduled"]
-JOB_KINDS: tuple[JobKind, ...] = ("cadip_small", "cadip_large", "prip", "auxip", "dpr", "dpr_chain", "scheduled")
+JOB_KINDS: tuple[JobKind, ...] = get_args(JobKind)
 JOB_WEIGHTS: dict[JobKind, float] = {
     "cadip_small": 24,
     "cadip_large": 10,

@@ -13,7 +13,8 @@ from pathlib import Path
 from rs_ondemand.activities.eopf_process import RUN_MARKER
 from rs_ondemand.stack.services import WORKER_READY_MARKER
 
-WORKER_START_TIMEOUT_S = 60.0
+WORKER_START_TIMEOUT_S = 240.0
+"""A worker's imports alone took a minute on the shared 2-core machine at a load of 28."""
 
 
 def _stat_fields(pid: int) -> list[str] | None:
