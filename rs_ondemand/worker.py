@@ -76,7 +76,7 @@ async def activities(settings: Settings) -> AsyncIterator[list[Any]]:
         stack.push_async_callback(processor.aclose)  # its warm EOPF runner, if a run started it
         groups = [
             StationActivities(stations, store),
-            StorageActivities(store),
+            StorageActivities(store, catalog),
             CatalogActivities(catalog, store),
             processor,
             TemporalActivities(),

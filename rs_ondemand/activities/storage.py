@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aioboto3
 from aiobotocore.config import AioConfig
@@ -33,6 +33,9 @@ from rs_ondemand.models.staging import (
     TransferPage,
     TransferPageInput,
 )
+
+if TYPE_CHECKING:
+    from rs_ondemand.activities.catalog import CatalogClient
 
 MD5_METADATA = "md5"
 """User metadata key holding the verified hex MD5 of a staged object (set before the object exists)."""
@@ -411,10 +414,11 @@ def _asset_transfer(
 
 
 class StorageActivities:
-    """Activities whose only outside system is S3."""
+    """Activities on S3 (the catalog is only read, by `discard_staged_items`)."""
 
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: ObjectStore, catalog: CatalogClient | None = None) -> None:
         self.store = store
+        self.catalog = catalog
 
     @activity.defn
     async def list_asset_transfers(self, page: TransferPageInput) -> TransferPage:
@@ -453,10 +457,19 @@ class StorageActivities:
 
     @activity.defn
     async def discard_staged_items(self, request: DiscardItemsInput) -> DiscardItemsResult:
-        """Delete the objects and abort the uploads of items a request wrote but did not publish."""
+        """Delete the objects and abort the uploads of items a request wrote but did not publish, except those
+        the catalog holds: another request staged the same item into the same collection and published it (its
+        objects are the same keys), and the catalog must not point at deleted objects."""
         bucket = self.store.settings.rs_bucket
         deleted = aborted = 0
+        published = set()
+        if self.catalog is not None:
+            found = await self.catalog.items(request.collection, request.item_ids, owner=request.owner_id)
+            published = {str(item.get("id")) for item in found}
         for item_id in request.item_ids:
+            if item_id in published:
+                activity.logger.info("kept %s: the catalog holds it (another request published it)", item_id)
+                continue
             prefix = item_prefix(request.owner_id, request.collection, item_id)
             aborted += await self.store.abort_uploads(bucket, prefix)
             deleted += await self.store.delete_prefix(bucket, prefix)

@@ -8,13 +8,16 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 
+from rs_ondemand.activities.catalog import CatalogClient, staged_item
 from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, StorageActivities, checkpoint_key
 from rs_ondemand.config import Settings
 from rs_ondemand.errors import ConfigurationError
 from rs_ondemand.models.staging import DiscardItemsInput
+from tests.activities.test_catalog import STATION_ITEM
 
 MiB = 1024 * 1024
 
@@ -110,6 +113,31 @@ async def test_discard_removes_objects_and_open_uploads_of_the_given_items_only(
     left = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{owner}/{coll}/")["Contents"]]
     assert left == [f"{owner}/{coll}/keep/asset.raw"]
     assert not s3.list_multipart_uploads(Bucket=bucket, Prefix=f"{owner}/{coll}/").get("Uploads")
+
+
+async def test_discard_keeps_the_objects_of_an_item_another_request_published(
+    store: ObjectStore, s3: Any, settings: Settings
+) -> None:
+    """Two requests stage one session into one collection; one publishes it, the other is cancelled: the
+    cancelled one's cleanup must not delete the objects the published item points at (the chaos soak saw the
+    catalog point at deleted objects)."""
+    bucket, owner, coll = store.settings.rs_bucket, "bob", f"c-{uuid.uuid4().hex[:8]}"
+    published_id = STATION_ITEM["id"]
+    for item in (published_id, "unpublished"):
+        s3.put_object(Bucket=bucket, Key=f"{owner}/{coll}/{item}/DCS_01_ch1_DSDB_00001.raw", Body=b"1")
+    async with httpx.AsyncClient() as http:
+        catalog = CatalogClient(settings.catalog, http)
+        await catalog.ensure_collection(coll, owner)
+        staged = staged_item(STATION_ITEM, owner, coll, bucket, {"DCS_01_ch1_DSDB_00001.raw": (1, "a" * 32)})
+        assert await catalog.create_item(coll, staged, owner)
+
+        result = await StorageActivities(store, catalog).discard_staged_items(
+            DiscardItemsInput(owner_id=owner, collection=coll, item_ids=[published_id, "unpublished"])
+        )
+
+    assert (result.objects_deleted, result.uploads_aborted) == (1, 0)
+    left = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{owner}/{coll}/")["Contents"]]
+    assert left == [f"{owner}/{coll}/{published_id}/DCS_01_ch1_DSDB_00001.raw"]
 
 
 async def test_a_new_writer_resumes_from_the_last_stored_part(store: ObjectStore, s3: Any) -> None:
