@@ -59,7 +59,7 @@ async def start_worker(queue: str, log: Path, env: Mapping[str, str] | None = No
     """`python -m rs_ondemand.worker` on `queue`, in a session of its own, once it logs that it started."""
     argv = [sys.executable, "-m", "rs_ondemand.worker"]
     try:
-        return await procs.start_worker(argv, {**os.environ, **(env or {}), "RS_TASK_QUEUE": queue}, log, 30)
+        return await procs.start_worker(argv, {**os.environ, **(env or {}), "RS_TASK_QUEUE": queue}, log)
     except RuntimeError as err:
         raise AssertionError(str(err)) from None
 
