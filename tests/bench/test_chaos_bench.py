@@ -9,11 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from rs_ondemand.bench.chaos.invariants import INVARIANTS
+from rs_ondemand.bench.chaos.invariants import INVARIANTS, OAUTH2_TOKEN
 from rs_ondemand.bench.chaos.plan import FAULT_KINDS, JOB_KINDS, SoakConfig, plan_soak
 from rs_ondemand.bench.chaos.soak import run_chaos
 
 LEAKY_WORKER = Path(__file__).with_name("_leaky_worker.py")
+
+
+def test_the_token_check_finds_tokens_not_the_code_that_sends_them() -> None:
+    """A traceback quotes the line that builds the header: that is no leak; a written-out token is."""
+    assert not OAUTH2_TOKEN.search('headers["Authorization"] = f"Bearer {await self.token(renew=renew)}"')
+    assert OAUTH2_TOKEN.search("Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.e30.sig")
+    assert OAUTH2_TOKEN.search('{"access_token": "x1", "token_type": "Bearer"}')
 
 
 def test_the_plan_follows_the_seed() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -33,6 +34,9 @@ from rs_ondemand.starter.storage_check import check_storage
 
 MAX_HISTORY_EVENTS = 10_000
 PROCESS_GRACE_S = 15.0
+# A bearer token or a token endpoint's answer as written out: a value, not the source line of a traceback that
+# builds the header (`f"Bearer {...}"`).
+OAUTH2_TOKEN = re.compile(r'Bearer [A-Za-z0-9._~+/-]{8,}|"access_token"\s*:\s*"[^"]')
 """How long EOPF and Dask processes get to go after the last request ended (a run's teardown takes seconds)."""
 SERVER_LOGS = ("temporal", "s3", "catalog", "postgres")
 """The stack's logs searched for secrets (the station simulator, a test means, knows the credentials itself)."""
@@ -220,7 +224,7 @@ class Checker:
             for name, value in secrets.items():
                 if value in text:
                     secrets_verdict.add(where=where, problem=f"{name} in it")
-            if "Bearer " in text or '"access_token"' in text:
+            if OAUTH2_TOKEN.search(text):
                 secrets_verdict.add(where=where, problem="an OAuth2 token in it")
 
         def visit(history: WorkflowHistory) -> None:
