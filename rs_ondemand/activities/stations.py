@@ -62,7 +62,8 @@ def _station_error(url: str, err: Exception) -> OnDemandError:
         return NotFoundError(f"station search at {url} answered 404: {cap(str(err), 300)}")
     if isinstance(err, APIError) and status is not None and status < 500:
         return InvalidInputError(f"station search at {url} was refused ({status}): {cap(str(err), 300)}")
-    return StationUnavailableError(f"station search at {url} failed: {cap(str(err), 300)}")
+    answered = f" ({status})" if status is not None else ""
+    return StationUnavailableError(f"station search at {url} failed{answered}: {cap(str(err), 300)}")
 
 
 def _checked_filter(cql2_json: dict[str, Any]) -> dict[str, Any]:
