@@ -21,6 +21,17 @@ UNIT_PROGRESS_SIGNAL: Final = "unit_progress"
 STAGING_PROGRESS_SIGNAL: Final = "staging_progress"
 """Internal: a `Staging` child reports its counts to its parent."""
 
+COLLECTION_PUBLISHER: Final = "CollectionPublisher"
+"""Internal: the one writer of staged items into a catalog collection (one workflow per collection)."""
+PUBLISH_UPDATE: Final = "publish"
+"""Internal: the update a `CollectionPublisher` takes a batch of verified items with."""
+
+
+def collection_publisher_id(collection: str) -> str:
+    """Workflow id of the publisher of `collection`: one id per collection makes it the only writer."""
+    return f"catalog-publisher/{collection}"
+
+
 WorkerRole = Literal["staging", "processing", "all"]
 """`rs-ondemand worker --role`: which task queues a worker process polls (see rs_ondemand/worker.py)."""
 

@@ -36,6 +36,7 @@ from rs_ondemand.health import Health, serving
 from rs_ondemand.names import WorkerRole, download_task_queue, processor_task_queue
 from rs_ondemand.telemetry import configure_tracing
 from rs_ondemand.workflows.cadip_staging import OnDemandCadipStaging
+from rs_ondemand.workflows.collection_publisher import CollectionPublisher
 from rs_ondemand.workflows.dpr_processing import DprProcessing
 from rs_ondemand.workflows.processing_unit import ProcessingUnit
 from rs_ondemand.workflows.scheduled_staging import ScheduledStaging
@@ -55,6 +56,7 @@ WORKFLOWS: list[type] = [
     ProcessingUnit,
     Staging,
     ScheduledStaging,
+    CollectionPublisher,
 ]
 
 

@@ -20,7 +20,7 @@ from temporalio import activity
 
 from rs_ondemand.activities._auth import API_KEY_HEADER, tokens_for
 from rs_ondemand.activities._stac import open_stac_api
-from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, split_s3_url, staged_key
+from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, manifest_item, split_s3_url, staged_key
 from rs_ondemand.checksums import md5_from_checksum, md5_multihash
 from rs_ondemand.config import CatalogSettings
 from rs_ondemand.dpr.publish import (
@@ -262,6 +262,21 @@ class CatalogClient:
             f"catalog refused item {item.get('id')!r} ({response.status_code}): {cap(response.text)}"
         )
 
+    async def create_items(self, collection_id: str, items: list[dict[str, Any]], owner: str | None = None) -> bool:
+        """Insert items in one write (an ItemCollection, which stac-fastapi-pgstac loads in one transaction);
+        False, with nothing inserted, if any of them already exists."""
+        if not items:
+            return True
+        path = f"{self.collection_path(collection_id, owner)}/items"
+        response = await self._send("POST", path, json={"type": "FeatureCollection", "features": items})
+        if response.status_code in (200, 201):
+            return True
+        if response.status_code == 409:
+            return False
+        raise CatalogRejectedError(
+            f"catalog refused {len(items)} items of {collection_id!r} ({response.status_code}): {cap(response.text)}"
+        )
+
     async def upsert_item(self, collection_id: str, item: dict[str, Any], owner: str | None = None) -> bool:
         """Insert an item, or replace the one with its id; True if it was created. A processed product is
         published again when its run is retried or redone, and the newest metadata is the one to keep."""
@@ -373,39 +388,61 @@ class CatalogActivities:
         ]
 
     async def _verified_assets(
-        self, request: PublishItemsInput, item_id: str, assets: dict[str, Any]
+        self, request: PublishItemsInput, item_id: str, assets: dict[str, Any], checks: asyncio.Semaphore
     ) -> dict[str, tuple[int, str]]:
         """Size and MD5 of every staged asset, read back from S3: no item goes out with an unverified asset."""
-        verified = {}
-        for name, asset in assets.items():
+
+        async def verified(name: str, asset: dict[str, Any]) -> tuple[int, str]:
             key = staged_key(request.owner_id, request.collection, item_id, name)
-            head = await self.store.head(self.store.settings.rs_bucket, key)
+            async with checks:
+                head = await self.store.head(self.store.settings.rs_bucket, key)
             md5 = head and head["metadata"].get(MD5_METADATA)
             if not head or not md5:
                 raise UnverifiedAssetError(f"asset {name!r} of {item_id!r} is not verified in S3")
             if not stored_as_described(head, asset):
                 raise UnverifiedAssetError(f"asset {name!r} of {item_id!r} differs from the station's")
-            verified[name] = (head["size"], md5)
-        return verified
+            return head["size"], md5
 
-    async def _publish_one(self, request: PublishItemsInput, ref: ItemRef) -> bool:
-        with tracer.start_as_current_span("catalog.publish", attributes={"rs.item": ref.item_id}):
-            return await self._verify_and_insert(request, ref)
+        names = list(assets)
+        return dict(zip(names, await asyncio.gather(*(verified(n, assets[n]) for n in names)), strict=True))
 
-    async def _verify_and_insert(self, request: PublishItemsInput, ref: ItemRef) -> bool:
-        station_item = await self.store.get_json(self.store.settings.rs_work_bucket, ref.manifest_key)
-        verified = await self._verified_assets(request, ref.item_id, station_item.get("assets", {}))
-        item = staged_item(station_item, request.owner_id, request.collection, self.store.settings.rs_bucket, verified)
-        return await self.catalog.create_item(request.collection, item, request.owner_id)
+    async def _verified_item(
+        self, request: PublishItemsInput, station_item: dict[str, Any], checks: asyncio.Semaphore
+    ) -> dict[str, Any]:
+        item_id = station_item["id"]
+        verified = await self._verified_assets(request, item_id, station_item.get("assets", {}), checks)
+        return staged_item(station_item, request.owner_id, request.collection, self.store.settings.rs_bucket, verified)
+
+    async def _station_items(self, refs: list[ItemRef]) -> list[dict[str, Any]]:
+        """The station items of `refs`, each manifest read once (several items may share one)."""
+        keys = list(dict.fromkeys(ref.manifest_key for ref in refs))
+        bucket = self.store.settings.rs_work_bucket
+        documents = dict(zip(keys, await asyncio.gather(*(self.store.get_json(bucket, k) for k in keys)), strict=True))
+        return [manifest_item(documents[ref.manifest_key], ref.item_id) for ref in refs]
 
     @activity.defn
     async def publish_staged_items(self, request: PublishItemsInput) -> PublishItemsResult:
-        """Insert staged items in the catalog, each once every one of its assets is in S3 and verified;
-        an existing item (409) counts as done. Safe to retry: what is already in is not inserted twice."""
-        created = await asyncio.gather(*(self._publish_one(request, ref) for ref in request.items))
+        """Insert staged items in the catalog in one write, once every asset of every one of them is in S3 and
+        verified (one unverified asset fails the batch: nothing is written). Items already in the collection
+        (published by an earlier attempt or another request) are left as they are. Safe to retry."""
+        with tracer.start_as_current_span("catalog.publish", attributes={"rs.items": len(request.items)}):
+            ids = [ref.item_id for ref in request.items]
+            existing = {item["id"] for item in await self.catalog.items(request.collection, ids, owner=request.owner_id)}
+            todo = [ref for ref in request.items if ref.item_id not in existing]
+            station_items = await self._station_items(todo)
+            checks = asyncio.Semaphore(HEAD_CONCURRENCY)
+            items = list(await asyncio.gather(*(self._verified_item(request, item, checks) for item in station_items)))
+            for _ in range(2):
+                if await self.catalog.create_items(request.collection, items, request.owner_id):
+                    break
+                # Someone else inserted some of them meanwhile (a writer outside our publishers): keep theirs.
+                present = {item["id"] for item in await self.catalog.items(request.collection, ids, owner=request.owner_id)}
+                existing |= present
+                items = [item for item in items if item["id"] not in present]
+            else:
+                raise CatalogError(f"items of {request.collection!r} kept conflicting with concurrent writes")
         return PublishItemsResult(
-            created=[ref.item_id for ref, new in zip(request.items, created, strict=True) if new],
-            existing=[ref.item_id for ref, new in zip(request.items, created, strict=True) if not new],
+            created=[i for i in ids if i not in existing], existing=[i for i in ids if i in existing]
         )
 
     @activity.defn

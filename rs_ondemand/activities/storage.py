@@ -55,6 +55,17 @@ def manifest_prefix(request_id: str) -> str:
     return f"requests/{request_id}/"
 
 
+def manifest_item(document: Any, item_id: str) -> dict[str, Any]:
+    """Station item `item_id` out of the manifest an `ItemRef` names: a page of entries each holding its item,
+    or (as searches wrote them before pages held the items) the item alone."""
+    if isinstance(document, list):
+        for entry in document:
+            if entry.get("item_id") == item_id and isinstance(entry.get("item"), dict):
+                return dict(entry["item"])
+        raise InvalidInputError(f"item {item_id!r} is not in its manifest page")
+    return dict(document)
+
+
 def checkpoint_prefix(bucket: str, prefix: str) -> str:
     """Where resumable upload states of objects under s3://bucket/prefix live in the work bucket."""
     return f"transfers/{bucket}/{prefix}"

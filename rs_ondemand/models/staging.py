@@ -256,6 +256,18 @@ class PublishItemsInput(BaseModel):
     items: list[ItemRef]
 
 
+class PublicationRequest(BaseModel):
+    """A batch of verified items for the `CollectionPublisher` of their collection (started where needed)."""
+
+    publish: PublishItemsInput
+    step_attempts: int = Field(10, ge=1)
+    """The requester's `options.step_attempts`: how often the publisher tries the write before giving up."""
+    update_id: str
+    """Unique per attempt of the requester's step: a retried activity re-attaches to its own publication."""
+    task_queue: str
+    """Where the publisher runs if it has to be started."""
+
+
 class PublishItemsResult(BaseModel):
     created: list[str]
     existing: list[str]

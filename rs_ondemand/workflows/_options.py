@@ -39,6 +39,17 @@ CATALOG: dict[str, Any] = {
     "retry_policy": _TRANSIENT,
 }
 
+PUBLISH: dict[str, Any] = {
+    # Hand a batch to the collection's publisher and wait for its write: queued behind the other requests'
+    # batches of that collection, and as long as the publisher's own retries when the catalog is down. The
+    # heartbeat notices a dead worker; after a cancel the activity waits for a write already handed over, so
+    # that the request's cleanup sees what was published.
+    "start_to_close_timeout": timedelta(minutes=30),
+    "heartbeat_timeout": timedelta(seconds=30),
+    "retry_policy": _TRANSIENT,
+    "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+}
+
 PLAN: dict[str, Any] = {
     # Reading a task table and building queries: CPU only, seconds. A bad task table is a non-retryable error
     # (the request's); only an unexpected worker hiccup is worth the retries.

@@ -10,13 +10,17 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.activities.catalog import CatalogActivities
     from rs_ondemand.activities.stations import StationActivities
     from rs_ondemand.activities.storage import StorageActivities
+    from rs_ondemand.activities.temporal import TemporalActivities
     from rs_ondemand.models.progress import State
     from rs_ondemand.models.staging import (
         AssetTransfer,
         DiscardItemsInput,
         ItemRef,
         PrepareStagingInput,
+        PublicationRequest,
         PublishItemsInput,
+        PublishItemsResult,
+        ReadCatalogItemsInput,
         StagingInput,
         StagingReport,
         StagingResult,
@@ -29,8 +33,8 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.workflows._operator import OperatorControl, stop_if_requested
     from rs_ondemand.workflows._tasks import all_or_first_error
 
-PUBLISH_BATCH = 50
-"""Verified items published by one activity: one round trip per batch instead of per item."""
+PUBLISH_BATCH = 200
+"""Verified items published at most in one catalog write (whatever is verified when the last write ends)."""
 
 
 @workflow.defn(name=STAGING, failure_exception_types=INVALID_INPUT)
@@ -56,6 +60,7 @@ class Staging(OperatorControl):
         self._ready: list[ItemRef] = []
         self._unfinished = 0
         self._request: StagingInput | None = None
+        self._publications = 0
 
     @workflow.run
     async def run(self, request: StagingInput) -> StagingResult:
@@ -111,18 +116,24 @@ class Staging(OperatorControl):
         return self._result
 
     async def _discard_unpublished(self, request: StagingInput, todo: list[ItemRef]) -> None:
-        """After a failure or a cancel: what was written for items not published yet is removed."""
+        """After a failure or a cancel: what was written for items not published yet is removed. An item the
+        catalog has is kept, even if its publication's answer was lost to the cancel."""
         self._set_state(State.CLEANING_UP, "removing what unpublished items wrote")
         published = set(self._result.staged)
         unpublished = [item.item_id for item in todo if item.item_id not in published]
+        collection = request.catalog_collection_identifier
+        if unpublished:
+            in_catalog = await workflow.execute_activity_method(
+                CatalogActivities.read_catalog_items,
+                ReadCatalogItemsInput(collection=collection, ids=unpublished),
+                **_options.CLEANUP,
+            )
+            kept = {item.id for item in in_catalog}
+            unpublished = [item_id for item_id in unpublished if item_id not in kept]
         if unpublished:
             await workflow.execute_activity_method(
                 StorageActivities.discard_staged_items,
-                DiscardItemsInput(
-                    owner_id=request.env.owner_id,
-                    collection=request.catalog_collection_identifier,
-                    item_ids=unpublished,
-                ),
+                DiscardItemsInput(owner_id=request.env.owner_id, collection=collection, item_ids=unpublished),
                 **_options.CLEANUP,
             )
 
@@ -160,7 +171,7 @@ class Staging(OperatorControl):
         self._ready.append(item)  # every asset verified: the publisher takes it from here
 
     async def _publisher(self, request: StagingInput) -> None:
-        """Publish verified items in batches until every item of the page is in the catalog."""
+        """Publish verified items, whatever is verified at once, until every item of the page is published."""
         while self._unfinished:
             stop_if_requested("publish")  # a cancel held while the last batch was published
             await workflow.wait_condition(lambda: bool(self._ready))
@@ -168,13 +179,8 @@ class Staging(OperatorControl):
             publish = PublishItemsInput(
                 owner_id=request.env.owner_id, collection=request.catalog_collection_identifier, items=batch
             )
-            catalog = self._with_attempts(_options.CATALOG)
             published = await self._step(
-                "publish",
-                lambda p=publish, c=catalog: workflow.execute_activity_method(  # type: ignore[misc]
-                    CatalogActivities.publish_staged_items, p, **c
-                ),
-                publishes=True,
+                "publish", lambda p=publish: self._publish(p), publishes=True  # type: ignore[misc]
             )
             self._result.staged += [item.item_id for item in batch]
             self._result.items_staged += len(batch)
@@ -183,6 +189,20 @@ class Staging(OperatorControl):
             if published.existing:
                 workflow.logger.info("already published by another request: %s", published.existing)
             await self._report(request)
+
+    async def _publish(self, publish: PublishItemsInput) -> PublishItemsResult:
+        """One attempt of the publish step, through the collection's one publisher (`CollectionPublisher`)."""
+        self._publications += 1
+        info = workflow.info()
+        publication = PublicationRequest(
+            publish=publish,
+            step_attempts=self._options.step_attempts,
+            update_id=f"{info.workflow_id}/{info.run_id}/publish-{self._publications}",
+            task_queue=info.task_queue,
+        )
+        return await workflow.execute_activity_method(
+            TemporalActivities.publish_in_collection, publication, **self._with_attempts(_options.PUBLISH)
+        )
 
     async def _transfer(self, request: StagingInput, transfer: AssetTransfer, slots: asyncio.Semaphore) -> None:
         options = self._with_attempts(_options.TRANSFER)
