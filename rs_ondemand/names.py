@@ -21,6 +21,9 @@ UNIT_PROGRESS_SIGNAL: Final = "unit_progress"
 STAGING_PROGRESS_SIGNAL: Final = "staging_progress"
 """Internal: a `Staging` child reports its counts to its parent."""
 
+STAGING_PAGES: Final = "StagingPages"
+"""Internal: stages the result pages of a large request, continuing as new every few pages."""
+
 COLLECTION_PUBLISHER: Final = "CollectionPublisher"
 """Internal: the one writer of staged items into a catalog collection (one workflow per collection)."""
 PUBLISH_UPDATE: Final = "publish"

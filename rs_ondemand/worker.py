@@ -41,6 +41,7 @@ from rs_ondemand.workflows.dpr_processing import DprProcessing
 from rs_ondemand.workflows.processing_unit import ProcessingUnit
 from rs_ondemand.workflows.scheduled_staging import ScheduledStaging
 from rs_ondemand.workflows.staging import Staging
+from rs_ondemand.workflows.staging_pages import StagingPages
 from rs_ondemand.workflows.window_staging import OnDemandAuxipStaging, OnDemandPripStaging
 
 log = logging.getLogger("rs_ondemand.worker")
@@ -57,6 +58,7 @@ WORKFLOWS: list[type] = [
     Staging,
     ScheduledStaging,
     CollectionPublisher,
+    StagingPages,
 ]
 
 

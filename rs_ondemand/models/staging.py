@@ -162,6 +162,44 @@ class StagingInput(BaseModel):
     options: RequestOptions = Field(default_factory=RequestOptions)
     progress_reports: int = Field(20, ge=1)
     """About how many progress signals this child may send its parent (the parent splits its budget)."""
+    assets_per_child: int = Field(500, ge=1)
+    """At most this many assets are transferred in this workflow's history: a page with more is transferred in
+    parts (set by the parent from `workflows/_limits.py`, so a continued run keeps the split it started with)."""
+    part: AssetSlice | None = None
+    """Set on a part of a page whose items have too many assets for one history: this child transfers the slice
+    only (no catalog check, no publication, no cleanup); the page's `Staging` does the rest."""
+
+
+class AssetSlice(BaseModel):
+    """A window over the (item, asset) pairs of some items, in item order then asset-name order: the part of a
+    page one `Staging` child transfers when the page has more assets than one history should hold."""
+
+    items: list[ItemRef]
+    """The page's items to stage (those already in the catalog left out), the same for every part."""
+    start: int
+    end: int
+
+
+class PagesStagingInput(BaseModel):
+    """Input of `StagingPages`: stage many result pages, `Staging` children a few at a time, continuing as new
+    every few pages (`pages` shrinks from one run to the next)."""
+
+    env: FlowEnv
+    catalog_collection_identifier: SafeName
+    station: Station
+    pages: list[PageRef]
+    first_page: int = 0
+    """Number of `pages[0]` among the request's pages (children are named after it)."""
+    pages_per_run: int = Field(100, ge=1)
+    """Pages one run stages before it continues as new (from `workflows/_limits.py`)."""
+    assets_per_child: int = Field(500, ge=1)
+    report_to: str
+    progress_reports: int = Field(200, ge=1)
+    options: RequestOptions = Field(default_factory=RequestOptions)
+    staged: StagingResult = Field(default_factory=lambda: StagingResult())
+    """What the earlier runs staged."""
+    done: Progress = Field(default_factory=Progress)
+    """The counts of the earlier runs (their children's, summed)."""
 
 
 MAX_LISTED_IDS = 1000

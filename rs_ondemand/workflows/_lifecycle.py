@@ -50,10 +50,11 @@ async def run_request[T](
     body: Awaitable[T],
     *,
     clean_up: Callable[[], Awaitable[None]] | None = None,
-    completed: Callable[[], str] = lambda: "completed",
+    completed: Callable[[], str] | None = lambda: "completed",
     settled: Callable[[], Awaitable[None]] | None = None,
 ) -> T:
-    """`body`'s result, with the state `completed`. On a failure or a cancel: `clean_up` runs (what the request
+    """`body`'s result, with the state `completed` (`completed=None`: the state is left as it is, for a run that
+    continues as new). On a failure or a cancel: `clean_up` runs (what the request
     wrote and nobody will use), then the state settles (`failed` with a one-line error naming `what`, or
     `cancelled`) and the failure is raised as a non-retryable error of the original type (a cancel as itself).
     `settled` runs once the final state is set either way (a child reports it to its parent).
@@ -72,11 +73,12 @@ async def run_request[T](
         if failure is None:
             raise
         raise failure from err
-    done = completed()
-    if workflow.cancellation_reason() is not None:
-        # A cancel arrived while a publication ran: it finished, and nothing was left to stop.
-        done += " (a cancel was requested after publication had started: it came too late)"
-    control._set_state(State.COMPLETED, done)
+    if completed is not None:
+        done = completed()
+        if workflow.cancellation_reason() is not None:
+            # A cancel arrived while a publication ran: it finished, and nothing was left to stop.
+            done += " (a cancel was requested after publication had started: it came too late)"
+        control._set_state(State.COMPLETED, done)
     if settled is not None:
         await settled()
     return result

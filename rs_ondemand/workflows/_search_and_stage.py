@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from temporalio import workflow
 
@@ -14,19 +14,21 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.models.operator import RequestOptions
     from rs_ondemand.models.progress import State
     from rs_ondemand.models.staging import (
+        PageRef,
+        PagesStagingInput,
         SearchResult,
         StagingInput,
-        StagingReport,
         StagingResult,
         Station,
         StationSearchInput,
     )
-    from rs_ondemand.names import STAGING_PROGRESS_SIGNAL
+    from rs_ondemand.names import STAGING_PAGES
     from rs_ondemand.search_attributes import RS_COLLECTION, RS_OWNER, RS_STATION
-    from rs_ondemand.workflows import _options
+    from rs_ondemand.workflows import _limits, _options
+    from rs_ondemand.workflows._children import SummedChildren
     from rs_ondemand.workflows._lifecycle import remove_empty_collections, run_request
     from rs_ondemand.workflows._operator import OperatorControl
-    from rs_ondemand.workflows._tasks import all_or_first_error
+    from rs_ondemand.workflows._tasks import with_shares
     from rs_ondemand.workflows.staging import Staging
 
 CHILDREN_IN_FLIGHT = 4
@@ -35,7 +37,8 @@ CHILDREN_IN_FLIGHT = 4
 PROGRESS_SIGNALS = 200
 """Progress signals a parent accepts from all its children together: each costs it a few history events."""
 
-_SUMMED = ("items_done", "items_skipped", "assets_done", "assets_total", "bytes_done", "bytes_total")
+SUMMED = ("items_done", "items_skipped", "assets_done", "assets_total", "bytes_done", "bytes_total")
+"""The counts of a staging parent's progress that are its children's, summed."""
 
 
 class SearchAndStage:
@@ -53,9 +56,7 @@ class SearchAndStage:
         self.control = control
         self._collections: list[tuple[str, str]] = []
         """(owner, collection) staged into: a failed request removes those it created and left empty."""
-        # Registered while the workflow is constructed, before any signal is delivered: the same as a handler
-        # declared on the workflow class.
-        workflow.set_signal_handler(STAGING_PROGRESS_SIGNAL, self._staging_progress)
+        self.children = SummedChildren(control, SUMMED)
 
     def start(self, env: FlowEnv, collection: str, station: Station, options: RequestOptions) -> None:
         """Take the request's options and record what it is about where operators look (search attributes)."""
@@ -63,14 +64,6 @@ class SearchAndStage:
         workflow.upsert_search_attributes(
             [RS_OWNER.value_set(env.owner_id), RS_COLLECTION.value_set(collection), RS_STATION.value_set(station)]
         )
-
-    def _staging_progress(self, report: StagingReport) -> None:
-        control = self.control
-        control._children.take(report.child_id, report.progress)
-        children = control._children.reports()
-        for name in _SUMMED:
-            setattr(control._progress, name, sum(getattr(child, name) for child in children))
-        control._show_state()
 
     async def search(self, search: StationSearchInput) -> SearchResult:
         """Search the station; every result page is written to the work bucket, history gets references."""
@@ -86,33 +79,55 @@ class SearchAndStage:
         return found
 
     async def stage(self, found: SearchResult, env: FlowEnv, collection: str, station: Station) -> StagingResult:
-        """Stage every page of `found` into `collection` through `Staging` children."""
+        """Stage every page of `found` into `collection` through `Staging` children (beyond
+        `_limits.PAGES_PER_RUN` pages, through a `StagingPages` child that continues as new)."""
         self.control._set_state(State.STAGING, f"staging {found.items} items ({found.assets} assets) into {collection}")
         self._collections.append((env.owner_id, collection))
+        if len(found.pages) <= _limits.PAGES_PER_RUN:
+            return await self.stage_pages(found.pages, env, collection, station)
         parent = workflow.info().workflow_id
-        # The request's transfer limit is shared by the children running at once: each gets a share to use
-        # while it runs and hands it to the next page when it ends.
-        limit = self.control._options.max_parallel_transfers
-        in_flight = min(CHILDREN_IN_FLIGHT, len(found.pages), limit) or 1
-        shares = [limit // in_flight + (1 if i < limit % in_flight else 0) for i in range(in_flight)]
-        slots = asyncio.Semaphore(in_flight)
+        pages = PagesStagingInput(
+            env=env,
+            catalog_collection_identifier=collection,
+            station=station,
+            pages=found.pages,
+            report_to=parent,
+            progress_reports=PROGRESS_SIGNALS,
+            options=self.control._options,
+            pages_per_run=_limits.PAGES_PER_RUN,
+            assets_per_child=_limits.ASSETS_PER_CHILD,
+        )
+        return await workflow.execute_child_workflow(
+            STAGING_PAGES,
+            pages,
+            id=f"{parent}/pages-{collection}",
+            result_type=StagingResult,
+            parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+        )
 
-        async def stage_page(index: int, request: StagingInput) -> StagingResult:
-            async with slots:
-                share = shares.pop()
-                try:
-                    return await workflow.execute_child_workflow(
-                        Staging.run,
-                        request.model_copy(update={"max_parallel_transfers": share}),
-                        id=f"{parent}/staging-{collection}-{index:04d}",
-                        # A cancelled or failed parent cancels its children, which remove their partial uploads.
-                        parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
-                    )
-                finally:
-                    shares.append(share)
+    async def stage_pages(
+        self,
+        pages: list[PageRef],
+        env: FlowEnv,
+        collection: str,
+        station: Station,
+        first: int = 0,
+        assets_per_child: int | None = None,
+    ) -> StagingResult:
+        """Stage `pages` (numbered from `first`) into `collection`, a `Staging` child per page, a few at a time."""
+        parent = workflow.info().workflow_id
 
-        reports = max(1, PROGRESS_SIGNALS // max(1, len(found.pages)))
-        pages = [
+        def stage_page(index: int, request: StagingInput) -> Callable[[int], Coroutine[Any, Any, StagingResult]]:
+            return lambda share: workflow.execute_child_workflow(
+                Staging.run,
+                request.model_copy(update={"max_parallel_transfers": share}),
+                id=f"{parent}/staging-{collection}-{index:04d}",
+                # A cancelled or failed parent cancels its children, which remove their partial uploads.
+                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+            )
+
+        reports = max(1, PROGRESS_SIGNALS // max(1, len(pages)))
+        requests = [
             StagingInput(
                 env=env,
                 catalog_collection_identifier=collection,
@@ -121,11 +136,16 @@ class SearchAndStage:
                 report_to=parent,
                 progress_reports=reports,
                 options=self.control._options,
+                assets_per_child=assets_per_child or _limits.ASSETS_PER_CHILD,
             )
-            for page in found.pages
+            for page in pages
         ]
+        # The request's transfer limit is shared by the children running at once: each gets a share to use
+        # while it runs and hands it to the next page when it ends.
+        limit = self.control._options.max_parallel_transfers
+        jobs = [stage_page(first + i, page) for i, page in enumerate(requests)]
         total = StagingResult()
-        for result in await all_or_first_error([stage_page(i, page) for i, page in enumerate(pages)]):
+        for result in await with_shares(limit, CHILDREN_IN_FLIGHT, jobs):
             total.add(result)
         return total
 

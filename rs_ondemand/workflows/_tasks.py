@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from temporalio import workflow
@@ -38,3 +38,26 @@ async def all_or_first_error[T](coros: list[Coroutine[Any, Any, T]]) -> list[T]:
             await _cancel_all(list(pending))
             raise task.exception()  # type: ignore[misc]
     return [task.result() for task in tasks]
+
+
+def share_out(limit: int, parts: int) -> list[int]:
+    """`limit` split into `parts` shares as even as can be (the first ones one more)."""
+    return [limit // parts + (1 if i < limit % parts else 0) for i in range(parts)]
+
+
+async def with_shares[T](limit: int, in_flight: int, jobs: list[Callable[[int], Coroutine[Any, Any, T]]]) -> list[T]:
+    """Run `jobs` at most `in_flight` at once, each given its share of `limit` (a number of transfers) while it
+    runs and handing it to the next job when it ends. Results in order; the first failure cancels the rest."""
+    in_flight = min(in_flight, len(jobs), limit) or 1
+    shares = share_out(limit, in_flight)
+    slots = asyncio.Semaphore(in_flight)
+
+    async def run(job: Callable[[int], Coroutine[Any, Any, T]]) -> T:
+        async with slots:
+            share = shares.pop()
+            try:
+                return await job(share)
+            finally:
+                shares.append(share)
+
+    return await all_or_first_error([run(job) for job in jobs])

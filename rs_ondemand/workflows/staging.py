@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from temporalio import workflow
 
@@ -13,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.activities.temporal import TemporalActivities
     from rs_ondemand.models.progress import State
     from rs_ondemand.models.staging import (
+        AssetSlice,
         AssetTransfer,
         DiscardItemsInput,
         ItemRef,
@@ -28,10 +31,18 @@ with workflow.unsafe.imports_passed_through():
     )
     from rs_ondemand.names import STAGING, STAGING_PROGRESS_SIGNAL, download_task_queue
     from rs_ondemand.workflows import _options
+    from rs_ondemand.workflows._children import SummedChildren
     from rs_ondemand.workflows._failures import INVALID_INPUT
     from rs_ondemand.workflows._lifecycle import request_id, run_request
     from rs_ondemand.workflows._operator import OperatorControl, stop_if_requested
-    from rs_ondemand.workflows._tasks import all_or_first_error
+    from rs_ondemand.workflows._tasks import all_or_first_error, with_shares
+
+PARTS_IN_FLIGHT = 2
+"""Parts of a page transferring at once (they share the page's transfer limit)."""
+PART_REPORTS = 20
+"""Progress reports each part sends the page's workflow."""
+PLAN_WINDOW = 200
+"""Transfers planned by one activity (a few hundred bytes each in history)."""
 
 PUBLISH_BATCH = 200
 """Verified items published at most in one catalog write (whatever is verified when the last write ends)."""
@@ -61,10 +72,14 @@ class Staging(OperatorControl):
         self._unfinished = 0
         self._request: StagingInput | None = None
         self._publications = 0
+        # A page staged in parts shows the transfers of its parts (they report to it).
+        self._parts = SummedChildren(self, ("assets_done", "bytes_done"))
 
     @workflow.run
     async def run(self, request: StagingInput) -> StagingResult:
         self._request, self._options = request, request.options
+        if request.part is not None:
+            return await self._transfer_part(request, request.part)
         self._set_state(State.STAGING, "reading the search page")
         progress = self._progress
         owner, collection = request.env.owner_id, request.catalog_collection_identifier
@@ -106,14 +121,61 @@ class Staging(OperatorControl):
 
     async def _stage_items(self, request: StagingInput, todo: list[ItemRef]) -> StagingResult:
         """Transfer every asset, publishing each item as soon as all its assets are verified."""
-        transfers = await self._plan(request, todo)
-        slots = asyncio.Semaphore(request.max_parallel_transfers)
         self._unfinished = len(todo)
+        assets = sum(item.asset_count for item in todo)
+        if assets > request.assets_per_child:
+            await self._stage_in_parts(request, todo, assets)
+            self._ready = list(todo)
+            await self._publisher(request)
+            return self._result
+        transfers = await self._plan(request, todo, 0, assets)
+        slots = asyncio.Semaphore(request.max_parallel_transfers)
         await all_or_first_error(
             [self._stage_item(request, item, transfers[item.item_id], slots) for item in todo]
             + [self._publisher(request)]
         )
         return self._result
+
+    async def _stage_in_parts(self, request: StagingInput, todo: list[ItemRef], assets: int) -> None:
+        """Too many assets for one history (a CADIP session of thousands of chunks): `Staging` children
+        transfer `assets_per_child` of them each, reporting to this workflow; publication and cleanup stay
+        here."""
+        parent, size = workflow.info().workflow_id, request.assets_per_child
+        windows = [(start, min(start + size, assets)) for start in range(0, assets, size)]
+
+        def part(number: int, start: int, end: int) -> Callable[[int], Coroutine[Any, Any, StagingResult]]:
+            slice_ = AssetSlice(items=todo, start=start, end=end)
+            update = {"part": slice_, "report_to": parent, "progress_reports": PART_REPORTS}
+            return lambda share: workflow.execute_child_workflow(
+                Staging.run,
+                request.model_copy(update={**update, "max_parallel_transfers": share}),
+                id=f"{parent}/part-{number:03d}",
+                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+            )
+
+        jobs = [part(number, start, end) for number, (start, end) in enumerate(windows)]
+        for done in await with_shares(request.max_parallel_transfers, PARTS_IN_FLIGHT, jobs):
+            self._result.assets_staged += done.assets_staged
+            self._result.bytes_staged += done.bytes_staged
+
+    async def _transfer_part(self, request: StagingInput, part: AssetSlice) -> StagingResult:
+        """As a part of a page: transfer assets `part.start` to `part.end` of its items, nothing else."""
+        what = f"assets {part.start + 1}-{part.end} of {request.page.key}"
+        self._set_state(State.STAGING, f"transferring {what}")
+        self._progress.assets_total = part.end - part.start
+
+        async def transfer() -> StagingResult:
+            planned = await self._plan(request, part.items, part.start, part.end)
+            transfers = [transfer for item in part.items for transfer in planned[item.item_id]]
+            self._progress.bytes_total = sum(transfer.size or 0 for transfer in transfers)
+            slots = asyncio.Semaphore(request.max_parallel_transfers)
+            await all_or_first_error([self._transfer(request, transfer, slots) for transfer in transfers])
+            return self._result
+
+        # Nothing to clean up here: the page's workflow removes what its unpublished items wrote.
+        return await run_request(
+            self, f"transferring {what}", transfer(), settled=lambda: self._report(request, force=True)
+        )
 
     async def _discard_unpublished(self, request: StagingInput, todo: list[ItemRef]) -> None:
         """After a failure or a cancel: what was written for items not published yet is removed. An item the
@@ -141,17 +203,21 @@ class Staging(OperatorControl):
         if self._request is not None:
             await self._report(self._request, force=True)
 
-    async def _plan(self, request: StagingInput, todo: list[ItemRef]) -> dict[str, list[AssetTransfer]]:
-        """Every transfer of the items to stage, fetched a window at a time (keeps each result small)."""
-        transfers: dict[str, list[AssetTransfer]] = {item.item_id: [] for item in todo}
-        offset: int | None = 0 if todo else None
+    async def _plan(
+        self, request: StagingInput, items: list[ItemRef], start: int, end: int
+    ) -> dict[str, list[AssetTransfer]]:
+        """The transfers `start` to `end` of the (item, asset) pairs of `items`, fetched a window at a time
+        (keeps each result small)."""
+        transfers: dict[str, list[AssetTransfer]] = {item.item_id: [] for item in items}
+        offset: int | None = start if start < end else None
         catalog = self._with_attempts(_options.CATALOG)
         while offset is not None:
             window = TransferPageInput(
                 owner_id=request.env.owner_id,
                 collection=request.catalog_collection_identifier,
-                items=todo,
+                items=items,
                 offset=offset,
+                limit=min(PLAN_WINDOW, end - offset),
             )
             page = await self._step(
                 "plan the transfers",
@@ -161,7 +227,7 @@ class Staging(OperatorControl):
             )
             for transfer in page.transfers:
                 transfers[transfer.item_id].append(transfer)
-            offset = page.next_offset
+            offset = page.next_offset if page.next_offset is not None and page.next_offset < end else None
         return transfers
 
     async def _stage_item(
