@@ -124,6 +124,22 @@ class S3Settings(_Settings):
     costs one checkpoint write, so larger parts are cheaper (16 MiB: objects up to 160 GB in 10,000 parts)."""
 
 
+class TransferSettings(_Settings):
+    """How assets are transferred: small files many to an activity, the others each in its own (resumable)."""
+
+    model_config = SettingsConfigDict(env_prefix="RS_")
+
+    small_file_bytes: int = Field(16 * 1024 * 1024, ge=0)
+    """Assets the station announces smaller than this are transferred in batches (each file streamed, verified and
+    stored in one request, one download in flight per batch); larger ones, or of unknown size, one per activity,
+    resumable part by part. 0: no batches. Stations with a requests-per-minute cap get no batches either (the
+    cap counts activities)."""
+    batch_max_files: int = Field(100, ge=1)
+    """Files of one batch at most."""
+    batch_max_bytes: int = Field(64 * 1024 * 1024, ge=1)
+    """Bytes of one batch at most (a retried batch checks its finished files in S3 and transfers only the rest)."""
+
+
 class CatalogSettings(_Settings):
     """The STAC catalog (stac-fastapi-pgstac with the transaction extension)."""
 
@@ -292,6 +308,7 @@ class Settings(BaseModel):
     temporal: TemporalSettings
     worker: WorkerSettings
     s3: S3Settings
+    transfers: TransferSettings
     catalog: CatalogSettings
     cadip: CadipSettings
     auxip: AuxipSettings

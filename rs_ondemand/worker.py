@@ -22,6 +22,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from rs_ondemand._allocator import keep_large_buffers
+from rs_ondemand.activities.batches import BatchActivities
 from rs_ondemand.activities.catalog import CatalogActivities, CatalogClient
 from rs_ondemand.activities.eopf_env import EopfProcessors
 from rs_ondemand.activities.eopf_process import remove_abandoned_run_folders
@@ -80,6 +81,7 @@ async def activities(settings: Settings) -> AsyncIterator[list[Any]]:
         stack.push_async_callback(processor.aclose)  # its warm EOPF runner, if a run started it
         groups = [
             StationActivities(stations, store),
+            BatchActivities(stations, store, settings.transfers),
             StorageActivities(store, catalog),
             CatalogActivities(catalog, store),
             processor,
@@ -127,7 +129,8 @@ async def running_workers(
                 **common,
             )
         )
-    stream = [fn for fn in activity_fns if getattr(fn, "__name__", "") == "stream_asset"]
+    # What a download queue runs: downloads, one file at a time per activity (a batch streams its files in turn).
+    stream = [fn for fn in activity_fns if getattr(fn, "__name__", "") in ("stream_asset", "transfer_batch")]
     # EOPF runs have a queue of their own, with few slots: a burst of processing never starves staging.
     processor = [fn for fn in activity_fns if getattr(fn, "__name__", "") == "run_processor"]
     if processes:

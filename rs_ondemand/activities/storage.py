@@ -6,6 +6,7 @@ Longer than our ~400-line guide on purpose: one module per outside system, and e
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import json
@@ -286,6 +287,18 @@ class ObjectStore:
         """A writer for one object; with `checkpoint_key` (in the work bucket) it can resume after a crash."""
         return MultipartWriter(self, bucket, key, metadata, checkpoint_key)
 
+    async def put_verified(self, bucket: str, key: str, body: bytes, md5: str) -> None:
+        """Store a small object in one request with its verified MD5 as metadata; S3 checks the bytes it received
+        against the MD5 (Content-MD5) and refuses them if they differ."""
+        with translate_s3_errors(f"writing s3://{bucket}/{key}"):
+            await self.client.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=body,
+                Metadata={MD5_METADATA: md5},
+                ContentMD5=base64.b64encode(bytes.fromhex(md5)).decode(),
+            )
+
     async def put_json(self, bucket: str, key: str, document: Any) -> None:
         with translate_s3_errors(f"writing s3://{bucket}/{key}"):
             body = json.dumps(document, separators=(",", ":")).encode()
@@ -424,6 +437,32 @@ def _asset_transfer(
     )
 
 
+async def asset_transfers(store: ObjectStore, page: TransferPageInput) -> TransferPage:
+    """A window of the transfers of some items (their assets to their staged locations); only the manifests of
+    the items the window touches are read."""
+    end = page.offset + page.limit
+    transfers: list[AssetTransfer] = []
+    first = 0  # index of the item's first asset among all pairs
+    documents: dict[str, Any] = {}
+    for ref in page.items:
+        last = first + ref.asset_count
+        if last > page.offset and first < end:
+            if ref.manifest_key not in documents:
+                documents[ref.manifest_key] = await store.get_json(store.settings.rs_work_bucket, ref.manifest_key)
+            assets = manifest_item(documents[ref.manifest_key], ref.item_id).get("assets", {})
+            for name in sorted(assets)[max(0, page.offset - first) : end - first]:
+                transfers.append(
+                    _asset_transfer(
+                        page.owner_id, page.collection, ref.item_id, name, assets[name], store.settings.rs_bucket
+                    )
+                )
+        first = last
+        if first >= end:
+            break
+    total = sum(ref.asset_count for ref in page.items)
+    return TransferPage(transfers=transfers, next_offset=end if end < total else None)
+
+
 class StorageActivities:
     """Activities on S3 (the catalog is only read, by `discard_staged_items`)."""
 
@@ -433,32 +472,8 @@ class StorageActivities:
 
     @activity.defn
     async def list_asset_transfers(self, page: TransferPageInput) -> TransferPage:
-        """A window of the transfers of some items (their assets to their staged locations); only the manifests
-        of the items the window touches are read."""
-        end = page.offset + page.limit
-        transfers: list[AssetTransfer] = []
-        first = 0  # index of the item's first asset among all pairs
-        for ref in page.items:
-            last = first + ref.asset_count
-            if last > page.offset and first < end:
-                item = await self.store.get_json(self.store.settings.rs_work_bucket, ref.manifest_key)
-                assets = item.get("assets", {})
-                for name in sorted(assets)[max(0, page.offset - first) : end - first]:
-                    transfers.append(
-                        _asset_transfer(
-                            page.owner_id,
-                            page.collection,
-                            ref.item_id,
-                            name,
-                            assets[name],
-                            self.store.settings.rs_bucket,
-                        )
-                    )
-            first = last
-            if first >= end:
-                break
-        total = sum(ref.asset_count for ref in page.items)
-        return TransferPage(transfers=transfers, next_offset=end if end < total else None)
+        """A window of the transfers of some items (their assets to their staged locations)."""
+        return await asset_transfers(self.store, page)
 
     @activity.defn
     async def read_manifest_page(self, page: PageRef) -> list[ItemRef]:

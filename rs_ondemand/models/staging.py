@@ -282,6 +282,30 @@ class TransferPage(BaseModel):
     next_offset: int | None = None
 
 
+class TransferPlanInput(BaseModel):
+    """Plan a window of transfers: which assets go in batches (small files) and which one by one."""
+
+    window: TransferPageInput
+    station: Station
+    parallel: int = Field(1, ge=1)
+    """Transfers the workflow runs at once: the small files are spread over at least this many batches."""
+
+
+class TransferPlan(BaseModel):
+    singles: list[AssetTransfer]
+    """Transferred one per activity, resumable part by part (large files, or of unknown size)."""
+    batches: list[list[AssetTransfer]]
+    """Small files, each list transferred by one activity."""
+    next_offset: int | None = None
+
+
+class BatchResult(BaseModel):
+    sizes: list[int]
+    """Bytes of each file of the batch, in its order (each verified against the station's size and MD5)."""
+    resumed: int = 0
+    """Files a retried batch found already staged (and did not transfer again)."""
+
+
 class TransferResult(BaseModel):
     key: str
     size: int

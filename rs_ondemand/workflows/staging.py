@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -10,7 +9,6 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from rs_ondemand.activities.catalog import CatalogActivities
-    from rs_ondemand.activities.stations import StationActivities
     from rs_ondemand.activities.storage import StorageActivities
     from rs_ondemand.activities.temporal import TemporalActivities
     from rs_ondemand.models.progress import State
@@ -27,22 +25,20 @@ with workflow.unsafe.imports_passed_through():
         StagingInput,
         StagingReport,
         StagingResult,
-        TransferPageInput,
     )
-    from rs_ondemand.names import STAGING, STAGING_PROGRESS_SIGNAL, download_task_queue
+    from rs_ondemand.names import STAGING, STAGING_PROGRESS_SIGNAL
     from rs_ondemand.workflows import _options
     from rs_ondemand.workflows._children import SummedChildren
     from rs_ondemand.workflows._failures import INVALID_INPUT
     from rs_ondemand.workflows._lifecycle import request_id, run_request
     from rs_ondemand.workflows._operator import OperatorControl, stop_if_requested
     from rs_ondemand.workflows._tasks import all_or_first_error, with_shares
+    from rs_ondemand.workflows._transfers import Transfers
 
 PARTS_IN_FLIGHT = 2
 """Parts of a page transferring at once (they share the page's transfer limit)."""
 PART_REPORTS = 20
 """Progress reports each part sends the page's workflow."""
-PLAN_WINDOW = 200
-"""Transfers planned by one activity (a few hundred bytes each in history)."""
 
 PUBLISH_BATCH = 200
 """Verified items published at most in one catalog write (whatever is verified when the last write ends)."""
@@ -128,13 +124,25 @@ class Staging(OperatorControl):
             self._ready = list(todo)
             await self._publisher(request)
             return self._result
-        transfers = await self._plan(request, todo, 0, assets)
-        slots = asyncio.Semaphore(request.max_parallel_transfers)
-        await all_or_first_error(
-            [self._stage_item(request, item, transfers[item.item_id], slots) for item in todo]
-            + [self._publisher(request)]
-        )
+        transfers = self._transfers(request)
+        plan = await transfers.plan(todo, 0, assets)
+        missing = {item.item_id: 0 for item in todo}
+        for transfer in plan.singles + [t for batch in plan.batches for t in batch]:
+            missing[transfer.item_id] += 1
+        by_id = {item.item_id: item for item in todo}
+        self._ready = [item for item in todo if not missing[item.item_id]]  # nothing to transfer
+
+        def finished(done: list[AssetTransfer]) -> None:
+            for transfer in done:
+                missing[transfer.item_id] -= 1
+                if not missing[transfer.item_id]:
+                    self._ready.append(by_id[transfer.item_id])  # every asset verified: the publisher takes it
+
+        await all_or_first_error([transfers.run(plan, finished), self._publisher(request)])
         return self._result
+
+    def _transfers(self, request: StagingInput) -> Transfers:
+        return Transfers(self, request, self._result, lambda: self._report(request))
 
     async def _stage_in_parts(self, request: StagingInput, todo: list[ItemRef], assets: int) -> None:
         """Too many assets for one history (a CADIP session of thousands of chunks): `Staging` children
@@ -165,11 +173,11 @@ class Staging(OperatorControl):
         self._progress.assets_total = part.end - part.start
 
         async def transfer() -> StagingResult:
-            planned = await self._plan(request, part.items, part.start, part.end)
-            transfers = [transfer for item in part.items for transfer in planned[item.item_id]]
-            self._progress.bytes_total = sum(transfer.size or 0 for transfer in transfers)
-            slots = asyncio.Semaphore(request.max_parallel_transfers)
-            await all_or_first_error([self._transfer(request, transfer, slots) for transfer in transfers])
+            transfers = self._transfers(request)
+            plan = await transfers.plan(part.items, part.start, part.end)
+            everything = plan.singles + [transfer for batch in plan.batches for transfer in batch]
+            self._progress.bytes_total = sum(transfer.size or 0 for transfer in everything)
+            await transfers.run(plan, lambda done: None)
             return self._result
 
         # Nothing to clean up here: the page's workflow removes what its unpublished items wrote.
@@ -202,39 +210,6 @@ class Staging(OperatorControl):
     async def _on_state_change(self) -> None:
         if self._request is not None:
             await self._report(self._request, force=True)
-
-    async def _plan(
-        self, request: StagingInput, items: list[ItemRef], start: int, end: int
-    ) -> dict[str, list[AssetTransfer]]:
-        """The transfers `start` to `end` of the (item, asset) pairs of `items`, fetched a window at a time
-        (keeps each result small)."""
-        transfers: dict[str, list[AssetTransfer]] = {item.item_id: [] for item in items}
-        offset: int | None = start if start < end else None
-        catalog = self._with_attempts(_options.CATALOG)
-        while offset is not None:
-            window = TransferPageInput(
-                owner_id=request.env.owner_id,
-                collection=request.catalog_collection_identifier,
-                items=items,
-                offset=offset,
-                limit=min(PLAN_WINDOW, end - offset),
-            )
-            page = await self._step(
-                "plan the transfers",
-                lambda w=window: workflow.execute_activity_method(  # type: ignore[misc]
-                    StorageActivities.list_asset_transfers, w, **catalog
-                ),
-            )
-            for transfer in page.transfers:
-                transfers[transfer.item_id].append(transfer)
-            offset = page.next_offset if page.next_offset is not None and page.next_offset < end else None
-        return transfers
-
-    async def _stage_item(
-        self, request: StagingInput, item: ItemRef, transfers: list[AssetTransfer], slots: asyncio.Semaphore
-    ) -> None:
-        await all_or_first_error([self._transfer(request, t, slots) for t in transfers])
-        self._ready.append(item)  # every asset verified: the publisher takes it from here
 
     async def _publisher(self, request: StagingInput) -> None:
         """Publish verified items, whatever is verified at once, until every item of the page is published."""
@@ -269,26 +244,6 @@ class Staging(OperatorControl):
         return await workflow.execute_activity_method(
             TemporalActivities.publish_in_collection, publication, **self._with_attempts(_options.PUBLISH)
         )
-
-    async def _transfer(self, request: StagingInput, transfer: AssetTransfer, slots: asyncio.Semaphore) -> None:
-        options = self._with_attempts(_options.TRANSFER)
-        async with slots:
-            result = await self._step(
-                f"stream {transfer.item_id}/{transfer.asset_name}",
-                lambda: workflow.execute_activity_method(
-                    StationActivities.stream_asset,
-                    transfer,
-                    activity_id=f"stream/{transfer.item_id}/{transfer.asset_name}",
-                    # The station's own queue: its worker slots bound downloads across every running request.
-                    task_queue=download_task_queue(workflow.info().task_queue, request.station),
-                    **options,
-                ),
-            )
-        self._result.assets_staged += 1
-        self._result.bytes_staged += result.size
-        self._progress.assets_done += 1
-        self._progress.bytes_done += result.size
-        await self._report(request)
 
     async def _report(self, request: StagingInput, *, force: bool = False) -> None:
         """Send our counts to the parent, throttled so its history stays small."""

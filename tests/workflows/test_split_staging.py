@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from rs_ondemand.config import Settings
 from rs_ondemand.models.progress import State
-from rs_ondemand.models.staging import CadipStagingResult, WindowStagingResult
+from rs_ondemand.models.staging import CadipStagingResult, StagingResult, WindowStagingResult
 from rs_ondemand.names import PRIP_STAGING, RETRY_SIGNAL, STAGING, STAGING_PAGES
 from rs_ondemand.workflows import _limits
 from tests.helpers import Simulator
@@ -106,14 +106,7 @@ async def test_a_session_of_many_chunks_is_transferred_in_parts(
     for part in parts:
         events = await events_of(client, part)
         assert events[0].workflow_execution_started_event_attributes.workflow_type.name == STAGING
-        streamed.append(
-            sum(
-                1
-                for e in events
-                if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-                and e.activity_task_scheduled_event_attributes.activity_type.name == "stream_asset"
-            )
-        )
+        streamed.append((await client.get_workflow_handle(part, result_type=StagingResult).result()).assets_staged)
     assert streamed == [5, 5, 2]
     assert_collection_staged(settings, s3, collection, {session}, owner="reliability", request_id=handle.id)
 

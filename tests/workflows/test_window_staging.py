@@ -31,7 +31,8 @@ async def start_prip(client: Client, queue: str, request: PripStagingInput) -> W
 
 async def transfers_in_flight(client: Client, handle: WorkflowHandle[Any, Any]) -> int:
     """The most asset transfers a request had scheduled and not ended at once, all its `Staging` children
-    together (read from their histories: what the workflows asked for, whatever the station's slots)."""
+    together (read from their histories: what the workflows asked for, whatever the station's slots). A batch of
+    small files streams them one at a time: it is one transfer."""
     changes: list[tuple[datetime, int]] = []
     async for child in client.list_workflows(f'ParentWorkflowId = "{handle.id}"'):
         history = await client.get_workflow_handle(child.id).fetch_history()
@@ -39,7 +40,7 @@ async def transfers_in_flight(client: Client, handle: WorkflowHandle[Any, Any]) 
         for event in history.events:
             attributes = event.activity_task_scheduled_event_attributes
             if event.HasField("activity_task_scheduled_event_attributes"):
-                if attributes.activity_type.name == "stream_asset":
+                if attributes.activity_type.name in ("stream_asset", "transfer_batch"):
                     transfers.add(event.event_id)
                     changes.append((event.event_time.ToDatetime(), +1))
                 continue
