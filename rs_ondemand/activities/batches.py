@@ -20,8 +20,9 @@ import httpx
 from temporalio import activity
 
 from rs_ondemand.activities._heartbeat import Heartbeater
+from rs_ondemand.activities.manifests import asset_transfers
 from rs_ondemand.activities.stations import CHECKSUM_ATTEMPTS, StationRegistry, _verify
-from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, asset_transfers
+from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore
 from rs_ondemand.config import TransferSettings
 from rs_ondemand.errors import ChecksumMismatchError, TransferError
 from rs_ondemand.models.staging import AssetTransfer, BatchResult, TransferPlan, TransferPlanInput

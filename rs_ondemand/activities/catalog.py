@@ -20,7 +20,9 @@ from temporalio import activity
 
 from rs_ondemand.activities._auth import API_KEY_HEADER, tokens_for
 from rs_ondemand.activities._stac import open_stac_api
-from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, manifest_item, split_s3_url, staged_key
+from rs_ondemand.activities._staged_objects import StagedObjects, UnverifiedObjectError
+from rs_ondemand.activities.manifests import manifest_item
+from rs_ondemand.activities.storage import ObjectStore, split_s3_url, staged_key
 from rs_ondemand.checksums import md5_from_checksum, md5_multihash
 from rs_ondemand.config import CatalogSettings
 from rs_ondemand.dpr.publish import (
@@ -291,15 +293,6 @@ class CatalogClient:
         )
 
 
-def stored_as_described(head: dict[str, Any], asset: dict[str, Any]) -> bool:
-    """Whether an object (as `ObjectStore.head` gives it) has the size and MD5 a STAC asset announces, each only
-    where the asset announces one (`file:size`, `file:checksum`); the MD5 is the one verified while staging."""
-    size, md5 = asset.get("file:size"), md5_from_checksum(asset.get("file:checksum"))
-    return (not isinstance(size, int) or head["size"] == size) and (
-        not md5 or head["metadata"].get(MD5_METADATA) == md5
-    )
-
-
 def staged_item(
     station_item: dict[str, Any],
     owner_id: str,
@@ -308,7 +301,9 @@ def staged_item(
     verified: dict[str, tuple[int, str]],
 ) -> dict[str, Any]:
     """The catalog version of a station item: assets at their `s3://` location with size and checksum."""
-    item = pystac.Item.from_dict(station_item, preserve_dict=True)
+    # Migration only for another STAC version: it costs more than the rest of the item's conversion.
+    migrate = station_item.get("stac_version") != pystac.get_stac_version()
+    item = pystac.Item.from_dict(station_item, preserve_dict=True, migrate=migrate)
     if item.geometry is None:
         item.geometry, item.bbox = WHOLE_WORLD, list(WHOLE_WORLD_BBOX)
     item.clear_links()
@@ -328,8 +323,6 @@ def staged_item(
     return item.to_dict(include_self_link=False, transform_hrefs=False)
 
 
-HEAD_CONCURRENCY = 16
-"""Object checks in flight at once when telling which catalog items are really staged."""
 S3_HREF = re.compile(r"s3://(?P<bucket>[^/]+)/(?P<key>.+)")
 
 log = logging.getLogger(__name__)
@@ -349,8 +342,7 @@ class CatalogActivities:
         an item whose objects were lost, or replaced, would be skipped forever while pointing at nothing)."""
         await self.catalog.ensure_collection(request.collection, request.owner_id, created_by=request.request_id)
         found = await self.catalog.items(request.collection, request.item_ids, owner=request.owner_id)
-        checks = asyncio.Semaphore(HEAD_CONCURRENCY)
-        intact = await asyncio.gather(*(self._assets_in_storage(item, checks) for item in found))
+        intact = await self._intact(found)
         broken = sorted(item["id"] for item, ok in zip(found, intact, strict=True) if not ok)
         if broken:
             log.warning(
@@ -359,18 +351,29 @@ class CatalogActivities:
         existing = sorted(item["id"] for item, ok in zip(found, intact, strict=True) if ok)
         return PrepareStagingResult(existing=existing, incomplete=broken)
 
-    async def _assets_in_storage(self, item: dict[str, Any], checks: asyncio.Semaphore) -> bool:
-        """Whether every `s3://` asset of a catalog item is an object of the item's size and MD5."""
+    async def _intact(self, items: list[dict[str, Any]]) -> list[bool]:
+        """Whether every `s3://` asset of each catalog item is an object of the item's size and MD5 (other hrefs
+        are not ours to check)."""
+        assets = [
+            (index, match, asset)
+            for index, item in enumerate(items)
+            for asset in item.get("assets", {}).values()
+            if (match := S3_HREF.fullmatch(str(asset.get("href", "")))) is not None
+        ]
+        buckets = {match["bucket"]: StagedObjects(self.store, match["bucket"]) for _, match, _ in assets}
+        for bucket, objects in buckets.items():
+            await objects.list([match["key"] for _, match, _ in assets if match["bucket"] == bucket])
+        intact = [True] * len(items)
 
-        async def matches(asset: dict[str, Any]) -> bool:
-            match = S3_HREF.fullmatch(str(asset.get("href", "")))
-            if match is None:
-                return True  # not ours to check
-            async with checks:
-                head = await self.store.head(match["bucket"], match["key"])
-            return head is not None and stored_as_described(head, asset)
+        async def check(index: int, match: re.Match[str], asset: dict[str, Any]) -> None:
+            size, md5 = asset.get("file:size"), md5_from_checksum(asset.get("file:checksum"))
+            try:
+                await buckets[match["bucket"]].verified(match["key"], size if isinstance(size, int) else None, md5)
+            except UnverifiedObjectError:
+                intact[index] = False
 
-        return all(await asyncio.gather(*(matches(a) for a in item.get("assets", {}).values())))
+        await asyncio.gather(*(check(*asset) for asset in assets))
+        return intact
 
     @activity.defn
     async def read_catalog_items(self, request: ReadCatalogItemsInput) -> list[CatalogItemRef]:
@@ -387,31 +390,31 @@ class CatalogActivities:
             if item_id in by_id
         ]
 
-    async def _verified_assets(
-        self, request: PublishItemsInput, item_id: str, assets: dict[str, Any], checks: asyncio.Semaphore
-    ) -> dict[str, tuple[int, str]]:
-        """Size and MD5 of every staged asset, read back from S3: no item goes out with an unverified asset."""
+    async def _verified_objects(
+        self, request: PublishItemsInput, station_items: list[dict[str, Any]]
+    ) -> list[dict[str, tuple[int, str]]]:
+        """Size and MD5 of every staged asset of `station_items`, read back from S3 (by item, by asset name): no
+        item goes out with an asset missing, or whose size or MD5 is not the station's."""
+        objects = StagedObjects(self.store, self.store.settings.rs_bucket)
 
-        async def verified(name: str, asset: dict[str, Any]) -> tuple[int, str]:
-            key = staged_key(request.owner_id, request.collection, item_id, name)
-            async with checks:
-                head = await self.store.head(self.store.settings.rs_bucket, key)
-            md5 = head and head["metadata"].get(MD5_METADATA)
-            if not head or not md5:
-                raise UnverifiedAssetError(f"asset {name!r} of {item_id!r} is not verified in S3")
-            if not stored_as_described(head, asset):
-                raise UnverifiedAssetError(f"asset {name!r} of {item_id!r} differs from the station's")
-            return head["size"], md5
+        def key(item: dict[str, Any], name: str) -> str:
+            return staged_key(request.owner_id, request.collection, item["id"], name)
 
-        names = list(assets)
-        return dict(zip(names, await asyncio.gather(*(verified(n, assets[n]) for n in names)), strict=True))
+        await objects.list([key(item, name) for item in station_items for name in item.get("assets", {})])
 
-    async def _verified_item(
-        self, request: PublishItemsInput, station_item: dict[str, Any], checks: asyncio.Semaphore
-    ) -> dict[str, Any]:
-        item_id = station_item["id"]
-        verified = await self._verified_assets(request, item_id, station_item.get("assets", {}), checks)
-        return staged_item(station_item, request.owner_id, request.collection, self.store.settings.rs_bucket, verified)
+        async def verified(item: dict[str, Any], name: str, asset: dict[str, Any]) -> tuple[int, str]:
+            size, md5 = asset.get("file:size"), md5_from_checksum(asset.get("file:checksum"))
+            try:
+                return await objects.verified(key(item, name), size if isinstance(size, int) else None, md5)
+            except UnverifiedObjectError as err:
+                raise UnverifiedAssetError(f"asset {name!r} of {item['id']!r} {err}") from None
+
+        async def of_item(item: dict[str, Any]) -> dict[str, tuple[int, str]]:
+            assets = item.get("assets", {})
+            found = await asyncio.gather(*(verified(item, name, asset) for name, asset in assets.items()))
+            return dict(zip(assets, found, strict=True))
+
+        return list(await asyncio.gather(*(of_item(item) for item in station_items)))
 
     async def _station_items(self, refs: list[ItemRef]) -> list[dict[str, Any]]:
         """The station items of `refs`, each manifest read once (several items may share one)."""
@@ -427,16 +430,24 @@ class CatalogActivities:
         (published by an earlier attempt or another request) are left as they are. Safe to retry."""
         with tracer.start_as_current_span("catalog.publish", attributes={"rs.items": len(request.items)}):
             ids = [ref.item_id for ref in request.items]
-            existing = {item["id"] for item in await self.catalog.items(request.collection, ids, owner=request.owner_id)}
+            existing = {
+                item["id"] for item in await self.catalog.items(request.collection, ids, owner=request.owner_id)
+            }
             todo = [ref for ref in request.items if ref.item_id not in existing]
             station_items = await self._station_items(todo)
-            checks = asyncio.Semaphore(HEAD_CONCURRENCY)
-            items = list(await asyncio.gather(*(self._verified_item(request, item, checks) for item in station_items)))
+            stored = await self._verified_objects(request, station_items)
+            bucket = self.store.settings.rs_bucket
+            items = [
+                staged_item(item, request.owner_id, request.collection, bucket, found)
+                for item, found in zip(station_items, stored, strict=True)
+            ]
             for _ in range(2):
                 if await self.catalog.create_items(request.collection, items, request.owner_id):
                     break
                 # Someone else inserted some of them meanwhile (a writer outside our publishers): keep theirs.
-                present = {item["id"] for item in await self.catalog.items(request.collection, ids, owner=request.owner_id)}
+                present = {
+                    item["id"] for item in await self.catalog.items(request.collection, ids, owner=request.owner_id)
+                }
                 existing |= present
                 items = [item for item in items if item["id"] not in present]
             else:

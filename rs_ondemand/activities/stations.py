@@ -13,9 +13,10 @@ from temporalio import activity
 
 from rs_ondemand.activities._heartbeat import Heartbeater
 from rs_ondemand.activities._stac import open_stac_api
+from rs_ondemand.activities.manifests import store_search_page
 from rs_ondemand.activities.odata_search import product_item_pages, session_items
 from rs_ondemand.activities.station_client import TOKEN_MARGIN_S, StationClient, StationClients
-from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, checkpoint_key, manifest_prefix
+from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, checkpoint_key
 from rs_ondemand.cql2_check import Cql2Error, check_cql2
 from rs_ondemand.errors import (
     ChecksumMismatchError,
@@ -27,10 +28,8 @@ from rs_ondemand.errors import (
     TransferError,
     cap,
 )
-from rs_ondemand.models.common import check_safe_name
 from rs_ondemand.models.staging import (
     AssetTransfer,
-    ItemRef,
     PageRef,
     SearchResult,
     StationSearchInput,
@@ -164,27 +163,7 @@ class StationActivities:
                 yield page
 
     async def _store_page(self, request_id: str, number: int, items: list[dict[str, Any]]) -> PageRef:
-        refs = await asyncio.gather(*(self._store_manifest(request_id, item) for item in items))
-        key = f"{manifest_prefix(request_id)}pages/{number:06d}.json"
-        await self.store.put_json(self.store.settings.rs_work_bucket, key, [ref.model_dump() for ref in refs])
-        return PageRef(
-            key=key,
-            items=len(refs),
-            assets=sum(r.asset_count for r in refs),
-            bytes=sum(r.total_bytes for r in refs),
-        )
-
-    async def _store_manifest(self, request_id: str, item: dict[str, Any]) -> ItemRef:
-        item_id = item.get("id", "")
-        try:
-            check_safe_name(item_id)
-        except ValueError as err:
-            raise InvalidInputError(f"the station returned an item id unusable as an S3 key: {err}") from err
-        key = f"{manifest_prefix(request_id)}items/{item_id}.json"
-        await self.store.put_json(self.store.settings.rs_work_bucket, key, item)
-        assets = item.get("assets", {})
-        size = sum(a.get("file:size", 0) for a in assets.values() if isinstance(a.get("file:size"), int))
-        return ItemRef(item_id=item_id, manifest_key=key, asset_count=len(assets), total_bytes=size)
+        return await store_search_page(self.store, request_id, number, items)
 
     @activity.defn
     async def stream_asset(self, transfer: AssetTransfer) -> TransferResult:

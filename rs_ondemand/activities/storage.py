@@ -21,18 +21,13 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from rs_ondemand.activities import _resumable_md5 as resumable_md5
-from rs_ondemand.checksums import md5_from_checksum
 from rs_ondemand.config import S3Settings
 from rs_ondemand.errors import ConfigurationError, InvalidInputError, StorageError
-from rs_ondemand.models.common import check_safe_name
 from rs_ondemand.models.staging import (
-    AssetTransfer,
     DiscardItemsInput,
     DiscardItemsResult,
     ItemRef,
     PageRef,
-    TransferPage,
-    TransferPageInput,
 )
 
 if TYPE_CHECKING:
@@ -54,17 +49,6 @@ def item_prefix(owner_id: str, collection: str, item_id: str) -> str:
 
 def manifest_prefix(request_id: str) -> str:
     return f"requests/{request_id}/"
-
-
-def manifest_item(document: Any, item_id: str) -> dict[str, Any]:
-    """Station item `item_id` out of the manifest an `ItemRef` names: a page of entries each holding its item,
-    or (as searches wrote them before pages held the items) the item alone."""
-    if isinstance(document, list):
-        for entry in document:
-            if entry.get("item_id") == item_id and isinstance(entry.get("item"), dict):
-                return dict(entry["item"])
-        raise InvalidInputError(f"item {item_id!r} is not in its manifest page")
-    return dict(document)
 
 
 def checkpoint_prefix(bucket: str, prefix: str) -> str:
@@ -414,66 +398,12 @@ class ObjectStore:
         return aborted
 
 
-def _asset_transfer(
-    owner_id: str, collection: str, item_id: str, name: str, asset: dict[str, Any], bucket: str
-) -> AssetTransfer:
-    """Where one station asset goes; station-given names are checked before they become S3 keys."""
-    try:
-        check_safe_name(name)
-    except ValueError as err:
-        raise InvalidInputError(f"item {item_id!r} has an asset name unusable as an S3 key: {err}") from err
-    href = asset.get("href")
-    if not isinstance(href, str) or not href.startswith(("http://", "https://")):
-        raise InvalidInputError(f"asset {name!r} of item {item_id!r} has no downloadable href: {href!r}")
-    size = asset.get("file:size")
-    return AssetTransfer(
-        item_id=item_id,
-        asset_name=name,
-        href=href,
-        size=size if isinstance(size, int) else None,
-        md5=md5_from_checksum(asset.get("file:checksum")),
-        bucket=bucket,
-        key=staged_key(owner_id, collection, item_id, name),
-    )
-
-
-async def asset_transfers(store: ObjectStore, page: TransferPageInput) -> TransferPage:
-    """A window of the transfers of some items (their assets to their staged locations); only the manifests of
-    the items the window touches are read."""
-    end = page.offset + page.limit
-    transfers: list[AssetTransfer] = []
-    first = 0  # index of the item's first asset among all pairs
-    documents: dict[str, Any] = {}
-    for ref in page.items:
-        last = first + ref.asset_count
-        if last > page.offset and first < end:
-            if ref.manifest_key not in documents:
-                documents[ref.manifest_key] = await store.get_json(store.settings.rs_work_bucket, ref.manifest_key)
-            assets = manifest_item(documents[ref.manifest_key], ref.item_id).get("assets", {})
-            for name in sorted(assets)[max(0, page.offset - first) : end - first]:
-                transfers.append(
-                    _asset_transfer(
-                        page.owner_id, page.collection, ref.item_id, name, assets[name], store.settings.rs_bucket
-                    )
-                )
-        first = last
-        if first >= end:
-            break
-    total = sum(ref.asset_count for ref in page.items)
-    return TransferPage(transfers=transfers, next_offset=end if end < total else None)
-
-
 class StorageActivities:
     """Activities on S3 (the catalog is only read, by `discard_staged_items`)."""
 
     def __init__(self, store: ObjectStore, catalog: CatalogClient | None = None) -> None:
         self.store = store
         self.catalog = catalog
-
-    @activity.defn
-    async def list_asset_transfers(self, page: TransferPageInput) -> TransferPage:
-        """A window of the transfers of some items (their assets to their staged locations)."""
-        return await asset_transfers(self.store, page)
 
     @activity.defn
     async def read_manifest_page(self, page: PageRef) -> list[ItemRef]:

@@ -221,7 +221,9 @@ class Staging(OperatorControl):
                 owner_id=request.env.owner_id, collection=request.catalog_collection_identifier, items=batch
             )
             published = await self._step(
-                "publish", lambda p=publish: self._publish(p), publishes=True  # type: ignore[misc]
+                "publish",
+                lambda p=publish: self._publish(p),
+                publishes=True,  # type: ignore[misc]
             )
             self._result.staged += [item.item_id for item in batch]
             self._result.items_staged += len(batch)

@@ -33,12 +33,14 @@ ITEMS_PER_BATCH = 4
 def stage_item(
     s3: Any, settings: Settings, collection: str, item_id: str, day: int, *, verified: bool = True
 ) -> ItemRef:
-    """A station item whose one asset is staged (with its verified MD5, unless not `verified`), as a transfer
-    leaves it; its manifest in the work bucket."""
+    """A station item whose one asset is staged as a transfer leaves it (its verified MD5 as metadata) or, not
+    `verified`, as an unfinished one could (other bytes of the same size, no MD5); its manifest in the work
+    bucket."""
     body = item_id.encode() * 10
     md5 = hashlib.md5(body).hexdigest()
     key = staged_key(OWNER, collection, item_id, "data.bin")
-    s3.put_object(Bucket=settings.s3.rs_bucket, Key=key, Body=body, Metadata={"md5": md5} if verified else {})
+    stored, metadata = (body, {"md5": md5}) if verified else (bytes(len(body)), {})
+    s3.put_object(Bucket=settings.s3.rs_bucket, Key=key, Body=stored, Metadata=metadata)
     station_item = {
         "type": "Feature",
         "stac_version": "1.1.0",
@@ -121,8 +123,8 @@ async def test_a_batch_published_again_is_left_as_it_is(
 async def test_a_batch_with_an_unverified_asset_publishes_nothing(
     client: Client, task_queue: str, settings: Settings, s3: Any
 ) -> None:
-    """One object without its verified MD5 (a transfer that did not finish): the batch fails with that item's
-    error, final (no retry can verify it), and none of its items is in the catalog."""
+    """One object that is not the station's file (a transfer that did not finish): the batch fails with that
+    item's error, final (no retry can verify it), and none of its items is in the catalog."""
     collection = await new_collection(settings)
     items = [stage_item(s3, settings, collection, f"ok-{i}", i) for i in range(2)]
     items.append(stage_item(s3, settings, collection, "unverified", 3, verified=False))

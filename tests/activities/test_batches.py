@@ -1,0 +1,127 @@
+"""Small files in batches: how the plan groups them, and the batch transfer against the real simulator and S3
+(verification, nothing stored from a corrupt download, a retry that skips what it had finished); staged objects
+read back by listing."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from temporalio.testing import ActivityEnvironment
+
+from rs_ondemand.activities._staged_objects import StagedObjects, UnverifiedObjectError
+from rs_ondemand.activities.batches import BatchActivities, group_small_files
+from rs_ondemand.activities.manifests import asset_transfers, store_search_page
+from rs_ondemand.activities.stations import StationRegistry
+from rs_ondemand.activities.storage import ObjectStore
+from rs_ondemand.config import Settings, TransferSettings
+from rs_ondemand.errors import ChecksumMismatchError
+from rs_ondemand.models.staging import AssetTransfer, TransferPageInput
+from tests.helpers import Simulator
+from tests.reliability._support import new_session
+
+KiB = 1024
+
+
+def transfer(name: str, size: int | None) -> AssetTransfer:
+    return AssetTransfer(item_id="item", asset_name=name, href="http://station/x", size=size, bucket="b", key=name)
+
+
+def test_small_files_are_grouped_within_the_bounds_and_spread_over_the_transfers_at_once() -> None:
+    settings = TransferSettings(small_file_bytes=10 * KiB, batch_max_files=4, batch_max_bytes=10 * KiB)
+    files = [transfer(f"f{i}", 3 * KiB) for i in range(10)]
+    singles, batches = group_small_files([*files, transfer("big", 10 * KiB), transfer("unknown", None)], settings, 1)
+    assert [t.asset_name for t in singles] == ["big", "unknown"]  # not small, or not known to be
+    assert [t.asset_name for batch in batches for t in batch] == [f"f{i}" for i in range(10)]  # order kept
+    assert all(len(batch) <= 4 and sum(t.size or 0 for t in batch) <= 10 * KiB for batch in batches)
+
+    # As many batches as transfers run at once when there are enough files.
+    _, spread = group_small_files(files[:6], TransferSettings(small_file_bytes=10 * KiB), parallel=3)
+    assert [len(batch) for batch in spread] == [2, 2, 2]
+    assert group_small_files(files, TransferSettings(small_file_bytes=0), 4) == (files, [])  # batches off
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def batches(settings: Settings) -> AsyncIterator[BatchActivities]:
+    async with ObjectStore.open(settings.s3) as store, httpx.AsyncClient(timeout=30) as http:
+        yield BatchActivities(StationRegistry(settings.stations, http), store, settings.transfers)
+
+
+async def session_transfers(settings: Settings, batches: BatchActivities, session: str) -> list[AssetTransfer]:
+    """The transfers of a session's chunks into a collection of the test's, planned as staging does."""
+    assert settings.cadip.url
+    async with httpx.AsyncClient(timeout=30) as http:
+        found = await http.post(f"{settings.cadip.url}/search", json={"ids": [session], "collections": ["cadip"]})
+    page = await store_search_page(batches.store, f"test-batches-{uuid.uuid4()}", 0, found.json()["features"])
+    refs = await batches.store.get_json(settings.s3.rs_work_bucket, page.key)
+    window = TransferPageInput(owner_id="batches", collection=f"c-{uuid.uuid4().hex[:8]}", items=refs)
+    return (await asset_transfers(batches.store, window)).transfers
+
+
+def attempt(number: int) -> ActivityEnvironment:
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, attempt=number)
+    return env
+
+
+async def test_a_batch_stores_every_file_verified_and_a_retry_skips_what_it_had_finished(
+    settings: Settings, batches: BatchActivities, simulator: Simulator, s3: Any
+) -> None:
+    session = new_session(simulator, 4, chunk_size=3 * KiB)
+    transfers = await session_transfers(settings, batches, session)
+    simulator.reset_stats()
+    result = await attempt(1).run(batches.transfer_batch, transfers[:2])
+    assert result.sizes == [3 * KiB, 3 * KiB] and result.resumed == 0
+    for t in transfers[:2]:
+        head = s3.head_object(Bucket=t.bucket, Key=t.key)
+        body = s3.get_object(Bucket=t.bucket, Key=t.key)["Body"].read()
+        assert head["Metadata"]["md5"] == t.md5 == hashlib.md5(body).hexdigest()
+    assert simulator.stats("cadip")["downloads"] == 2
+
+    # The same batch grown by two files, as a retry after a crash: the two stored files are not downloaded again.
+    again = await attempt(2).run(batches.transfer_batch, transfers)
+    assert again.sizes == [3 * KiB] * 4 and again.resumed == 2
+    assert simulator.stats("cadip")["downloads"] == 4
+
+
+async def test_a_corrupt_download_is_not_stored_and_is_final_after_a_few_attempts(
+    settings: Settings, batches: BatchActivities, simulator: Simulator, s3: Any
+) -> None:
+    session = new_session(simulator, 1, chunk_size=3 * KiB)
+    (only,) = await session_transfers(settings, batches, session)
+    simulator.faults(cadip={"corrupt_rate": 1.0})
+    try:
+        with pytest.raises(ChecksumMismatchError) as first:
+            await attempt(1).run(batches.transfer_batch, [only])
+        with pytest.raises(ChecksumMismatchError) as third:
+            await attempt(3).run(batches.transfer_batch, [only])
+    finally:
+        simulator.clear_faults()
+    assert not first.value.non_retryable and third.value.non_retryable
+    assert s3.list_objects_v2(Bucket=only.bucket, Prefix=only.key)["KeyCount"] == 0
+
+
+async def test_staged_objects_are_verified_from_one_listing_and_missing_ones_refused(
+    settings: Settings, batches: BatchActivities, s3: Any
+) -> None:
+    bucket, prefix = settings.s3.rs_bucket, f"tests/{uuid.uuid4()}/"
+    bodies = {f"{prefix}item-{i}/a.bin": str(i).encode() * 100 for i in range(3)}
+    for key, body in bodies.items():  # no MD5 metadata: only S3's own MD5 (the ETag) can vouch for them
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    objects = StagedObjects(batches.store, bucket)
+    await objects.list([*bodies, f"{prefix}item-9/a.bin"])
+    for key, body in bodies.items():
+        assert await objects.verified(key, len(body), hashlib.md5(body).hexdigest()) == (
+            len(body),
+            hashlib.md5(body).hexdigest(),
+        )
+    with pytest.raises(UnverifiedObjectError):
+        await objects.verified(f"{prefix}item-0/a.bin", 300, "0" * 32)  # not the station's MD5
+    with pytest.raises(UnverifiedObjectError):
+        await objects.verified(f"{prefix}item-9/a.bin", None, "0" * 32)  # missing
