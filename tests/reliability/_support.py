@@ -55,9 +55,12 @@ async def start_staging(
 # --- worker processes and /proc (the chaos soak's helpers) ------------------------------------------------------
 
 
-async def start_worker(queue: str, log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """`python -m rs_ondemand.worker` on `queue`, in a session of its own, once it logs that it started."""
-    argv = [sys.executable, "-m", "rs_ondemand.worker"]
+async def start_worker(
+    queue: str, log: Path, env: Mapping[str, str] | None = None, module: str = "rs_ondemand.worker"
+) -> subprocess.Popen[bytes]:
+    """`python -m rs_ondemand.worker` (or another `module` that runs it) on `queue`, in a session of its own, once
+    it logs that it started."""
+    argv = [sys.executable, "-m", module]
     try:
         return await procs.start_worker(argv, {**os.environ, **(env or {}), "RS_TASK_QUEUE": queue}, log)
     except RuntimeError as err:
