@@ -21,7 +21,7 @@ from temporalio import activity
 
 from rs_ondemand.activities._heartbeat import Heartbeater
 from rs_ondemand.activities.manifests import asset_transfers
-from rs_ondemand.activities.stations import CHECKSUM_ATTEMPTS, StationRegistry, _verify
+from rs_ondemand.activities.stations import CHECKSUM_ATTEMPTS, StationClients, _verify
 from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore
 from rs_ondemand.config import TransferSettings
 from rs_ondemand.errors import ChecksumMismatchError, TransferError
@@ -58,7 +58,7 @@ def group_small_files(
 class BatchActivities:
     """Activities of the batched transfer of small files (station → S3) and of its planning."""
 
-    def __init__(self, stations: StationRegistry, store: ObjectStore, settings: TransferSettings) -> None:
+    def __init__(self, stations: StationClients, store: ObjectStore, settings: TransferSettings) -> None:
         self.stations = stations
         self.store = store
         self.settings = settings
@@ -68,7 +68,7 @@ class BatchActivities:
         """A window of transfers, the small files grouped in batches; none for a station with a requests-per-minute
         cap, which the Temporal server counts in activities started."""
         page = await asset_transfers(self.store, request.window)
-        if self.stations.by_kind(request.station).settings.max_requests_per_minute:
+        if self.stations[request.station].config.max_requests_per_minute:
             return TransferPlan(singles=page.transfers, batches=[], next_offset=page.next_offset)
         singles, batches = group_small_files(page.transfers, self.settings, request.parallel)
         return TransferPlan(singles=singles, batches=batches, next_offset=page.next_offset)

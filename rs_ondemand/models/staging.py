@@ -186,7 +186,8 @@ class PagesStagingInput(BaseModel):
 
     env: FlowEnv
     catalog_collection_identifier: SafeName
-    station: Station
+    station: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")
+    """Name of the station the items come from (its download queue)."""
     pages: list[PageRef]
     first_page: int = 0
     """Number of `pages[0]` among the request's pages (children are named after it)."""
@@ -286,7 +287,8 @@ class TransferPlanInput(BaseModel):
     """Plan a window of transfers: which assets go in batches (small files) and which one by one."""
 
     window: TransferPageInput
-    station: Station
+    station: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")
+    """Name of the station the files come from (whether it caps requests per minute)."""
     parallel: int = Field(1, ge=1)
     """Transfers the workflow runs at once: the small files are spread over at least this many batches."""
 

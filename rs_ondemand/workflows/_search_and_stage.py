@@ -83,13 +83,14 @@ class SearchAndStage:
         `_limits.PAGES_PER_RUN` pages, through a `StagingPages` child that continues as new)."""
         self.control._set_state(State.STAGING, f"staging {found.items} items ({found.assets} assets) into {collection}")
         self._collections.append((env.owner_id, collection))
+        named = found.station or station  # the named station searched (older histories: the kind)
         if len(found.pages) <= _limits.PAGES_PER_RUN:
-            return await self.stage_pages(found.pages, env, collection, station)
+            return await self.stage_pages(found.pages, env, collection, named)
         parent = workflow.info().workflow_id
         pages = PagesStagingInput(
             env=env,
             catalog_collection_identifier=collection,
-            station=station,
+            station=named,
             pages=found.pages,
             report_to=parent,
             progress_reports=PROGRESS_SIGNALS,
@@ -110,7 +111,7 @@ class SearchAndStage:
         pages: list[PageRef],
         env: FlowEnv,
         collection: str,
-        station: Station,
+        station: str,
         first: int = 0,
         assets_per_child: int | None = None,
     ) -> StagingResult:
@@ -131,7 +132,7 @@ class SearchAndStage:
             StagingInput(
                 env=env,
                 catalog_collection_identifier=collection,
-                station=found.station or station,  # the named station searched (older histories: the kind)
+                station=station,
                 page=page,
                 report_to=parent,
                 progress_reports=reports,

@@ -18,7 +18,7 @@ from temporalio.testing import ActivityEnvironment
 from rs_ondemand.activities._staged_objects import StagedObjects, UnverifiedObjectError
 from rs_ondemand.activities.batches import BatchActivities, group_small_files
 from rs_ondemand.activities.manifests import asset_transfers, store_search_page
-from rs_ondemand.activities.stations import StationRegistry
+from rs_ondemand.activities.stations import StationClients
 from rs_ondemand.activities.storage import ObjectStore
 from rs_ondemand.config import Settings, TransferSettings
 from rs_ondemand.errors import ChecksumMismatchError
@@ -50,7 +50,7 @@ def test_small_files_are_grouped_within_the_bounds_and_spread_over_the_transfers
 @pytest_asyncio.fixture(loop_scope="session")
 async def batches(settings: Settings) -> AsyncIterator[BatchActivities]:
     async with ObjectStore.open(settings.s3) as store, httpx.AsyncClient(timeout=30) as http:
-        yield BatchActivities(StationRegistry(settings.stations, http), store, settings.transfers)
+        yield BatchActivities(StationClients(settings.station_registry(), http), store, settings.transfers)
 
 
 async def session_transfers(settings: Settings, batches: BatchActivities, session: str) -> list[AssetTransfer]:
