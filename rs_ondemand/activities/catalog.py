@@ -244,40 +244,36 @@ class CatalogClient:
         return response.status_code != 404
 
     async def create_item(self, collection_id: str, item: dict[str, Any], owner: str | None = None) -> bool:
-        """Insert an item; False if it already exists (a concurrent request published it: that is done). A
-        collection that is gone (removed, empty, by the failed request that created it) is created again."""
-        path = f"{self.collection_path(collection_id, owner)}/items"
-        failure: CatalogError | None = None
-        try:
-            response: httpx.Response | None = await self._send("POST", path, json=item)
-        except CatalogError as err:  # stac-fastapi-pgstac answers 500 to an item of a missing collection
-            failure, response = err, None
-        if response is None or response.status_code == 404:
-            if not await self.ensure_collection(collection_id, owner) and failure is not None:
-                raise failure  # the collection is there: the catalog failed for another reason
-            response = await self._send("POST", path, json=item)
-        if response.status_code in (200, 201):
-            return True
-        if response.status_code == 409:
-            return False
-        raise CatalogRejectedError(
-            f"catalog refused item {item.get('id')!r} ({response.status_code}): {cap(response.text)}"
-        )
+        """Insert an item; False if it already exists (a concurrent request published it: that is done)."""
+        return await self._insert(collection_id, owner, item, f"item {item.get('id')!r}")
 
     async def create_items(self, collection_id: str, items: list[dict[str, Any]], owner: str | None = None) -> bool:
         """Insert items in one write (an ItemCollection, which stac-fastapi-pgstac loads in one transaction);
         False, with nothing inserted, if any of them already exists."""
         if not items:
             return True
+        collection = {"type": "FeatureCollection", "features": items}
+        return await self._insert(collection_id, owner, collection, f"{len(items)} items of {collection_id!r}")
+
+    async def _insert(self, collection_id: str, owner: str | None, body: dict[str, Any], what: str) -> bool:
+        """POST `body` (an item or an ItemCollection) to the collection's items: True if inserted, False if (some
+        of) it already exists (409). A collection that is gone (removed, empty, by the failed request that
+        created it) is created again."""
         path = f"{self.collection_path(collection_id, owner)}/items"
-        response = await self._send("POST", path, json={"type": "FeatureCollection", "features": items})
+        failure: CatalogError | None = None
+        try:
+            response: httpx.Response | None = await self._send("POST", path, json=body)
+        except CatalogError as err:  # stac-fastapi-pgstac answers 500 to an item of a missing collection
+            failure, response = err, None
+        if response is None or response.status_code == 404:
+            if not await self.ensure_collection(collection_id, owner) and failure is not None:
+                raise failure  # the collection is there: the catalog failed for another reason
+            response = await self._send("POST", path, json=body)
         if response.status_code in (200, 201):
             return True
         if response.status_code == 409:
             return False
-        raise CatalogRejectedError(
-            f"catalog refused {len(items)} items of {collection_id!r} ({response.status_code}): {cap(response.text)}"
-        )
+        raise CatalogRejectedError(f"catalog refused {what} ({response.status_code}): {cap(response.text)}")
 
     async def upsert_item(self, collection_id: str, item: dict[str, Any], owner: str | None = None) -> bool:
         """Insert an item, or replace the one with its id; True if it was created. A processed product is
