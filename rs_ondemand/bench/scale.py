@@ -8,9 +8,12 @@ activities) against the embedded stack:
 * **PRIP window** — `prip_products` generated products of 1 KiB, all valid over one window, staged by
   `OnDemandPripStaging` (one `Staging` child per page of 100 products).
 
-  For both, every history of the request is fetched (the workflow, its children, theirs) and counted: events
-  and bytes of all together, the largest history, the largest single event, against Temporal's limits. The
-  download queues get 16 slots (tiny files: otherwise the wall time is only the 4 default slots' round trips).
+  For both, every history of the request is fetched (the workflow, its children, theirs, every run continued
+  as new, and the runs of the collection's `CollectionPublisher`) and counted: events and bytes of all
+  together, the largest history, the largest single event, against Temporal's limits. The download queues get
+  16 slots (tiny files: otherwise the wall time is only the 4 default slots' round trips). Each part reports
+  the small files staged and published per second (`small_files_per_s`, start request → result) and this
+  process's CPU per file (`worker_cpu_ms_per_file`: the worker, and the bench's client beside it).
 
 * **DPR** — many `DprProcessing` requests of the demo processor at once on the worker, and one alone
   (`scale_dpr.py`, which describes it).
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from temporalio.client import Client
 
 from rs_ondemand.bench._common import (
     NO_OPERATOR,
@@ -59,7 +63,7 @@ from rs_ondemand.models.staging import (
     PripStagingInput,
     WindowStagingResult,
 )
-from rs_ondemand.names import CADIP_STAGING, PRIP_STAGING
+from rs_ondemand.names import CADIP_STAGING, COLLECTION_PUBLISHER, PRIP_STAGING, collection_publisher_id
 
 DEFAULT_SESSION_CHUNKS = 1000
 DEFAULT_PRIP_PRODUCTS = 10_000
@@ -71,6 +75,9 @@ DOWNLOAD_SLOTS = 16
 PRIP_EPOCH = datetime(2032, 1, 1, tzinfo=UTC)
 """Generated PRIP products start here (after the seeded catalogue and the tests' products)."""
 PRIP_WINDOW = (PRIP_EPOCH + timedelta(days=1), PRIP_EPOCH + timedelta(days=2))
+TARGET_SMALL_FILES_PER_S = 100.0
+TARGET_WORKER_CPU_MS_PER_FILE = 10.0
+TARGET_LARGEST_HISTORY_EVENTS = 10_000
 STAGING_TIMEOUT_BASE_S = 300.0
 STAGING_TIMEOUT_PER_FILE_S = 0.5
 
@@ -130,10 +137,17 @@ class _Scale(ScaleRun):
             if problem := check(result):
                 raise BenchError(problem)
             histories = await request_histories(self.client, workflow_id, run_id)
+            await publisher_histories(self.client, collection, histories)
         finally:
             await self.clean(collection)
         self.log(f"{name.upper()}: {seconds:.1f} s, {histories.events} events in {histories.workflows} histories")
-        figures = {"wall_s": round(seconds, 2), "histories": histories.as_dict(), "bench_process": _process(sampler)}
+        figures = {
+            "wall_s": round(seconds, 2),
+            "small_files_per_s": round(files / seconds, 1),
+            "worker_cpu_ms_per_file": round(sampler.cpu_s * 1000 / files, 2) if sampler.cpu_s is not None else None,
+            "histories": histories.as_dict(),
+            "bench_process": _process(sampler),
+        }
         return result, histories, figures
 
     async def cadip_session(self, chunks: int) -> dict[str, Any]:
@@ -221,6 +235,35 @@ class _Scale(ScaleRun):
         } | figures
 
 
+async def publisher_histories(client: Client, collection: str, stats: HistoryStats) -> None:
+    """Add to `stats` every run of the collection's `CollectionPublisher` (started by the request's activities,
+    not as a child: `request_histories` does not reach it)."""
+    publisher = collection_publisher_id(collection)
+    async for run in client.list_workflows(f'WorkflowId = "{publisher}"'):
+        history = await client.get_workflow_handle(publisher, run_id=run.run_id).fetch_history()
+        stats.add(COLLECTION_PUBLISHER, list(history.events))
+
+
+def headline(report: dict[str, Any]) -> dict[str, Any]:
+    """The figures the targets are about: small files per second and CPU per file (the PRIP window's, where
+    one file is one product to publish; else the session's), and each part's largest history."""
+    part = report["prip_window"] or report["cadip_session"] or {}
+    largest = {
+        name: report[name]["histories"]["largest_history_events"] if report[name] else None
+        for name in ("cadip_session", "prip_window")
+    }
+    return {
+        "small_files_per_s": part.get("small_files_per_s"),
+        "worker_cpu_ms_per_file": part.get("worker_cpu_ms_per_file"),
+        "largest_history_events": largest,
+        "targets": {
+            "small_files_per_s": TARGET_SMALL_FILES_PER_S,
+            "worker_cpu_ms_per_file": TARGET_WORKER_CPU_MS_PER_FILE,
+            "largest_history_events_below": TARGET_LARGEST_HISTORY_EVENTS,
+        },
+    }
+
+
 def _process(sampler: RssSampler) -> dict[str, Any]:
     """This process (worker and client) during a part: CPU seconds and peak RSS."""
     return {
@@ -264,6 +307,7 @@ async def run_scale_bench(
                     report["dpr"] = await run_dpr_part(scale, dpr_requests, cluster, dpr_cold_baseline)
     return (
         report
+        | headline(report)
         | dpr_headline(report["dpr"])
         | {
             "download_slots": DOWNLOAD_SLOTS,

@@ -20,6 +20,7 @@ from rs_ondemand.bench.scale import run_scale_bench
 from rs_ondemand.config import Settings
 from rs_ondemand.stack import StackInfo
 from rs_ondemand.starter.cli import app
+from rs_ondemand.workflows import _limits
 from tests.support.storage import keys_under
 
 HISTORY_KEYS = {
@@ -43,23 +44,44 @@ def check_histories(histories: dict[str, Any], workflows: int) -> None:
 
 
 async def test_scale_bench_on_the_test_stack(
-    settings: Settings, stack: StackInfo, stack_env: dict[str, str], s3: Any
+    settings: Settings, stack: StackInfo, stack_env: dict[str, str], s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """50 chunks, 200 products, 2 DPR requests at once (on the Dask cluster the bench starts)."""
+    """50 chunks, 200 products, 2 DPR requests at once (on the Dask cluster the bench starts). The split points
+    are scaled down (20 assets per `Staging` history, one page per `StagingPages` run): the bench counts the
+    parts and the continued runs as it would at full size."""
+    monkeypatch.setattr(_limits, "ASSETS_PER_CHILD", 20)
+    monkeypatch.setattr(_limits, "PAGES_PER_RUN", 1)
     target = StackTarget(settings=settings, simulator_url=stack_env["SIMULATOR_URL"])
     result = await run_scale_bench(target, session_chunks=50, prip_products=200, dpr_requests=2)
     json.dumps(result)  # serialisable as the command prints it
 
     cadip = result["cadip_session"]
     assert (cadip["chunks"], cadip["items_staged"], cadip["assets_staged"]) == (50, 1, 50)
-    check_histories(cadip["histories"], workflows=2)  # the request and its one Staging child (one item)
+    # The request, its Staging child (the session), three parts of 20, 20 and 10 chunks, the collection's publisher.
+    check_histories(cadip["histories"], workflows=6)
     assert cadip["wall_s"] > 0 and cadip["events_per_chunk"] > 0
-    assert cadip["histories"]["largest_history_type"] == "Staging"  # the child streams the chunks
 
     prip = result["prip_window"]
     assert (prip["products"], prip["items_staged"]) == (200, 200)
-    check_histories(prip["histories"], workflows=3)  # the request and one Staging child per page of 100
+    # The request, two runs of StagingPages (one page each), a Staging child per page, the publisher.
+    check_histories(prip["histories"], workflows=6)
     assert prip["wall_s"] > 0 and prip["events_per_product"] > 0
+    for part, files in ((cadip, 50), (prip, 200)):
+        assert part["small_files_per_s"] == round(files / part["wall_s"], 1) > 0
+        assert part["worker_cpu_ms_per_file"] == round(part["bench_process"]["cpu_s"] * 1000 / files, 2)
+    assert (result["small_files_per_s"], result["worker_cpu_ms_per_file"]) == (
+        prip["small_files_per_s"],
+        prip["worker_cpu_ms_per_file"],
+    )
+    assert result["largest_history_events"] == {
+        "cadip_session": cadip["histories"]["largest_history_events"],
+        "prip_window": prip["histories"]["largest_history_events"],
+    }
+    assert result["targets"] == {
+        "small_files_per_s": 100.0,
+        "worker_cpu_ms_per_file": 10.0,
+        "largest_history_events_below": 10_000,
+    }
 
     dpr = result["dpr"]
     assert (dpr["requests"], dpr["published"], dpr["all_published"], dpr["failed"]) == (2, 2, True, 0), dpr["errors"]
@@ -114,6 +136,9 @@ def test_scale_command_defaults_and_bad_dask(monkeypatch: pytest.MonkeyPatch) ->
     assert result.exit_code == 0, result.output
     assert (seen["session_chunks"], seen["prip_products"], seen["dpr_requests"]) == (1000, 10_000, 20)
     assert seen["dask"] == "address"
+    sizes = ["--sessions-chunks", "10000", "--prip-products", "100000", "--dpr-requests", "0"]
+    assert CliRunner().invoke(app, ["bench", "scale", "--json", *sizes]).exit_code == 0
+    assert (seen["session_chunks"], seen["prip_products"], seen["dpr_requests"]) == (10_000, 100_000, 0)
     refused = CliRunner().invoke(app, ["bench", "scale", "--dask", "gateway"])
     assert refused.exit_code == 2
 
