@@ -63,8 +63,9 @@ async def test_scale_bench_on_the_test_stack(
 
     prip = result["prip_window"]
     assert (prip["products"], prip["items_staged"]) == (200, 200)
-    # The request, two runs of StagingPages (one page each), a Staging child per page, the publisher.
-    check_histories(prip["histories"], workflows=6)
+    # The request, two runs of StagingPages (one page each), a Staging child per page with five parts of 20
+    # products each, the publisher.
+    check_histories(prip["histories"], workflows=1 + 2 + 2 * (1 + 5) + 1)
     assert prip["wall_s"] > 0 and prip["events_per_product"] > 0
     for part, files in ((cadip, 50), (prip, 200)):
         assert part["small_files_per_s"] == round(files / part["wall_s"], 1) > 0
