@@ -222,8 +222,8 @@ class Staging(OperatorControl):
             )
             published = await self._step(
                 "publish",
-                lambda p=publish: self._publish(p),
-                publishes=True,  # type: ignore[misc]
+                lambda p=publish: self._publish(p),  # type: ignore[misc]
+                publishes=True,
             )
             self._result.staged += [item.item_id for item in batch]
             self._result.items_staged += len(batch)
