@@ -98,13 +98,14 @@ class SearchAndStage:
             pages_per_run=_limits.PAGES_PER_RUN,
             assets_per_child=_limits.ASSETS_PER_CHILD,
         )
-        return await workflow.execute_child_workflow(
+        staged: StagingResult = await workflow.execute_child_workflow(
             STAGING_PAGES,
             pages,
             id=f"{parent}/pages-{collection}",
             result_type=StagingResult,
             parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
         )
+        return staged
 
     async def stage_pages(
         self,

@@ -73,7 +73,7 @@ class CollectionPublisher:
         self._in_flight += 1
         try:
             async with self._write:
-                result = await workflow.execute_activity_method(
+                result: PublishItemsResult = await workflow.execute_activity_method(
                     CatalogActivities.publish_staged_items,
                     request.publish,
                     **_options.with_attempts(_options.CATALOG, request.step_attempts),

@@ -195,7 +195,7 @@ class Staging(OperatorControl):
         if unpublished:
             in_catalog = await workflow.execute_activity_method(
                 CatalogActivities.read_catalog_items,
-                ReadCatalogItemsInput(collection=collection, ids=unpublished),
+                ReadCatalogItemsInput(collection=collection, ids=unpublished, owner_id=request.env.owner_id),
                 **_options.CLEANUP,
             )
             kept = {item.id for item in in_catalog}
