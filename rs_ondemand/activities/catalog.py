@@ -1,5 +1,5 @@
-"""Catalog side effects: collections, existing-item checks, publication of verified staged items and of processed
-products (STAC API).
+"""Catalog side effects: collections, existing-item checks, publication of verified staged items (the batch
+itself in `catalog_publish`) and of processed products (STAC API).
 
 Longer than our ~400-line guide on purpose: one module per outside system, and every catalog call goes through
 `CatalogClient` here (its auth, timeouts and error mapping)."""
@@ -9,35 +9,28 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import re
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-import pystac
 from pystac_client.exceptions import APIError
 from temporalio import activity
 
 from rs_ondemand.activities._auth import API_KEY_HEADER, tokens_for
 from rs_ondemand.activities._stac import open_stac_api
-from rs_ondemand.activities._staged_objects import StagedObjects, UnverifiedObjectError
-from rs_ondemand.activities.manifests import manifest_item
-from rs_ondemand.activities.storage import ObjectStore, split_s3_url, staged_key
-from rs_ondemand.checksums import md5_from_checksum, md5_multihash
+from rs_ondemand.activities.catalog_publish import publish_batch, staged_objects_intact
+from rs_ondemand.activities.storage import ObjectStore, split_s3_url
 from rs_ondemand.config import CatalogSettings
 from rs_ondemand.dpr.publish import (
-    WHOLE_WORLD,
-    WHOLE_WORLD_BBOX,
     ProductMetadataError,
     collection_for,
     product_item,
     stac_discovery_of,
 )
-from rs_ondemand.errors import CatalogError, CatalogRejectedError, OnDemandError, cap
+from rs_ondemand.errors import CatalogError, CatalogRejectedError, cap
 from rs_ondemand.models.processor_run import ItemLink, PublishProductsInput, PublishProductsResult, WrittenProduct
 from rs_ondemand.models.staging import (
     CatalogItemRef,
-    ItemRef,
     PrepareStagingInput,
     PrepareStagingResult,
     PublishItemsInput,
@@ -47,17 +40,8 @@ from rs_ondemand.models.staging import (
 )
 from rs_ondemand.telemetry import tracer
 
-FILE_EXTENSION = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
-CHECKSUM_ORIGIN = "rs:checksum_origin"
-"""Asset field saying that `file:checksum` was computed while staging, the station having announced none."""
 ID_BATCH = 200
 """Item ids per existence query: keeps the search body small for requests of thousands of items."""
-
-
-class UnverifiedAssetError(OnDemandError):
-    """An asset is missing from S3 or does not carry the verified checksum: the item must not be published."""
-
-    non_retryable = True
 
 
 CREATED_BY = "rs_ondemand:created_by"
@@ -289,38 +273,6 @@ class CatalogClient:
         )
 
 
-def staged_item(
-    station_item: dict[str, Any],
-    owner_id: str,
-    collection: str,
-    bucket: str,
-    verified: dict[str, tuple[int, str]],
-) -> dict[str, Any]:
-    """The catalog version of a station item: assets at their `s3://` location with size and checksum."""
-    # Migration only for another STAC version: it costs more than the rest of the item's conversion.
-    migrate = station_item.get("stac_version") != pystac.get_stac_version()
-    item = pystac.Item.from_dict(station_item, preserve_dict=True, migrate=migrate)
-    if item.geometry is None:
-        item.geometry, item.bbox = WHOLE_WORLD, list(WHOLE_WORLD_BBOX)
-    item.clear_links()
-    item.collection_id = collection
-    item.properties["owner"] = owner_id
-    for name, asset in item.assets.items():
-        size, md5 = verified[name]
-        asset.href = f"s3://{bucket}/{staged_key(owner_id, collection, item.id, name)}"
-        asset.extra_fields["file:size"] = size
-        if not md5_from_checksum(asset.extra_fields.get("file:checksum")):
-            # The station gave none (CADIP stations often do not): ours is the MD5 of the bytes we received.
-            asset.extra_fields[CHECKSUM_ORIGIN] = "computed-at-staging"
-        asset.extra_fields["file:checksum"] = md5_multihash(md5)
-        asset.extra_fields.pop("alternate", None)
-    if FILE_EXTENSION not in item.stac_extensions:
-        item.stac_extensions.append(FILE_EXTENSION)
-    return item.to_dict(include_self_link=False, transform_hrefs=False)
-
-
-S3_HREF = re.compile(r"s3://(?P<bucket>[^/]+)/(?P<key>.+)")
-
 log = logging.getLogger(__name__)
 
 
@@ -338,7 +290,7 @@ class CatalogActivities:
         an item whose objects were lost, or replaced, would be skipped forever while pointing at nothing)."""
         await self.catalog.ensure_collection(request.collection, request.owner_id, created_by=request.request_id)
         found = await self.catalog.items(request.collection, request.item_ids, owner=request.owner_id)
-        intact = await self._intact(found)
+        intact = await staged_objects_intact(self.store, found)
         broken = sorted(item["id"] for item, ok in zip(found, intact, strict=True) if not ok)
         if broken:
             log.warning(
@@ -346,30 +298,6 @@ class CatalogActivities:
             )
         existing = sorted(item["id"] for item, ok in zip(found, intact, strict=True) if ok)
         return PrepareStagingResult(existing=existing, incomplete=broken)
-
-    async def _intact(self, items: list[dict[str, Any]]) -> list[bool]:
-        """Whether every `s3://` asset of each catalog item is an object of the item's size and MD5 (other hrefs
-        are not ours to check)."""
-        assets = [
-            (index, match, asset)
-            for index, item in enumerate(items)
-            for asset in item.get("assets", {}).values()
-            if (match := S3_HREF.fullmatch(str(asset.get("href", "")))) is not None
-        ]
-        buckets = {match["bucket"]: StagedObjects(self.store, match["bucket"]) for _, match, _ in assets}
-        for bucket, objects in buckets.items():
-            await objects.list([match["key"] for _, match, _ in assets if match["bucket"] == bucket])
-        intact = [True] * len(items)
-
-        async def check(index: int, match: re.Match[str], asset: dict[str, Any]) -> None:
-            size, md5 = asset.get("file:size"), md5_from_checksum(asset.get("file:checksum"))
-            try:
-                await buckets[match["bucket"]].verified(match["key"], size if isinstance(size, int) else None, md5)
-            except UnverifiedObjectError:
-                intact[index] = False
-
-        await asyncio.gather(*(check(*asset) for asset in assets))
-        return intact
 
     @activity.defn
     async def read_catalog_items(self, request: ReadCatalogItemsInput) -> list[CatalogItemRef]:
@@ -386,71 +314,11 @@ class CatalogActivities:
             if item_id in by_id
         ]
 
-    async def _verified_objects(
-        self, request: PublishItemsInput, station_items: list[dict[str, Any]]
-    ) -> list[dict[str, tuple[int, str]]]:
-        """Size and MD5 of every staged asset of `station_items`, read back from S3 (by item, by asset name): no
-        item goes out with an asset missing, or whose size or MD5 is not the station's."""
-        objects = StagedObjects(self.store, self.store.settings.rs_bucket)
-
-        def key(item: dict[str, Any], name: str) -> str:
-            return staged_key(request.owner_id, request.collection, item["id"], name)
-
-        await objects.list([key(item, name) for item in station_items for name in item.get("assets", {})])
-
-        async def verified(item: dict[str, Any], name: str, asset: dict[str, Any]) -> tuple[int, str]:
-            size, md5 = asset.get("file:size"), md5_from_checksum(asset.get("file:checksum"))
-            try:
-                return await objects.verified(key(item, name), size if isinstance(size, int) else None, md5)
-            except UnverifiedObjectError as err:
-                raise UnverifiedAssetError(f"asset {name!r} of {item['id']!r} {err}") from None
-
-        async def of_item(item: dict[str, Any]) -> dict[str, tuple[int, str]]:
-            assets = item.get("assets", {})
-            found = await asyncio.gather(*(verified(item, name, asset) for name, asset in assets.items()))
-            return dict(zip(assets, found, strict=True))
-
-        return list(await asyncio.gather(*(of_item(item) for item in station_items)))
-
-    async def _station_items(self, refs: list[ItemRef]) -> list[dict[str, Any]]:
-        """The station items of `refs`, each manifest read once (several items may share one)."""
-        keys = list(dict.fromkeys(ref.manifest_key for ref in refs))
-        bucket = self.store.settings.rs_work_bucket
-        documents = dict(zip(keys, await asyncio.gather(*(self.store.get_json(bucket, k) for k in keys)), strict=True))
-        return [manifest_item(documents[ref.manifest_key], ref.item_id) for ref in refs]
-
     @activity.defn
     async def publish_staged_items(self, request: PublishItemsInput) -> PublishItemsResult:
         """Insert staged items in the catalog in one write, once every asset of every one of them is in S3 and
-        verified (one unverified asset fails the batch: nothing is written). Items already in the collection
-        (published by an earlier attempt or another request) are left as they are. Safe to retry."""
-        with tracer.start_as_current_span("catalog.publish", attributes={"rs.items": len(request.items)}):
-            ids = [ref.item_id for ref in request.items]
-            existing = {
-                item["id"] for item in await self.catalog.items(request.collection, ids, owner=request.owner_id)
-            }
-            todo = [ref for ref in request.items if ref.item_id not in existing]
-            station_items = await self._station_items(todo)
-            stored = await self._verified_objects(request, station_items)
-            bucket = self.store.settings.rs_bucket
-            items = [
-                staged_item(item, request.owner_id, request.collection, bucket, found)
-                for item, found in zip(station_items, stored, strict=True)
-            ]
-            for _ in range(2):
-                if await self.catalog.create_items(request.collection, items, request.owner_id):
-                    break
-                # Someone else inserted some of them meanwhile (a writer outside our publishers): keep theirs.
-                present = {
-                    item["id"] for item in await self.catalog.items(request.collection, ids, owner=request.owner_id)
-                }
-                existing |= present
-                items = [item for item in items if item["id"] not in present]
-            else:
-                raise CatalogError(f"items of {request.collection!r} kept conflicting with concurrent writes")
-        return PublishItemsResult(
-            created=[i for i in ids if i not in existing], existing=[i for i in ids if i in existing]
-        )
+        verified (`catalog_publish.publish_batch`). Safe to retry."""
+        return await publish_batch(self.catalog, self.store, request)
 
     @activity.defn
     async def remove_empty_collections(self, request: RemoveCollectionsInput) -> list[str]:

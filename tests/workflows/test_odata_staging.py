@@ -22,7 +22,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from rs_ondemand.activities._stac import open_stac_api
-from rs_ondemand.activities.catalog import CHECKSUM_ORIGIN
+from rs_ondemand.activities.catalog_publish import CHECKSUM_ORIGIN
 from rs_ondemand.config import Settings
 from rs_ondemand.models.progress import Progress
 from rs_ondemand.models.staging import (
