@@ -18,7 +18,6 @@ from rs_ondemand.config import Settings
 from rs_ondemand.models.progress import State
 from rs_ondemand.models.staging import CadipStagingResult, WindowStagingResult
 from rs_ondemand.names import PRIP_STAGING
-from tests.helpers import Simulator
 from tests.reliability._support import (
     OWNER,
     assert_collection_staged,
@@ -31,7 +30,8 @@ from tests.reliability._support import (
     start_staging,
     start_worker,
 )
-from tests.workflows.test_window_staging import WINDOW, add_prip_products, prip_request
+from tests.support.prip import WINDOW, add_prip_products, prip_request
+from tests.support.stack import Simulator
 
 pytestmark = pytest.mark.timeout(400)
 

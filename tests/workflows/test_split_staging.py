@@ -16,9 +16,9 @@ from rs_ondemand.models.progress import State
 from rs_ondemand.models.staging import CadipStagingResult, StagingResult, WindowStagingResult
 from rs_ondemand.names import PRIP_STAGING, RETRY_SIGNAL, STAGING, STAGING_PAGES
 from rs_ondemand.workflows import _limits
-from tests.helpers import Simulator
 from tests.reliability._support import assert_collection_staged, new_session, progress_until, start_staging
-from tests.workflows.test_window_staging import OWNER, WINDOW, add_prip_products, prip_request
+from tests.support.prip import OWNER, WINDOW, add_prip_products, prip_request
+from tests.support.stack import Simulator
 
 
 async def runs_of(client: Client, workflow_id: str) -> list[Any]:
