@@ -233,9 +233,13 @@ class CatalogClient:
 
     async def create_items(self, collection_id: str, items: list[dict[str, Any]], owner: str | None = None) -> bool:
         """Insert items in one write (an ItemCollection, which stac-fastapi-pgstac loads in one transaction);
-        False, with nothing inserted, if any of them already exists."""
+        False, with nothing inserted, if any of them already exists. Through RS-Server, which takes one item per
+        request, they go one by one: False then if any existed, the others inserted."""
         if not items:
             return True
+        if self._rs_server(owner):
+            created = [await self.create_item(collection_id, item, owner) for item in items]
+            return all(created)
         collection = {"type": "FeatureCollection", "features": items}
         return await self._insert(collection_id, owner, collection, f"{len(items)} items of {collection_id!r}")
 
