@@ -23,7 +23,7 @@ from rs_ondemand.activities.storage import ObjectStore
 from rs_ondemand.config import Settings, TransferSettings
 from rs_ondemand.errors import ChecksumMismatchError
 from rs_ondemand.models.staging import AssetTransfer, TransferPageInput
-from tests.reliability._support import new_session
+from tests.support.cadip_staging import new_session
 from tests.support.stack import Simulator
 
 KiB = 1024

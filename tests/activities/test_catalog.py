@@ -20,22 +20,7 @@ from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, staged_key
 from rs_ondemand.checksums import md5_multihash
 from rs_ondemand.config import Settings
 from rs_ondemand.models.staging import ItemRef, PrepareStagingInput, PublishItemsInput
-
-STATION_ITEM = {
-    "type": "Feature",
-    "stac_version": "1.1.0",
-    "id": "S1A_20240101000000000001",
-    "geometry": None,
-    "properties": {"datetime": "2024-01-01T00:00:00Z", "platform": "sentinel-1a"},
-    "links": [{"rel": "self", "href": "http://station/cadip/stac/collections/cadip/items/x"}],
-    "assets": {
-        "DCS_01_ch1_DSDB_00001.raw": {
-            "href": "http://station/cadip/Files(1)/$value",
-            "roles": ["cadu"],
-            "alternate": {"s3": {"href": "s3://elsewhere"}},
-        }
-    },
-}
+from tests.support.catalog import STATION_ITEM
 
 
 def test_staged_item_points_at_s3_and_carries_size_checksum_owner() -> None:

@@ -32,9 +32,9 @@ from rs_ondemand.config import CatalogSettings, Settings
 from rs_ondemand.errors import CatalogRejectedError
 from rs_ondemand.stack.ports import free_port
 from rs_ondemand.worker import activities, running_workers
+from tests.support.auxip_query import run_query
+from tests.support.auxip_query_workflow import AuxipQueryWorkflow
 from tests.support.simulator_server import RunningSimulator, run_simulator
-from tests.workflows.auxip_query_workflow import AuxipQueryWorkflow
-from tests.workflows.test_auxip_query_step import run_query
 
 KEY = "catalog-key-8f1"
 OWNER = "olga"

@@ -18,7 +18,7 @@ from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, StorageAct
 from rs_ondemand.config import Settings
 from rs_ondemand.errors import ConfigurationError
 from rs_ondemand.models.staging import DiscardItemsInput
-from tests.activities.test_catalog import STATION_ITEM
+from tests.support.catalog import STATION_ITEM
 
 MiB = 1024 * 1024
 

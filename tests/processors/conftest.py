@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +11,20 @@ import pytest
 import pytest_asyncio
 
 from rs_ondemand.activities.eopf_runner import WarmRunner
-from rs_ondemand.activities.processor import ProcessorActivities, warm_runner
+from rs_ondemand.activities.processor import ProcessorActivities
 from rs_ondemand.activities.storage import ObjectStore
 from rs_ondemand.config import DEFAULT_EOPF, ProcessorSettings, Settings
 from rs_ondemand.dpr import build_unit_list
-from rs_ondemand.dpr.payload import run_output_prefix
 from rs_ondemand.dpr.registry import get_tasktable
-from tests.processors._session import ORBIT_NAME, SESSION_ID, SESSION_START, SESSION_STOP, make_orbit_file, make_session
+from tests.support.eopf_runs import StagedSession, started_runner
+from tests.support.eopf_session import (
+    ORBIT_NAME,
+    SESSION_ID,
+    SESSION_START,
+    SESSION_STOP,
+    make_orbit_file,
+    make_session,
+)
 
 
 @pytest.fixture(scope="session")
@@ -28,24 +33,6 @@ def eopf_executable() -> Path:
     if not DEFAULT_EOPF.is_file():
         pytest.fail(f"the EOPF environment is missing ({DEFAULT_EOPF}): run scripts/setup-eopf first", pytrace=False)
     return DEFAULT_EOPF
-
-
-@dataclass(frozen=True)
-class StagedSession:
-    """A generated session staged like the real thing: s3://<bucket>/<owner>/<collection>/<item>/<asset>."""
-
-    bucket: str
-    owner: str
-    folder: str
-    """s3:// URL of the session's folder (what the payload names as the CADU input)."""
-    orbit: str
-    """s3:// URL of the orbit file."""
-    frames: dict[int, int]
-    gaps: dict[int, int]
-    missing: dict[int, int]
-
-    def output_prefix(self, run_id: str) -> str:
-        return run_output_prefix(self.bucket, self.owner, "s01demol0", run_id)
 
 
 @pytest.fixture(scope="session")
@@ -86,16 +73,6 @@ async def store(settings: Settings) -> AsyncIterator[ObjectStore]:
 def processor_settings(eopf_executable: Path) -> Iterator[ProcessorSettings]:
     # A short grace keeps the cancellation test quick; production waits longer for EOPF to close its cluster.
     yield ProcessorSettings(executable=eopf_executable, kill_grace_s=5.0, heartbeat_s=0.5)
-
-
-@asynccontextmanager
-async def started_runner(eopf_executable: Path) -> AsyncIterator[WarmRunner]:
-    """A warm EOPF runner, closed (with its runs) on exit."""
-    started = warm_runner(eopf_executable)
-    try:
-        yield started
-    finally:
-        await started.aclose()
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="session")

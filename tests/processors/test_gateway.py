@@ -20,9 +20,7 @@ from rs_ondemand.bench.dask_cluster import stop_process_groups
 from rs_ondemand.config import ProcessorSettings, Settings
 from rs_ondemand.models.processor_run import GatewayAuth, GatewayDaskCluster, RunProcessorInput
 from rs_ondemand.stack.ports import free_port
-from tests.processors._runs import demo_payload
-from tests.processors.conftest import StagedSession
-from tests.processors.test_processor_runs import assert_demo_product
+from tests.support.eopf_runs import StagedSession, assert_demo_product, demo_payload
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -36,6 +36,7 @@ from rs_ondemand.errors import InvalidInputError
 from rs_ondemand.models.dpr import DprProcessIn
 from rs_ondemand.models.processor_run import RunProcessorInput
 from rs_ondemand.starter.samples import SAMPLE_SESSION, demo_dpr_request
+from tests.support.eopf_runs import running
 
 S3 = S3Settings(
     s3_endpoint_url="http://127.0.0.1:9000",
@@ -216,14 +217,6 @@ def test_an_eopf_run_dies_with_its_worker() -> None:
         with contextlib.suppress(ProcessLookupError):
             worker.kill()
         worker.stdout.close()
-
-
-def running(pid: int) -> bool:
-    """Whether `pid` runs (a zombie waiting for its new parent to reap it does not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_run_folders_of_dead_workers_are_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,6 @@ address, EOPF's error on failure, and cancellation killing the whole process gro
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import tempfile
 import time
 import uuid
@@ -15,14 +14,13 @@ from typing import Any
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from rs_ondemand.activities.eopf_process import DRIVER_FILE, group_members
+from rs_ondemand.activities.eopf_process import group_members
 from rs_ondemand.activities.eopf_runner import WarmRunner
 from rs_ondemand.activities.processor import ProcessorActivities, ProcessorFailedError, ProcessorRefusedError
 from rs_ondemand.bench.dask_cluster import address_dask_cluster
 from rs_ondemand.config import ProcessorSettings, Settings
 from rs_ondemand.models.processor_run import AddressDaskCluster, RunProcessorInput
-from tests.processors._runs import demo_payload, product_metadata
-from tests.processors.conftest import StagedSession
+from tests.support.eopf_runs import StagedSession, assert_demo_product, demo_payload
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -33,52 +31,6 @@ def run_id() -> str:
 
 def run_folders(rid: str) -> list[Path]:
     return list(Path(tempfile.gettempdir()).glob(f"rs-eopf-{rid}-*"))
-
-
-def eopf_drivers(folder_prefix: str) -> list[int]:
-    """The running EOPF processes of the run folders named `<folder_prefix>-*`, as recorded there (a run forked
-    by the warm runner has the runner's command line: its folder says which process it is)."""
-    drivers = []
-    for folder in Path(tempfile.gettempdir()).glob(f"{folder_prefix}-*"):
-        with contextlib.suppress(OSError, ValueError):
-            pid, started, _ = (folder / DRIVER_FILE).read_text().split(" ", 2)
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            if stat[19] == started and stat[0] not in ("Z", "X"):
-                drivers.append(int(pid))
-    return drivers
-
-
-def assert_demo_product(s3: Any, path: str, staged: StagedSession) -> None:
-    metadata = product_metadata(s3, path)
-    stac = metadata["attributes"]["stac_discovery"]
-    assert path.endswith(f"/{stac['id']}.zarr")
-    assert stac["id"].startswith("S01DEMOL0_20241114T143038_00164_A")
-    properties = stac["properties"]
-    assert properties | {"processing:software": None} == properties | {
-        "product:type": "S01DEMOL0",
-        "platform": "sentinel-1a",
-        "constellation": "sentinel-1",
-        "datetime": "2024-11-14T14:30:38.477000Z",
-        "start_datetime": "2024-11-14T14:30:38.477000Z",
-        "end_datetime": "2024-11-14T14:33:22.662000Z",
-        "sat:absolute_orbit": 56552,
-        "processing:software": None,
-    }
-    groups = metadata["consolidated_metadata"]["metadata"]
-    frames = groups["measurements/frames"]["attributes"]
-    # What the simulator's reference decoder finds, with the 3 frames left out of channel 2.
-    assert frames["channel_summary"] == {
-        str(channel): {
-            "frames": staged.frames[channel],
-            "gaps": staged.gaps[channel],
-            "missing_frames": staged.missing[channel],
-        }
-        for channel in (1, 2)
-    }
-    assert frames["sync_errors"] == 0 and frames["chunk_files"] == 6
-    orbit = groups["conditions/orbit"]["attributes"]
-    assert orbit["orbit_file_type"] == "AUX_RESORB"
-    assert groups["conditions/orbit/time"]["shape"] == [18]  # every 10 s over 164.2 s, both ends included
 
 
 async def test_demo_payload_passes_eopf_dry_run(

@@ -29,8 +29,7 @@ import pytest_asyncio
 
 from rs_ondemand.activities.eopf_process import PAYLOAD_NAME, RunOutcome, group_members, new_run_folder, run_eopf
 from rs_ondemand.activities.eopf_runner import EopfRunnerLostError, WarmRunner
-from tests.processors.conftest import started_runner
-from tests.processors.test_processor_activity import running
+from tests.support.eopf_runs import running, started_runner
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -18,7 +18,7 @@ from rs_ondemand.config import Settings
 from rs_ondemand.models.progress import State
 from rs_ondemand.models.staging import CadipStagingResult, WindowStagingResult
 from rs_ondemand.names import PRIP_STAGING
-from tests.reliability._support import (
+from tests.support.cadip_staging import (
     OWNER,
     assert_collection_staged,
     assert_session_staged,

@@ -18,8 +18,8 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
 from rs_ondemand.models.progress import State
-from tests.reliability._support import OWNER, catalog_items, keys_under, result_of, uploads_under
-from tests.reliability.conftest import StagingRun
+from tests.support.cadip_staging import OWNER, catalog_items, keys_under, result_of, uploads_under
+from tests.support.own_stack import StagingRun
 
 
 async def test_a_worker_killed_mid_staging_and_restarted_the_request_completes(run: StagingRun) -> None:

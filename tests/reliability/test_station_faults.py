@@ -37,7 +37,7 @@ from rs_ondemand.models.staging import AuxipStagingInput, CadipStagingResult, Pr
 from rs_ondemand.names import AUXIP_STAGING, PRIP_STAGING, PROGRESS_QUERY
 from rs_ondemand.workflows import _options
 from rs_ondemand.workflows._failures import root_cause
-from tests.reliability._support import (
+from tests.support.cadip_staging import (
     OWNER,
     MiB,
     assert_collection_staged,

@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from rs_ondemand.activities.stations import TOKEN_MARGIN_S
-from tests.reliability._support import MiB
-from tests.reliability.conftest import StagingRun
+from tests.support.cadip_staging import MiB
+from tests.support.own_stack import StagingRun
 
 TOKEN_ROUTE = "POST /cadip/oauth2/token"
 SAMPLE_SESSION = "S1A_20241114143038056552"

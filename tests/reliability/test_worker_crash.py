@@ -36,18 +36,20 @@ from rs_ondemand.config import Settings
 from rs_ondemand.models.dpr import DprProcessIn, DprProcessResult, DprProgress
 from rs_ondemand.models.progress import State
 from rs_ondemand.names import DPR_PROCESSING, PROGRESS_QUERY, RETRY_SIGNAL, safe_segment
-from tests.processors.test_processor_runs import eopf_drivers
-from tests.reliability._support import (
+from rs_ondemand.starter.samples import SAMPLE_SESSION
+from tests.support.cadip_staging import (
     assert_collection_staged,
     catalog_items,
     keys_under,
     progress_until,
     start_worker,
 )
-from tests.support.sample_requests import stage_sample_session
-from tests.workflows.test_dpr_processing import OWNER, SESSION, demo_table, dpr_request
+from tests.support.eopf_runs import eopf_drivers
+from tests.support.sample_requests import demo_request, demo_table, stage_sample_session
 
 pytestmark = pytest.mark.timeout(500)
+
+OWNER = "dpr-tester"
 
 HOLD_S = 75
 """How long the demo unit stays busy: longer than the 60 s heartbeat timeout plus the 5 s retry interval after
@@ -104,7 +106,7 @@ class CrashLab:
     async def kill_during_the_unit(self, session_collection: str) -> Kill:
         table = demo_table()
         table["pipelines"][0]["steps"][0]["parameters"]["hold_seconds"] = HOLD_S
-        request = dpr_request(session_collection, tasktable=table)
+        request = demo_request(OWNER, session_collection, tasktable=table)
         await self.start_worker()
         workflow_id = f"test-rel-dpr-{uuid.uuid4()}"
         handle = await self.client.start_workflow(
@@ -265,7 +267,7 @@ async def test_the_retried_attempt_first_kills_what_the_killed_worker_left(retri
 
 
 async def test_the_inputs_are_untouched(retried: Retried, settings: Settings, s3: Any, session_collection: str) -> None:
-    assert_collection_staged(settings, s3, session_collection, {SESSION}, owner=OWNER)
+    assert_collection_staged(settings, s3, session_collection, {SAMPLE_SESSION}, owner=OWNER)
 
 
 async def test_no_run_folder_of_the_lost_attempt_stays(retried: Retried) -> None:

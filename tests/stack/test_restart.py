@@ -18,9 +18,7 @@ from rs_ondemand.stack import Stack, StackInfo, procs
 from rs_ondemand.stack.envfile import read_env_file
 from rs_ondemand.stack.health import wait_until
 from rs_ondemand.stack.services import find_tool
-from tests.support.stack import stack_of_its_own
-
-from .test_stack_cmd import run_cli
+from tests.support.stack import stack_cli, stack_of_its_own
 
 SERVICES = {"temporal", "s3", "postgres", "catalog"}
 
@@ -81,7 +79,7 @@ def test_stack_restarts_dead_services_and_survives_down_up(own_stack: Stack, sta
         assert not procs.pid_running(pid), name
     # The session stack (other processes, same machine) is untouched.
     assert all(service["healthy"] for service in Stack(stack.state_dir).status()["services"].values())
-    down_status = run_cli("status", "--dir", str(own_stack.state_dir), "--json")
+    down_status = stack_cli("status", "--dir", str(own_stack.state_dir), "--json")
     assert down_status.returncode == 1
     assert not any(service["healthy"] for service in json.loads(down_status.stdout)["services"].values())
 

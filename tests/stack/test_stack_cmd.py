@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from rs_ondemand.stack import StackInfo
 from rs_ondemand.stack.envfile import MASK, is_secret
-
-CLI = str(Path(sys.executable).parent / "rs-ondemand")
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, "stack", *args], capture_output=True, text=True, timeout=60)
+from tests.support.stack import stack_cli
 
 
 def test_status_json_reports_healthy_services_without_secrets(stack: StackInfo) -> None:
     """`status --json` prints exactly one JSON object, exits 0 and never shows a secret value."""
-    done = run_cli("status", "--dir", str(stack.state_dir), "--json")
+    done = stack_cli("status", "--dir", str(stack.state_dir), "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert set(report) == {"services", "env"}
@@ -36,7 +29,7 @@ def test_status_json_reports_healthy_services_without_secrets(stack: StackInfo) 
 
 def test_status_without_a_stack_fails_with_one_line(tmp_path: Path) -> None:
     """No stack in the dir: exit code 1, one clear line on stderr, nothing on stdout, no traceback."""
-    done = run_cli("status", "--dir", str(tmp_path / "none"), "--json")
+    done = stack_cli("status", "--dir", str(tmp_path / "none"), "--json")
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.startswith("error: no stack in ")

@@ -1,4 +1,4 @@
-"""What the catalog holds, read through its STAC API."""
+"""What the catalog holds, read through its STAC API; a station's item as staging receives it."""
 
 from __future__ import annotations
 
@@ -6,6 +6,23 @@ import asyncio
 
 from rs_ondemand.activities._stac import open_stac_api
 from rs_ondemand.config import Settings
+
+# A CADIP session item as a station announces it: an HTTP asset with an alternate, a self link, no geometry.
+STATION_ITEM = {
+    "type": "Feature",
+    "stac_version": "1.1.0",
+    "id": "S1A_20240101000000000001",
+    "geometry": None,
+    "properties": {"datetime": "2024-01-01T00:00:00Z", "platform": "sentinel-1a"},
+    "links": [{"rel": "self", "href": "http://station/cadip/stac/collections/cadip/items/x"}],
+    "assets": {
+        "DCS_01_ch1_DSDB_00001.raw": {
+            "href": "http://station/cadip/Files(1)/$value",
+            "roles": ["cadu"],
+            "alternate": {"s3": {"href": "s3://elsewhere"}},
+        }
+    },
+}
 
 
 def catalog_ids(settings: Settings, collection: str) -> set[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,6 +66,12 @@ class Simulator:
 
     def reset_stats(self) -> None:
         self.http.delete("/_stats").raise_for_status()
+
+
+def stack_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`rs-ondemand stack ARGS`, blocking (for the tests that drive a stack, not a worker)."""
+    command = [str(Path(sys.executable).with_name("rs-ondemand")), "stack", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 
 @contextmanager

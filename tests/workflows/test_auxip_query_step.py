@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import pytest_asyncio
 from temporalio.client import Client
 
 from rs_ondemand.config import Settings
-from rs_ondemand.cql2_filters import valcover_filter
-from rs_ondemand.models.staging import QueryStagingOutcome, StacQuery
 from rs_ondemand.worker import activities, running_workers
+from tests.support.auxip_query import run_query
+from tests.support.auxip_query_workflow import AuxipQueryWorkflow
 from tests.support.stack import Simulator
-from tests.workflows.auxip_query_workflow import AuxipQueryInput, AuxipQueryWorkflow
-
-SESSION_TIME = (datetime(2024, 11, 14, 14, 30, tzinfo=UTC), datetime(2024, 11, 14, 14, 35, tzinfo=UTC))
-NEWEST_FIRST = [{"field": "created", "direction": "desc"}]
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -28,17 +23,6 @@ async def queue(client: Client, settings: Settings) -> AsyncIterator[str]:
         running_workers(client, settings, fns, task_queue=name, extra_workflows=[AuxipQueryWorkflow]),
     ):
         yield name
-
-
-async def run_query(client: Client, queue: str, product_type: str, timeout_seconds: int) -> QueryStagingOutcome:
-    request = AuxipQueryInput(
-        query=StacQuery(filter=valcover_filter(*SESSION_TIME, product_type), sortby=NEWEST_FIRST, limit=1),
-        collection=f"test-{uuid.uuid4().hex[:10]}",
-        timeout_seconds=timeout_seconds,
-    )
-    return await client.execute_workflow(
-        AuxipQueryWorkflow.run, request, id=f"test-query-{uuid.uuid4()}", task_queue=queue
-    )
 
 
 async def test_found_files_come_back_as_catalog_items(client: Client, queue: str, settings: Settings) -> None:

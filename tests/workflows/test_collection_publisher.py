@@ -23,7 +23,7 @@ from rs_ondemand.checksums import md5_multihash
 from rs_ondemand.config import Settings
 from rs_ondemand.models.staging import ItemRef, PublicationRequest, PublishItemsInput, PublishItemsResult
 from rs_ondemand.names import collection_publisher_id
-from tests.reliability._support import catalog_items
+from tests.support.cadip_staging import catalog_items
 
 OWNER = "publisher"
 BATCHES = 6

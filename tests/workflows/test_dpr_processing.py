@@ -16,14 +16,13 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from rs_ondemand.activities.eopf_process import group_members
 from rs_ondemand.config import Settings
-from rs_ondemand.dpr.registry import get_tasktable
 from rs_ondemand.models.dpr import DprProcessIn, DprProcessResult, DprProgress
 from rs_ondemand.models.operator import CancelSignal
 from rs_ondemand.models.progress import State
 from rs_ondemand.models.staging import AuxipStagingInput, WindowStagingResult
 from rs_ondemand.names import AUXIP_STAGING, CANCEL_SIGNAL, DPR_PROCESSING, PROGRESS_QUERY, safe_segment
-from tests.processors.test_processor_runs import eopf_drivers
-from tests.support.sample_requests import demo_request, stage_sample_session
+from tests.support.eopf_runs import eopf_drivers
+from tests.support.sample_requests import demo_request, demo_table, stage_sample_session
 from tests.support.stack import Simulator, run_cli
 
 SESSION = "S1A_20241114143038056552"
@@ -78,18 +77,6 @@ async def start(client: Client, task_queue: str, request: DprProcessIn) -> Workf
     return await client.start_workflow(
         DPR_PROCESSING, request, id=f"test-dpr-{uuid.uuid4()}", task_queue=task_queue, result_type=DprProcessResult
     )
-
-
-def demo_table(**alternative_changes: Any) -> dict[str, Any]:
-    """The demo task table, with its ORBIT ADF's alternatives changed (`{index: {key: value}}`)."""
-    table = copy.deepcopy(get_tasktable("demo"))
-    orbit = next(entry for entry in table["io"] if entry["name"] == "ORBIT")
-    for index, changes in alternative_changes.items():
-        alternative = orbit["alternatives"][int(index.removeprefix("alt"))]
-        parameters = changes.pop("parameters", {})
-        alternative.update(changes)
-        alternative["query"]["parameters"].update(parameters)
-    return table
 
 
 def s3_keys(s3: Any, url: str) -> list[str]:

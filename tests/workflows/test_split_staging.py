@@ -16,7 +16,7 @@ from rs_ondemand.models.progress import State
 from rs_ondemand.models.staging import CadipStagingResult, StagingResult, WindowStagingResult
 from rs_ondemand.names import PRIP_STAGING, RETRY_SIGNAL, STAGING, STAGING_PAGES
 from rs_ondemand.workflows import _limits
-from tests.reliability._support import assert_collection_staged, new_session, progress_until, start_staging
+from tests.support.cadip_staging import assert_collection_staged, new_session, progress_until, start_staging
 from tests.support.prip import OWNER, WINDOW, add_prip_products, prip_request
 from tests.support.stack import Simulator
 

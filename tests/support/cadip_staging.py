@@ -1,5 +1,5 @@
-"""What the reliability tests share: worker processes, waiting on progress, /proc inspection and the one
-consistency check every crash and fault test ends with."""
+"""CADIP staging requests of generated sessions, as the reliability, batch and split-staging tests run them: worker
+processes, waiting on progress, /proc inspection and the one consistency check every crash and fault test ends with."""
 
 from __future__ import annotations
 
