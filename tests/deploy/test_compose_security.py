@@ -14,7 +14,7 @@ import yaml
 
 from rs_simulator.app import create_app
 from rs_simulator.settings import SimulatorSettings
-from tests.deploy.test_compose import (
+from tests.support.compose import (
     DOCKERFILE,
     ENV_EXAMPLE,
     PENDING_SETTINGS,

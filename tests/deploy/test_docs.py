@@ -10,7 +10,10 @@ from types import ModuleType
 import yaml
 
 from rs_ondemand.config import StationSettings
-from tests.deploy.test_compose import PENDING_SETTINGS, WORKER
+from tests.support.compose import (
+    PENDING_SETTINGS,
+    WORKER,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "deployment.md"

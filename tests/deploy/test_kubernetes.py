@@ -16,7 +16,12 @@ import pytest
 import yaml
 
 from rs_ondemand.config import Settings
-from tests.deploy.test_compose import NOT_SECRET, PENDING_SETTINGS, SECRET_KEY, settings_env_names
+from tests.support.compose import (
+    NOT_SECRET,
+    PENDING_SETTINGS,
+    SECRET_KEY,
+    settings_env_names,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZE = ROOT / "deploy" / "kubernetes"
