@@ -19,8 +19,9 @@ import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 
+from rs_ondemand.bench import BenchError
 from rs_ondemand.bench._proc import machine
-from rs_ondemand.bench.staging import BenchError, _delete_prefix
+from rs_ondemand.bench._s3 import delete_prefix
 from rs_ondemand.config import Settings
 from rs_ondemand.worker import activities, running_workers
 
@@ -191,8 +192,8 @@ async def delete_collection(http: httpx.AsyncClient, settings: Settings, collect
 async def delete_staged(s3: Any, settings: Settings, owner: str, collection: str) -> None:
     """Remove what was staged or produced into `collection`: its objects and transfer checkpoints."""
     bucket = settings.s3.rs_bucket
-    await _delete_prefix(s3, bucket, f"{owner}/{collection}/")
-    await _delete_prefix(s3, settings.s3.rs_work_bucket, f"transfers/{bucket}/{owner}/{collection}/")
+    await delete_prefix(s3, bucket, f"{owner}/{collection}/")
+    await delete_prefix(s3, settings.s3.rs_work_bucket, f"transfers/{bucket}/{owner}/{collection}/")
 
 
 async def gather_all[T](awaitables: Sequence[Awaitable[T]]) -> list[T]:

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rs_ondemand.bench import BenchError
 from rs_ondemand.bench._common import Log
-from rs_ondemand.bench.staging import BenchError
 from rs_ondemand.stack.ports import free_port, is_listening
 
 DASK_WORKERS = 2

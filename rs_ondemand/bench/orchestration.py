@@ -32,6 +32,7 @@ from typing import Any
 from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
+    from rs_ondemand.bench import BenchError
     from rs_ondemand.bench._common import (
         Log,
         StackTarget,
@@ -43,7 +44,6 @@ with workflow.unsafe.imports_passed_through():
         timed_result,
     )
     from rs_ondemand.bench._proc import cpu_seconds
-    from rs_ondemand.bench.staging import BenchError
     from rs_ondemand.client import connect
 
 BENCH_WORKFLOW = "BenchOrchestration"

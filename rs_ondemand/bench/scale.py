@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
+from rs_ondemand.bench import BenchError
 from rs_ondemand.bench._common import (
     NO_OPERATOR,
     TEMPORAL_LIMITS,
@@ -51,9 +52,9 @@ from rs_ondemand.bench._common import (
     request_histories,
 )
 from rs_ondemand.bench._proc import RssSampler
+from rs_ondemand.bench._s3 import s3_client
 from rs_ondemand.bench._scale_run import OWNER, ScaleRun
 from rs_ondemand.bench.scale_dpr import DASK_LABEL, LOCAL_CLUSTER, DaskKind, dpr_cluster, dpr_headline, run_dpr_part
-from rs_ondemand.bench.staging import BenchError, _s3_client
 from rs_ondemand.client import connect
 from rs_ondemand.config import Settings
 from rs_ondemand.models.processor_run import AddressDaskCluster
@@ -295,7 +296,7 @@ async def run_scale_bench(
         client = await connect(settings.temporal)
         async with (
             httpx.AsyncClient(timeout=httpx.Timeout(60.0)) as http,
-            _s3_client(settings) as s3,
+            s3_client(settings) as s3,
         ):
             scale = _Scale(StackTarget(settings, target.simulator_url, target.server_pid), client, http, s3, log)
             async with bench_worker(client, settings, scale.queue):

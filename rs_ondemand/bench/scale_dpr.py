@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 from temporalio.client import WorkflowFailureError
 
+from rs_ondemand.bench import BenchError
 from rs_ondemand.bench._common import (
     NO_OPERATOR,
     Log,
@@ -38,7 +39,6 @@ from rs_ondemand.bench._common import (
 )
 from rs_ondemand.bench._scale_run import OWNER, ScaleRun
 from rs_ondemand.bench.dask_cluster import DASK_WORKERS, address_dask_cluster
-from rs_ondemand.bench.staging import BenchError
 from rs_ondemand.config import Settings
 from rs_ondemand.models.dpr import DprProcessIn, DprProcessResult
 from rs_ondemand.models.staging import AuxipStagingInput, CadipStagingInput, CadipStagingResult, WindowStagingResult

@@ -16,20 +16,17 @@ During our rounds the worker process's VmRSS is sampled every 0.2 s (plus the ke
 Everything a round writes (S3 objects, manifests, the catalog item and collection) is removed after it, since
 the embedded S3 (moto) keeps objects in memory.
 
-Longer than our ~400-line guide: ours and the baseline stay side by side, so that a reader sees they move the
-same bytes under the same conditions.
+The baseline and the station's session are in `staging_baseline`; this module runs the rounds and reports.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,9 +34,16 @@ from urllib.parse import quote
 
 import httpx
 
-from rs_ondemand.activities.storage import ObjectStore
+from rs_ondemand.bench import BenchError
 from rs_ondemand.bench._proc import MIB, RssSampler, machine
-from rs_ondemand.checksums import md5_from_checksum
+from rs_ondemand.bench._s3 import delete_prefix, object_md5, s3_client
+from rs_ondemand.bench.staging_baseline import (
+    CADIP_COLLECTION,
+    StationFile,
+    baseline_copy,
+    md5_floor_cpu_s,
+    prepare_session,
+)
 from rs_ondemand.client import connect
 from rs_ondemand.config import Settings
 from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult
@@ -56,10 +60,7 @@ TARGET_RSS_GROWTH_MB = 256
 """The worker may grow by at most this many MiB while staging (whatever the file size)."""
 OWNER = "bench"
 SCRATCH_PREFIX = "_bench-scratch/"
-CADIP_COLLECTION = "cadip"
 HTTP_TIMEOUT = httpx.Timeout(60.0)
-WARMUP_TIMEOUT_S = 900.0
-"""The first search of a session makes the simulator hash its chunk (about 2.7 s per GiB)."""
 RUN_TIMEOUT_BASE_S = 120.0
 RUN_TIMEOUT_MIN_MIB_S = 1.0
 """A run slower than this (plus the base) counts as stuck."""
@@ -72,10 +73,6 @@ StagedHook = Callable[[str, str], Awaitable[None]]
 """Called with (bucket, key) of the staged object after each of our rounds, before its cleanup."""
 
 
-class BenchError(RuntimeError):
-    """The benchmark could not measure (a run failed or staged something else than expected)."""
-
-
 @dataclass(frozen=True)
 class BenchTarget:
     """Where to run: the stack's settings, the simulator's root, and the worker serving `task_queue`."""
@@ -86,15 +83,6 @@ class BenchTarget:
     """Process whose RSS is sampled: the worker that runs the staging activities."""
     task_queue: str | None = None
     """Default: the configured task queue (the stack worker's)."""
-
-
-@dataclass(frozen=True)
-class StationFile:
-    session_id: str
-    name: str
-    size: int
-    md5: str
-    download_url: str
 
 
 @dataclass
@@ -120,164 +108,8 @@ def _per_gib(seconds: float | None, size: int) -> float | None:
     return round(seconds * (1 << 30) / size, 2) if seconds is not None else None
 
 
-def md5_floor_cpu_s(size: int) -> float:
-    """CPU seconds this process spends on the MD5 of `size` bytes, fed in 1 MiB chunks as a transfer does: the
-    least any verified copy costs, measured on the same machine under the same load as the rounds."""
-    chunk = bytes(range(256)) * (MIB // 256)
-    digest = hashlib.md5(usedforsecurity=False)
-    began = time.process_time()
-    for _ in range(size // MIB):
-        digest.update(chunk)
-    digest.update(chunk[: size % MIB])
-    return time.process_time() - began
-
-
 def _mib_s(size: int, seconds: float) -> float:
     return size / MIB / seconds if seconds > 0 else 0.0
-
-
-@asynccontextmanager
-async def _s3_client(settings: Settings) -> AsyncIterator[Any]:
-    """The worker's own S3 client (same addressing and checksum settings), for the baseline and cleanup."""
-    async with ObjectStore.open(settings.s3) as store:
-        yield store.client
-
-
-async def _station_token(http: httpx.AsyncClient, settings: Settings) -> str:
-    cadip = settings.cadip
-    if not (cadip.token_url and cadip.username and cadip.password):
-        raise BenchError("no CADIP OAuth2 settings (CADIP_TOKEN_URL, CADIP_USERNAME, CADIP_PASSWORD)")
-    response = await http.post(
-        cadip.token_url,
-        data={
-            "grant_type": "password",
-            "client_id": cadip.client_id or "",
-            "client_secret": cadip.client_secret.get_secret_value() if cadip.client_secret else "",
-            "username": cadip.username,
-            "password": cadip.password.get_secret_value(),
-        },
-    )
-    response.raise_for_status()
-    return str(response.json()["access_token"])
-
-
-async def prepare_session(http: httpx.AsyncClient, target: BenchTarget, size: int, session_id: str) -> StationFile:
-    """Add the one-chunk session to the simulator, warm its checksum up, and describe its file."""
-    settings = target.settings
-    added = await http.post(
-        f"{target.simulator_url.rstrip('/')}/_catalogue/sessions",
-        json={
-            "session_id": session_id,
-            "satellite": "S1A",
-            "channels": 1,
-            "chunks_per_channel": 1,
-            "chunk_size": size,
-        },
-    )
-    if added.status_code not in (200, 201):
-        raise BenchError(f"the simulator refused the bench session ({added.status_code}): {added.text[:300]}")
-    if added.json().get("total_size") != size:
-        raise BenchError(f"the simulator's session {session_id} is not {size} bytes: {added.json()}")
-    # Warm-up: the station's STAC search hashes the chunk once (the workflow's search would otherwise pay it).
-    if not settings.cadip.url:
-        raise BenchError("CADIP_URL is not configured")
-    search = await http.post(
-        f"{settings.cadip.url.rstrip('/')}/search",
-        json={"ids": [session_id], "collections": [CADIP_COLLECTION]},
-        timeout=WARMUP_TIMEOUT_S,
-    )
-    search.raise_for_status()
-    features = search.json().get("features", [])
-    if len(features) != 1 or len(features[0].get("assets", {})) != 1:
-        raise BenchError(f"the station's STAC search for {session_id} did not return one item with one asset")
-    (asset,) = features[0]["assets"].values()
-    md5 = md5_from_checksum(asset.get("file:checksum"))
-    if not md5:
-        raise BenchError(f"the station gives no MD5 for {session_id}")
-    # The download the baseline makes, found the OData way (as a plain client would).
-    token = await _station_token(http, settings)
-    odata = (settings.cadip.odata_url or "").rstrip("/")
-    files = await http.get(
-        f"{odata}/Files",
-        params={"$filter": f"SessionId eq '{session_id}'", "$select": "Id,Name,Size"},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    files.raise_for_status()
-    (entry,) = files.json()["value"]
-    if entry["Size"] != size:
-        raise BenchError(f"the station lists {entry['Name']} with {entry['Size']} bytes, expected {size}")
-    return StationFile(
-        session_id=session_id,
-        name=entry["Name"],
-        size=size,
-        md5=md5,
-        download_url=f"{odata}/Files({entry['Id']})/$value",
-    )
-
-
-async def baseline_copy(
-    http: httpx.AsyncClient, s3: Any, settings: Settings, source: StationFile, bucket: str, key: str
-) -> float:
-    """A plain station → S3 copy (token, streaming GET, sequential multipart parts); returns the seconds."""
-    part_size = settings.s3.rs_s3_part_size
-    began = time.perf_counter()
-    token = await _station_token(http, settings)
-    upload_id = (await s3.create_multipart_upload(Bucket=bucket, Key=key))["UploadId"]
-    parts: list[dict[str, Any]] = []
-    try:
-        buffer = bytearray()
-        async with http.stream(
-            "GET", source.download_url, headers={"Authorization": f"Bearer {token}"}, follow_redirects=True
-        ) as response:
-            response.raise_for_status()
-            async for chunk in response.aiter_bytes():
-                buffer += chunk
-                while len(buffer) >= part_size:
-                    body = bytes(buffer[:part_size])
-                    del buffer[:part_size]
-                    number = len(parts) + 1
-                    put = await s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body)
-                    parts.append({"PartNumber": number, "ETag": put["ETag"]})
-        if buffer or not parts:
-            number = len(parts) + 1
-            put = await s3.upload_part(
-                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(buffer)
-            )
-            parts.append({"PartNumber": number, "ETag": put["ETag"]})
-        await s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
-    except BaseException:
-        with contextlib.suppress(Exception):
-            await s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-        raise
-    seconds = time.perf_counter() - began
-    head = await s3.head_object(Bucket=bucket, Key=key)
-    if head["ContentLength"] != source.size:
-        raise BenchError(f"baseline copy has {head['ContentLength']} bytes, expected {source.size}")
-    return seconds
-
-
-async def object_md5(s3: Any, bucket: str, key: str) -> str:
-    """MD5 of an S3 object, streamed (never the whole object in memory)."""
-    digest = hashlib.md5(usedforsecurity=False)
-    response = await s3.get_object(Bucket=bucket, Key=key)
-    body = response["Body"]
-    try:
-        async for chunk in body.iter_chunks(MIB):
-            digest.update(chunk)
-    finally:
-        body.close()
-    return digest.hexdigest()
-
-
-async def _delete_prefix(s3: Any, bucket: str, prefix: str) -> None:
-    paginator = s3.get_paginator("list_objects_v2")
-    async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
-        if keys:
-            await s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-    uploads = await s3.list_multipart_uploads(Bucket=bucket, Prefix=prefix)
-    for upload in uploads.get("Uploads", []):
-        await s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
 
 
 async def _cleanup_ours(
@@ -285,9 +117,9 @@ async def _cleanup_ours(
 ) -> None:
     """Remove what one of our rounds wrote: staged objects, manifests, checkpoints, catalog item, collection."""
     bucket, work = settings.s3.rs_bucket, settings.s3.rs_work_bucket
-    await _delete_prefix(s3, bucket, f"{OWNER}/{collection}/")
-    await _delete_prefix(s3, work, f"requests/{workflow_id}/")
-    await _delete_prefix(s3, work, f"transfers/{bucket}/{OWNER}/{collection}/")
+    await delete_prefix(s3, bucket, f"{OWNER}/{collection}/")
+    await delete_prefix(s3, work, f"requests/{workflow_id}/")
+    await delete_prefix(s3, work, f"transfers/{bucket}/{OWNER}/{collection}/")
     catalog = settings.catalog.url.rstrip("/")
     collection_path = f"{catalog}/collections/{quote(collection, safe='')}"
     for url in (f"{collection_path}/items/{quote(item_id, safe='')}", collection_path):
@@ -371,10 +203,10 @@ async def run_staging_bench(
     runs = _Rounds()
     async with (
         httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=httpx.Limits(max_connections=20)) as http,
-        _s3_client(settings) as s3,
+        s3_client(settings) as s3,
     ):
         log(f"preparing a {size_mib} MiB session on the station simulator (first time: hashing it)")
-        source = await prepare_session(http, target, size, session_id_for(size_mib))
+        source = await prepare_session(http, settings, target.simulator_url, size, session_id_for(size_mib))
         client = await connect(settings.temporal)
 
         async def ours(round_: int) -> None:
@@ -412,7 +244,7 @@ async def run_staging_bench(
                 runs.md5_floor_cpu_s.append(md5_floor_cpu_s(size))
                 log(f"round {round_ + 1}/{rounds} baseline: {_mib_s(size, seconds):8.1f} MiB/s ({seconds:.1f} s)")
             finally:
-                await _delete_prefix(s3, settings.s3.rs_bucket, f"{SCRATCH_PREFIX}{run_id}/{round_}/")
+                await delete_prefix(s3, settings.s3.rs_bucket, f"{SCRATCH_PREFIX}{run_id}/{round_}/")
 
         for round_ in range(rounds):
             # ABBA: neither side always runs first (first runs pay cold caches and allocator growth).

@@ -16,8 +16,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from typer.testing import CliRunner
 
+from rs_ondemand.bench import BenchError
 from rs_ondemand.bench import staging as bench_staging
-from rs_ondemand.bench.staging import BenchError, BenchTarget, run_staging_bench, session_id_for
+from rs_ondemand.bench.staging import BenchTarget, run_staging_bench, session_id_for
 from rs_ondemand.config import Settings
 from rs_ondemand.names import CADIP_STAGING
 from rs_ondemand.starter.cli import app

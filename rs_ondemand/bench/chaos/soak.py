@@ -30,13 +30,13 @@ import httpx
 
 from rs_ondemand.activities.catalog import CatalogClient
 from rs_ondemand.activities.storage import ObjectStore
+from rs_ondemand.bench import BenchError
 from rs_ondemand.bench._common import Log, machine_now
 from rs_ondemand.bench.chaos.faults import FaultRunner, WorkerPool
 from rs_ondemand.bench.chaos.invariants import SERVER_LOGS, Checker, lost_in_s3
 from rs_ondemand.bench.chaos.plan import SoakConfig, SoakPlan, plan_soak
 from rs_ondemand.bench.chaos.services import ServiceControl
 from rs_ondemand.bench.chaos.workload import Request, Workload
-from rs_ondemand.bench.staging import BenchError
 from rs_ondemand.client import connect
 from rs_ondemand.config import Settings
 from rs_ondemand.stack import Stack
