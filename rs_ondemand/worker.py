@@ -23,7 +23,8 @@ from temporalio.worker import Worker
 
 from rs_ondemand._allocator import keep_large_buffers
 from rs_ondemand.activities.batches import BatchActivities
-from rs_ondemand.activities.catalog import CatalogActivities, CatalogClient
+from rs_ondemand.activities.catalog import CatalogActivities
+from rs_ondemand.activities.catalog_client import CatalogClient
 from rs_ondemand.activities.eopf_env import EopfProcessors
 from rs_ondemand.activities.eopf_process import remove_abandoned_run_folders
 from rs_ondemand.activities.processor import ProcessorActivities

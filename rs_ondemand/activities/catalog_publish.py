@@ -19,7 +19,7 @@ from rs_ondemand.models.staging import ItemRef, PublishItemsInput, PublishItemsR
 from rs_ondemand.telemetry import tracer
 
 if TYPE_CHECKING:
-    from rs_ondemand.activities.catalog import CatalogClient
+    from rs_ondemand.activities.catalog_client import CatalogClient
 
 FILE_EXTENSION = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
 CHECKSUM_ORIGIN = "rs:checksum_origin"

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from temporalio import activity
 
-from rs_ondemand.activities.catalog import CatalogClient
+from rs_ondemand.activities.catalog_client import CatalogClient
 from rs_ondemand.activities.eopf_env import EopfProcessors
 from rs_ondemand.activities.eopf_monitor import PROGRESS_NAME
 from rs_ondemand.activities.eopf_process import (

@@ -31,7 +31,7 @@ from rs_ondemand.models.staging import (
 )
 
 if TYPE_CHECKING:
-    from rs_ondemand.activities.catalog import CatalogClient
+    from rs_ondemand.activities.catalog_client import CatalogClient
 
 MD5_METADATA = "md5"
 """User metadata key holding the verified hex MD5 of a staged object (set before the object exists)."""

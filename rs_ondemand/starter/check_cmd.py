@@ -37,7 +37,7 @@ def storage(
 
     import httpx
 
-    from rs_ondemand.activities.catalog import CatalogClient
+    from rs_ondemand.activities.catalog_client import CatalogClient
     from rs_ondemand.activities.storage import ObjectStore
     from rs_ondemand.client import connect
     from rs_ondemand.config import Settings

@@ -93,7 +93,7 @@ async def _with_catalog(settings: Settings, request: DprProcessIn, tasktable: di
     line on stderr) when the catalog cannot be reached."""
     import httpx
 
-    from rs_ondemand.activities.catalog import CatalogClient
+    from rs_ondemand.activities.catalog_client import CatalogClient
     from rs_ondemand.activities.processor import plan_with_catalog
     from rs_ondemand.errors import CatalogError
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from rs_ondemand.activities.catalog import CatalogClient
+from rs_ondemand.activities.catalog_client import CatalogClient
 from rs_ondemand.activities.catalog_publish import S3_HREF
 from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, checkpoint_key, checkpoint_prefix
 from rs_ondemand.checksums import md5_from_checksum

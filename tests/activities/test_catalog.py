@@ -14,7 +14,8 @@ import pystac
 import pytest
 import pytest_asyncio
 
-from rs_ondemand.activities.catalog import CatalogActivities, CatalogClient
+from rs_ondemand.activities.catalog import CatalogActivities
+from rs_ondemand.activities.catalog_client import CatalogClient
 from rs_ondemand.activities.catalog_publish import UnverifiedAssetError, staged_item
 from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, staged_key
 from rs_ondemand.checksums import md5_multihash

@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from temporalio.client import Client
 
-from rs_ondemand.activities.catalog import CatalogClient
+from rs_ondemand.activities.catalog_client import CatalogClient
 from rs_ondemand.config import CatalogSettings, Settings
 from rs_ondemand.errors import CatalogRejectedError
 from rs_ondemand.stack.ports import free_port

@@ -12,7 +12,8 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import ActivityEnvironment
 
-from rs_ondemand.activities.catalog import CatalogActivities, CatalogClient
+from rs_ondemand.activities.catalog import CatalogActivities
+from rs_ondemand.activities.catalog_client import CatalogClient
 from rs_ondemand.activities.storage import ObjectStore
 from rs_ondemand.config import Settings
 from rs_ondemand.dpr.publish import ProductMetadataError, ProductTypeUnknownError

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from rs_ondemand.activities.catalog import CatalogClient
+from rs_ondemand.activities.catalog_client import CatalogClient
 from rs_ondemand.activities.catalog_publish import staged_item
 from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, StorageActivities, checkpoint_key
 from rs_ondemand.config import Settings

@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 from pydantic import ValidationError
 
-from rs_ondemand.activities.catalog import CatalogClient
+from rs_ondemand.activities.catalog_client import CatalogClient
 from rs_ondemand.config import Settings
 from rs_ondemand.errors import CatalogRejectedError
 from rs_ondemand.models.common import MAX_NAME_LENGTH, check_safe_name

@@ -16,7 +16,7 @@ import httpx
 from pystac.utils import str_to_datetime
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from rs_ondemand.activities.catalog import CatalogClient
+from rs_ondemand.activities.catalog_client import CatalogClient
 from rs_ondemand.config import Settings
 from rs_ondemand.dpr.registry import get_tasktable
 from rs_ondemand.dpr.units import build_unit_list

@@ -13,7 +13,7 @@ import httpx
 import pytest_asyncio
 from temporalio.client import Client
 
-from rs_ondemand.activities.catalog import CatalogClient
+from rs_ondemand.activities.catalog_client import CatalogClient
 from rs_ondemand.activities.storage import ObjectStore, checkpoint_key, staged_key
 from rs_ondemand.config import Settings
 from rs_ondemand.models.staging import PripStagingInput, WindowStagingResult

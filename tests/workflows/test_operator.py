@@ -11,7 +11,7 @@ import httpx
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 
-from rs_ondemand.activities.catalog import CatalogClient
+from rs_ondemand.activities.catalog_client import CatalogClient
 from rs_ondemand.config import Settings
 from rs_ondemand.models.progress import Progress, State
 from rs_ondemand.models.staging import CadipStagingInput, CadipStagingResult

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from rs_ondemand.activities.catalog import CatalogClient
+from rs_ondemand.activities.catalog_client import CatalogClient
 from rs_ondemand.bench.chaos.plan import SERVICE_FAULTS, STATION_FAULTS, Fault, SoakPlan
 from rs_ondemand.bench.chaos.procs import eopf_drivers, kill_worker, start_worker
 from rs_ondemand.bench.chaos.services import ServiceControl

@@ -22,7 +22,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError
 
-from rs_ondemand.activities.catalog import CatalogClient
+from rs_ondemand.activities.catalog_client import CatalogClient
 from rs_ondemand.activities.storage import ObjectStore, manifest_prefix
 from rs_ondemand.bench._common import request_histories
 from rs_ondemand.bench.chaos.faults import S3Loss

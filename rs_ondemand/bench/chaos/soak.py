@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from rs_ondemand.activities.catalog import CatalogClient
+from rs_ondemand.activities.catalog_client import CatalogClient
 from rs_ondemand.activities.storage import ObjectStore
 from rs_ondemand.bench import BenchError
 from rs_ondemand.bench._common import Log, machine_now
