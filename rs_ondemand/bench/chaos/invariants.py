@@ -27,7 +27,8 @@ from rs_ondemand.activities.storage import ObjectStore, manifest_prefix
 from rs_ondemand.bench._common import request_histories
 from rs_ondemand.bench.chaos.faults import S3Loss
 from rs_ondemand.bench.chaos.procs import eopf_run_processes
-from rs_ondemand.bench.chaos.workload import OWNER, Request
+from rs_ondemand.bench.chaos.requests import Request
+from rs_ondemand.bench.chaos.workload import OWNER
 from rs_ondemand.config import Settings
 from rs_ondemand.names import safe_segment
 from rs_ondemand.starter.storage_check import check_storage

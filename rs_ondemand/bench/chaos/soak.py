@@ -35,8 +35,9 @@ from rs_ondemand.bench._common import Log, machine_now
 from rs_ondemand.bench.chaos.faults import FaultRunner, WorkerPool
 from rs_ondemand.bench.chaos.invariants import SERVER_LOGS, Checker, lost_in_s3
 from rs_ondemand.bench.chaos.plan import SoakConfig, SoakPlan, plan_soak
+from rs_ondemand.bench.chaos.requests import Request
 from rs_ondemand.bench.chaos.services import ServiceControl
-from rs_ondemand.bench.chaos.workload import Request, Workload
+from rs_ondemand.bench.chaos.workload import Workload
 from rs_ondemand.client import connect
 from rs_ondemand.config import Settings
 from rs_ondemand.stack import Stack

@@ -16,17 +16,17 @@ import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.exceptions import CancelledError, TerminatedError
 from temporalio.service import RPCError
 
 from rs_ondemand.bench.chaos.plan import Job, SoakPlan
+from rs_ondemand.bench.chaos.requests import Request, despite_outages, outcome_of
 from rs_ondemand.models.dpr import DprProcessIn
 from rs_ondemand.models.schedules import ScheduledStagingInput
 from rs_ondemand.models.staging import AuxipStagingInput, CadipStagingInput, PripStagingInput
@@ -56,62 +56,6 @@ retry that did not help, and the wait after it."""
 CHAIN_SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "dpr-demo-chain.json"
 
 Now = Callable[[], float]
-
-
-@dataclass
-class Request:
-    """One workflow the soak started (or a schedule started for it), and how it ended."""
-
-    workflow_id: str
-    workflow: str
-    job: int
-    role: str
-    """`main`, `duplicate`, `input` (a DPR job's staging), `scheduled`."""
-    collections: list[str]
-    """Catalog collections it writes into (its folders `<owner>/<collection>/` in the data bucket)."""
-    started_s: float
-    cancel_after_s: float | None = None
-    cancelled_at_s: float | None = None
-    ended_s: float | None = None
-    outcome: str | None = None
-    """`completed`, `cancelled`, `failed`, `terminated`; None while running."""
-    error: str | None = None
-    retried_at_s: list[float] = field(default_factory=list)
-    """When the operator retried it."""
-    cancelled_by_operator: bool = False
-    """Cancelled after retries in vain, as an operator does when S3 lost what it needs."""
-    stuck: bool = False
-    """Still running when the soak gave up waiting (then terminated)."""
-    result: Any = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "result"}
-
-
-def _outcome_of(err: WorkflowFailureError) -> tuple[str, str]:
-    cause: BaseException | None = err.cause
-    if isinstance(cause, CancelledError):
-        return "cancelled", str(cause)
-    if isinstance(cause, TerminatedError):
-        return "terminated", str(cause)
-    messages = []
-    while cause is not None:
-        messages.append(str(cause))
-        cause = getattr(cause, "cause", None)
-    return "failed", " <- ".join(messages)[:2000]
-
-
-async def despite_outages[T](call: Callable[[], Awaitable[T]], deadline_s: float = 300.0) -> T:
-    """`call()`, again while the Temporal server does not answer (a restart), for at most `deadline_s`."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + deadline_s
-    while True:
-        try:
-            return await call()
-        except RPCError:
-            if loop.time() > give_up:
-                raise
-            await asyncio.sleep(1.0)
 
 
 @dataclass
@@ -333,7 +277,7 @@ class Workload:
                 record.outcome = "completed"
                 break
             except WorkflowFailureError as err:
-                record.outcome, record.error = _outcome_of(err)
+                record.outcome, record.error = outcome_of(err)
                 break
             except RPCError:
                 await asyncio.sleep(1.0)
