@@ -55,8 +55,9 @@ async def test_one_trace_covers_a_request_end_to_end(
         "RunWorkflow:Staging",
         "RunActivity:search_station",
         "station.search",
-        "RunActivity:stream_asset",
-        "station.download_to_s3",
+        "RunActivity:transfer_batch",  # the session's chunks are small files: they go in batches
+        "station.batch_to_s3",
+        "RunWorkflow:CollectionPublisher",
         "RunActivity:publish_staged_items",
         "catalog.publish",
     )

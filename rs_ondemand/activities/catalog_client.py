@@ -158,7 +158,7 @@ class CatalogClient:
         try:
             return await asyncio.to_thread(self._items_blocking, searched, item_ids, fields, await self._headers())
         except (APIError, OSError) as err:
-            raise CatalogError(f"catalog search in {collection_id!r} failed: {cap(str(err))}") from err
+            raise _read_failed(f"catalog search in {collection_id!r}", err) from err
 
     def _all_blocking(self, collection_id: str | None, headers: dict[str, str]) -> list[Any]:
         with open_stac_api(self.url, self.settings.timeout_s, headers) as client:
@@ -171,14 +171,14 @@ class CatalogClient:
         try:
             return list(await asyncio.to_thread(self._all_blocking, None, await self._headers()))
         except (APIError, OSError) as err:
-            raise CatalogError(f"listing the catalog's collections failed: {cap(str(err))}") from err
+            raise _read_failed("listing the catalog's collections", err) from err
 
     async def all_items(self, collection_id: str) -> list[dict[str, Any]]:
         """Every item of a collection, every result page followed."""
         try:
             return await asyncio.to_thread(self._all_blocking, collection_id, await self._headers())
         except (APIError, OSError) as err:
-            raise CatalogError(f"listing the items of {collection_id!r} failed: {cap(str(err))}") from err
+            raise _read_failed(f"listing the items of {collection_id!r}", err) from err
 
     async def remove_if_empty(self, collection_id: str, created_by: str, owner: str | None = None) -> bool:
         """Delete the collection if the request `created_by` created it and it holds no item; True if deleted.
@@ -250,3 +250,11 @@ class CatalogClient:
         raise CatalogRejectedError(
             f"catalog refused to replace item {item['id']!r} ({response.status_code}): {cap(response.text)}"
         )
+
+
+def _read_failed(what: str, err: APIError | OSError) -> CatalogError:
+    """A read through pystac-client that failed: the catalog's answer (`APIError`), or no answer at all, which
+    says "catalog unreachable" as the writes do (the operator's first clue)."""
+    if isinstance(err, APIError):
+        return CatalogError(f"{what} failed: {cap(str(err))}")
+    return CatalogError(f"catalog unreachable ({what}): {cap(str(err))}")

@@ -18,6 +18,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
 from rs_ondemand.models.progress import State
+from rs_ondemand.names import collection_publisher_id
 from tests.support.cadip_staging import OWNER, catalog_items, keys_under, result_of, uploads_under
 from tests.support.own_stack import StagingRun
 
@@ -61,18 +62,19 @@ async def test_a_catalog_down_for_a_while_is_retried_through(run: StagingRun) ->
     await run.start(latency_ms=300)
     await run.transferred(2)
     async with run.down("catalog"):
-        attempts = await publish_attempts(run.client, run.handle.id, run.collection, at_least=2)
+        attempts = await publish_attempts(run.client, run.collection, at_least=2)
         assert "catalog unreachable" in attempts["last_failure"]
 
     await run.completes()
 
 
-async def publish_attempts(client: Client, parent_id: str, collection: str, at_least: int) -> dict[str, Any]:
-    """Wait until the `Staging` child's pending publication has failed `at_least` times; its attempt and error."""
-    child = client.get_workflow_handle(f"{parent_id}/staging-{collection}-0000")
+async def publish_attempts(client: Client, collection: str, at_least: int) -> dict[str, Any]:
+    """Wait until the collection's pending publication (its `CollectionPublisher` writes what `Staging` hands it)
+    has failed `at_least` times; its attempt and error."""
+    publisher = client.get_workflow_handle(collection_publisher_id(collection))
     async with asyncio.timeout(90):
         while True:
-            description = await child.describe()
+            description = await publisher.describe()
             for pending in description.raw_description.pending_activities:
                 if pending.activity_type.name == "publish_staged_items" and pending.attempt > at_least:
                     # A failure over 4 KB (ours carry their stack traces) is kept by the server under a

@@ -112,7 +112,7 @@ async def test_status_shows_the_latest_attempt_of_a_child_then_what_the_operator
         assert retrying.status == "RUNNING"
         if not retrying.waiting_for_operator:
             assert retrying.progress is not None and retrying.progress.last_error is None
-        assert retrying.attempt_error.startswith("stream_asset (attempt ") and "broke off" in retrying.attempt_error
+        assert retrying.attempt_error.startswith("transfer_batch (attempt ") and "broke off" in retrying.attempt_error
         assert f"retrying after: {retrying.attempt_error}" in "\n".join(retrying.lines())
 
         async with asyncio.timeout(90):
