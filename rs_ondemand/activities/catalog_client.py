@@ -253,8 +253,9 @@ class CatalogClient:
 
 
 def _read_failed(what: str, err: APIError | OSError) -> CatalogError:
-    """A read through pystac-client that failed: the catalog's answer (`APIError`), or no answer at all, which
-    says "catalog unreachable" as the writes do (the operator's first clue)."""
-    if isinstance(err, APIError):
+    """A read through pystac-client that failed: the catalog answered an error status, or it did not answer at
+    all (pystac-client raises that too as an `APIError`, without a status), which says "catalog unreachable" as
+    the writes do: the operator's first clue."""
+    if getattr(err, "status_code", None) is not None:
         return CatalogError(f"{what} failed: {cap(str(err))}")
     return CatalogError(f"catalog unreachable ({what}): {cap(str(err))}")

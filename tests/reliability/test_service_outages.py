@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from rs_ondemand.models.progress import State
 from rs_ondemand.names import collection_publisher_id
@@ -74,7 +74,13 @@ async def publish_attempts(client: Client, collection: str, at_least: int) -> di
     publisher = client.get_workflow_handle(collection_publisher_id(collection))
     async with asyncio.timeout(90):
         while True:
-            description = await publisher.describe()
+            try:
+                description = await publisher.describe()
+            except RPCError as err:  # the publisher starts with the request's first publication
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                await asyncio.sleep(0.3)
+                continue
             for pending in description.raw_description.pending_activities:
                 if pending.activity_type.name == "publish_staged_items" and pending.attempt > at_least:
                     # A failure over 4 KB (ours carry their stack traces) is kept by the server under a
