@@ -28,6 +28,8 @@ COLLECTION_PUBLISHER: Final = "CollectionPublisher"
 """Internal: the one writer of staged items into a catalog collection (one workflow per collection)."""
 PUBLISH_UPDATE: Final = "publish"
 """Internal: the update a `CollectionPublisher` takes a batch of verified items with."""
+DISCARD_UPDATE: Final = "discard"
+"""Internal: the update a `CollectionPublisher` removes what a request wrote for items it did not publish with."""
 
 
 def collection_publisher_id(collection: str) -> str:

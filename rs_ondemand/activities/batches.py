@@ -20,6 +20,7 @@ import httpx
 from temporalio import activity
 
 from rs_ondemand.activities._heartbeat import Heartbeater
+from rs_ondemand.activities._staged_objects import StagedObjects, UnverifiedObjectError
 from rs_ondemand.activities.manifests import asset_transfers
 from rs_ondemand.activities.stations import CHECKSUM_ATTEMPTS, StationClients, _verify
 from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore
@@ -68,10 +69,30 @@ class BatchActivities:
         """A window of transfers, the small files grouped in batches; none for a station with a requests-per-minute
         cap, which the Temporal server counts in activities started."""
         page = await asset_transfers(self.store, request.window)
+        transfers = await self._not_staged(page.transfers) if request.skip_staged else page.transfers
         if self.stations[request.station].config.max_requests_per_minute:
-            return TransferPlan(singles=page.transfers, batches=[], next_offset=page.next_offset)
-        singles, batches = group_small_files(page.transfers, self.settings, request.parallel)
+            return TransferPlan(singles=transfers, batches=[], next_offset=page.next_offset)
+        singles, batches = group_small_files(transfers, self.settings, request.parallel)
         return TransferPlan(singles=singles, batches=batches, next_offset=page.next_offset)
+
+    async def _not_staged(self, transfers: list[AssetTransfer]) -> list[AssetTransfer]:
+        """The transfers whose object S3 does not hold verified (the station's size and MD5)."""
+        left: list[AssetTransfer] = []
+        for bucket in dict.fromkeys(t.bucket for t in transfers):
+            objects = StagedObjects(self.store, bucket)
+            mine = [t for t in transfers if t.bucket == bucket]
+            await objects.list([t.key for t in mine])
+
+            async def missing(transfer: AssetTransfer, objects: StagedObjects = objects) -> bool:
+                try:
+                    await objects.verified(transfer.key, transfer.size, transfer.md5)
+                except UnverifiedObjectError:
+                    return True
+                return False
+
+            flags = await asyncio.gather(*(missing(t) for t in mine))
+            left += [t for t, flag in zip(mine, flags, strict=True) if flag]
+        return left
 
     @activity.defn
     async def transfer_batch(self, batch: list[AssetTransfer]) -> BatchResult:

@@ -8,13 +8,14 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import pystac
+from temporalio import activity
 
 from rs_ondemand.activities._staged_objects import StagedObjects, UnverifiedObjectError
 from rs_ondemand.activities.manifests import manifest_item
 from rs_ondemand.activities.storage import ObjectStore, staged_key
 from rs_ondemand.checksums import md5_from_checksum, md5_multihash
 from rs_ondemand.dpr.publish import WHOLE_WORLD, WHOLE_WORLD_BBOX
-from rs_ondemand.errors import CatalogError, OnDemandError
+from rs_ondemand.errors import CatalogError
 from rs_ondemand.models.staging import ItemRef, PublishItemsInput, PublishItemsResult
 from rs_ondemand.telemetry import tracer
 
@@ -25,12 +26,6 @@ FILE_EXTENSION = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
 CHECKSUM_ORIGIN = "rs:checksum_origin"
 """Asset field saying that `file:checksum` was computed while staging, the station having announced none."""
 S3_HREF = re.compile(r"s3://(?P<bucket>[^/]+)/(?P<key>.+)")
-
-
-class UnverifiedAssetError(OnDemandError):
-    """An asset is missing from S3 or does not carry the verified checksum: the item must not be published."""
-
-    non_retryable = True
 
 
 def staged_item(
@@ -90,9 +85,9 @@ async def staged_objects_intact(store: ObjectStore, items: list[dict[str, Any]])
 
 async def verified_objects(
     store: ObjectStore, request: PublishItemsInput, station_items: list[dict[str, Any]]
-) -> list[dict[str, tuple[int, str]]]:
-    """Size and MD5 of every staged asset of `station_items`, read back from S3 (by item, by asset name): no
-    item goes out with an asset missing, or whose size or MD5 is not the station's."""
+) -> list[dict[str, tuple[int, str]] | str]:
+    """For each of `station_items`: the size and MD5 of every staged asset read back from S3 (by asset name),
+    or, when an asset is missing or its size or MD5 is not the station's, why the item cannot go out."""
     objects = StagedObjects(store, store.settings.rs_bucket)
 
     def key(item: dict[str, Any], name: str) -> str:
@@ -105,11 +100,14 @@ async def verified_objects(
         try:
             return await objects.verified(key(item, name), size if isinstance(size, int) else None, md5)
         except UnverifiedObjectError as err:
-            raise UnverifiedAssetError(f"asset {name!r} of {item['id']!r} {err}") from None
+            raise UnverifiedObjectError(f"asset {name!r} of {item['id']!r} {err}") from None
 
-    async def of_item(item: dict[str, Any]) -> dict[str, tuple[int, str]]:
+    async def of_item(item: dict[str, Any]) -> dict[str, tuple[int, str]] | str:
         assets = item.get("assets", {})
-        found = await asyncio.gather(*(verified(item, name, asset) for name, asset in assets.items()))
+        try:
+            found = await asyncio.gather(*(verified(item, name, asset) for name, asset in assets.items()))
+        except UnverifiedObjectError as err:
+            return str(err)
         return dict(zip(assets, found, strict=True))
 
     return list(await asyncio.gather(*(of_item(item) for item in station_items)))
@@ -124,9 +122,10 @@ async def station_items(store: ObjectStore, refs: list[ItemRef]) -> list[dict[st
 
 
 async def publish_batch(catalog: CatalogClient, store: ObjectStore, request: PublishItemsInput) -> PublishItemsResult:
-    """Insert staged items into `request.collection` in one write, once every asset of every one of them is in S3 and
-    verified (one unverified asset fails the batch: nothing is written). Items already in the collection
-    (published by an earlier attempt or another request) are left as they are. Safe to retry."""
+    """Insert staged items into `request.collection` in one write, those whose every asset is in S3 and verified.
+    An item with an asset missing or not the station's is left out and named in `unverified` (its requester
+    transfers it again): another request's cleanup may have removed what we wrote, or S3 lost it. Items already
+    in the collection (published by an earlier attempt or another request) are left as they are. Safe to retry."""
     with tracer.start_as_current_span("catalog.publish", attributes={"rs.items": len(request.items)}):
         ids = [ref.item_id for ref in request.items]
         existing = {item["id"] for item in await catalog.items(request.collection, ids, owner=request.owner_id)}
@@ -134,12 +133,16 @@ async def publish_batch(catalog: CatalogClient, store: ObjectStore, request: Pub
         found_items = await station_items(store, todo)
         stored = await verified_objects(store, request, found_items)
         bucket = store.settings.rs_bucket
-        items = [
-            staged_item(item, request.owner_id, request.collection, bucket, found)
-            for item, found in zip(found_items, stored, strict=True)
-        ]
+        unverified: list[str] = []
+        items = []
+        for item, found in zip(found_items, stored, strict=True):
+            if isinstance(found, str):
+                activity.logger.warning("not published: %s", found)
+                unverified.append(item["id"])
+            else:
+                items.append(staged_item(item, request.owner_id, request.collection, bucket, found))
         for _ in range(2):
-            if await catalog.create_items(request.collection, items, request.owner_id):
+            if not items or await catalog.create_items(request.collection, items, request.owner_id):
                 break
             # Someone else inserted some of them meanwhile (a writer outside our publishers): keep theirs.
             present = {item["id"] for item in await catalog.items(request.collection, ids, owner=request.owner_id)}
@@ -147,4 +150,5 @@ async def publish_batch(catalog: CatalogClient, store: ObjectStore, request: Pub
             items = [item for item in items if item["id"] not in present]
         else:
             raise CatalogError(f"items of {request.collection!r} kept conflicting with concurrent writes")
-    return PublishItemsResult(created=[i for i in ids if i not in existing], existing=[i for i in ids if i in existing])
+    written = [i for i in ids if i not in existing and i not in unverified]
+    return PublishItemsResult(created=written, existing=[i for i in ids if i in existing], unverified=unverified)

@@ -11,8 +11,14 @@ from temporalio.exceptions import ApplicationError, FailureError
 
 from rs_ondemand.activities._heartbeat import Heartbeater
 from rs_ondemand.models.operator import CancelRequest
-from rs_ondemand.models.staging import PublicationRequest, PublishItemsResult
-from rs_ondemand.names import COLLECTION_PUBLISHER, PUBLISH_UPDATE, collection_publisher_id
+from rs_ondemand.models.staging import (
+    DiscardItemsResult,
+    DiscardRequest,
+    PublicationRequest,
+    PublisherUpdate,
+    PublishItemsResult,
+)
+from rs_ondemand.names import COLLECTION_PUBLISHER, DISCARD_UPDATE, PUBLISH_UPDATE, collection_publisher_id
 
 PUBLISHER_CLOSING = "PublisherClosing"
 """The error type with which an ending publisher run refuses a publication (workflows/collection_publisher.py)."""
@@ -33,40 +39,54 @@ class TemporalActivities:
         """Hand a batch of verified items to the `CollectionPublisher` of its collection (started if none runs)
         and wait for its write. A workflow cannot update another one: this activity does it for the requester.
 
-        A retried attempt re-attaches to its own publication (same update id) instead of sending a second one.
         Cancelled once the publication is handed over, it still waits for the write, so that the requester's
-        cleanup, which follows, sees what was published. A failed write is raised with its own error type."""
-        async with Heartbeater(lambda: {"update": request.update_id}):
-            while True:
+        cleanup, which follows, sees what was published."""
+        return await _through_publisher(PUBLISH_UPDATE, request, request.publish.collection, PublishItemsResult)
+
+    @activity.defn
+    async def discard_in_collection(self, request: DiscardRequest) -> DiscardItemsResult:
+        """Have the collection's `CollectionPublisher` remove what a request wrote for items it did not publish,
+        between two of its writes: the check that keeps an item another request published (same keys) and the
+        deletion then cannot straddle that request's publication."""
+        return await _through_publisher(DISCARD_UPDATE, request, request.discard.collection, DiscardItemsResult)
+
+
+async def _through_publisher[R](update: str, request: PublisherUpdate, collection: str, result_type: type[R]) -> R:
+    """Send `update` to the publisher of `collection` (started on `task_queue` if none runs) and wait for its
+    result. A retried attempt re-attaches to its own update (same `update_id`) instead of sending a second one;
+    a run that is ending refuses it, and it goes to the next run. A failure is raised with its own error type."""
+    update_id, task_queue = request.update_id, request.task_queue
+    async with Heartbeater(lambda: {"update": update_id}):
+        while True:
+            try:
+                handle = await activity.client().start_update_with_start_workflow(
+                    update,
+                    request,
+                    start_workflow_operation=WithStartWorkflowOperation(
+                        COLLECTION_PUBLISHER,
+                        collection,
+                        id=collection_publisher_id(collection),
+                        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                        task_queue=task_queue,
+                    ),
+                    wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                    id=update_id,
+                    result_type=result_type,
+                )
+                done = asyncio.ensure_future(handle.result())
                 try:
-                    handle = await activity.client().start_update_with_start_workflow(
-                        PUBLISH_UPDATE,
-                        request,
-                        start_workflow_operation=WithStartWorkflowOperation(
-                            COLLECTION_PUBLISHER,
-                            request.publish.collection,
-                            id=collection_publisher_id(request.publish.collection),
-                            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                            task_queue=request.task_queue,
-                        ),
-                        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-                        id=request.update_id,
-                        result_type=PublishItemsResult,
-                    )
-                    written = asyncio.ensure_future(handle.result())
-                    try:
-                        return await asyncio.shield(written)
-                    except asyncio.CancelledError:
-                        await asyncio.wait([written])
-                        raise
-                except WorkflowUpdateFailedError as failed:
-                    cause = _application_error(failed)
-                    if cause is not None and cause.type == PUBLISHER_CLOSING:
-                        await asyncio.sleep(RESEND_AFTER_S)
-                        continue
-                    if cause is None:
-                        raise
-                    raise ApplicationError(cause.message, type=cause.type, non_retryable=cause.non_retryable) from None
+                    return await asyncio.shield(done)
+                except asyncio.CancelledError:
+                    await asyncio.wait([done])
+                    raise
+            except WorkflowUpdateFailedError as failed:
+                cause = _application_error(failed)
+                if cause is not None and cause.type == PUBLISHER_CLOSING:
+                    await asyncio.sleep(RESEND_AFTER_S)
+                    continue
+                if cause is None:
+                    raise
+                raise ApplicationError(cause.message, type=cause.type, non_retryable=cause.non_retryable) from None
 
 
 def _application_error(err: BaseException) -> ApplicationError | None:

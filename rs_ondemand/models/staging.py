@@ -291,6 +291,8 @@ class TransferPlanInput(BaseModel):
     """Name of the station the files come from (whether it caps requests per minute)."""
     parallel: int = Field(1, ge=1)
     """Transfers the workflow runs at once: the small files are spread over at least this many batches."""
+    skip_staged: bool = False
+    """Leave out the assets S3 already holds verified (an item transferred again after some of it was lost)."""
 
 
 class TransferPlan(BaseModel):
@@ -320,22 +322,29 @@ class PublishItemsInput(BaseModel):
     items: list[ItemRef]
 
 
-class PublicationRequest(BaseModel):
-    """A batch of verified items for the `CollectionPublisher` of their collection (started where needed)."""
+class PublisherUpdate(BaseModel):
+    """What every update of a `CollectionPublisher` carries (it is started where needed)."""
+
+    update_id: str
+    """Unique per attempt of the requester's step: a retried activity re-attaches to its own update."""
+    task_queue: str
+    """Where the publisher runs if it has to be started."""
+
+
+class PublicationRequest(PublisherUpdate):
+    """A batch of verified items for the `CollectionPublisher` of their collection."""
 
     publish: PublishItemsInput
     step_attempts: int = Field(10, ge=1)
     """The requester's `options.step_attempts`: how often the publisher tries the write before giving up."""
-    update_id: str
-    """Unique per attempt of the requester's step: a retried activity re-attaches to its own publication."""
-    task_queue: str
-    """Where the publisher runs if it has to be started."""
 
 
 class PublishItemsResult(BaseModel):
     created: list[str]
     existing: list[str]
     """Items that were already in the collection (a concurrent request published them first)."""
+    unverified: list[str] = []
+    """Items left out: an asset was missing from S3 or not the station's (the requester transfers them again)."""
 
 
 class DiscardItemsInput(BaseModel):
@@ -349,6 +358,12 @@ class DiscardItemsInput(BaseModel):
 class DiscardItemsResult(BaseModel):
     objects_deleted: int
     uploads_aborted: int
+
+
+class DiscardRequest(PublisherUpdate):
+    """A cleanup for the `CollectionPublisher` of the collection, run between two of its writes."""
+
+    discard: DiscardItemsInput
 
 
 class CadipStagingResult(BaseModel):

@@ -93,6 +93,14 @@ CLEANUP: dict[str, Any] = {
     "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=30),
 }
 
+DISCARD: dict[str, Any] = {
+    # A cleanup handed to the collection's publisher waits behind the write in progress (as long as a publication
+    # can take when the catalog is slow); the heartbeat notices a dead worker, the retries are the cleanup's.
+    "start_to_close_timeout": PUBLISH["start_to_close_timeout"],
+    "heartbeat_timeout": PUBLISH["heartbeat_timeout"],
+    "retry_policy": CLEANUP["retry_policy"],
+}
+
 CANCEL_REQUEST: dict[str, Any] = {
     # The `cancel` signal's local activity asks the server to cancel this workflow: one RPC, seconds; the default
     # policy retries it until the server answers (a frontend restart).

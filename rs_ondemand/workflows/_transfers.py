@@ -46,9 +46,10 @@ class Transfers:
     ) -> None:
         self.control, self.request, self.result, self.report = control, request, result, report
 
-    async def plan(self, items: list[ItemRef], start: int, end: int) -> TransferPlan:
+    async def plan(self, items: list[ItemRef], start: int, end: int, *, skip_staged: bool = False) -> TransferPlan:
         """Transfers `start` to `end` of the (item, asset) pairs of `items`, planned a window at a time (keeps
-        each result small): the small files in batches, the others one by one."""
+        each result small): the small files in batches, the others one by one; with `skip_staged`, only those
+        whose object S3 does not hold verified."""
         request, control = self.request, self.control
         plan = TransferPlan(singles=[], batches=[])
         offset: int | None = start if start < end else None
@@ -62,7 +63,10 @@ class Transfers:
                 limit=min(PLAN_WINDOW, end - offset),
             )
             planning = TransferPlanInput(
-                window=window, station=request.station, parallel=request.max_parallel_transfers
+                window=window,
+                station=request.station,
+                parallel=request.max_parallel_transfers,
+                skip_staged=skip_staged,
             )
             page = await control._step(
                 "plan the transfers",

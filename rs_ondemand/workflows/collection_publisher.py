@@ -10,9 +10,10 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from rs_ondemand.activities.catalog import CatalogActivities
+    from rs_ondemand.activities.storage import StorageActivities
     from rs_ondemand.activities.temporal import PUBLISHER_CLOSING
-    from rs_ondemand.models.staging import PublicationRequest, PublishItemsResult
-    from rs_ondemand.names import COLLECTION_PUBLISHER, PUBLISH_UPDATE
+    from rs_ondemand.models.staging import DiscardItemsResult, DiscardRequest, PublicationRequest, PublishItemsResult
+    from rs_ondemand.names import COLLECTION_PUBLISHER, DISCARD_UPDATE, PUBLISH_UPDATE
     from rs_ondemand.workflows import _options
 
 WRITES_PER_RUN = 400
@@ -32,9 +33,11 @@ class CollectionPublisher:
     one per collection (its id is derived from the collection), which writes them one after the other: our
     writes into a collection never overlap, across requests and workers.
 
-    Update: `publish` (a `PublicationRequest`, started with the workflow if none runs). It ends after `IDLE`
-    without work, and continues as new after `WRITES_PER_RUN` writes; a run that is ending refuses new
-    publications (the requester's activity sends them again, to the next run).
+    Updates: `publish` (a `PublicationRequest`, started with the workflow if none runs), and `discard` (a
+    `DiscardRequest`: a failed or cancelled request's cleanup; it keeps the items the catalog holds, so it must
+    not run during a write that may be inserting one of them). It ends after `IDLE` without work, and continues
+    as new after `WRITES_PER_RUN` writes; a run that is ending refuses new updates (the requester's activity
+    sends them again, to the next run).
     """
 
     def __init__(self) -> None:
@@ -83,7 +86,26 @@ class CollectionPublisher:
         finally:
             self._in_flight -= 1  # plain bookkeeping: safe even when the workflow is torn down
 
+    @workflow.update(name=DISCARD_UPDATE)
+    async def discard(self, request: DiscardRequest) -> DiscardItemsResult:
+        self._received += 1
+        self._in_flight += 1
+        try:
+            async with self._write:
+                return await workflow.execute_activity_method(
+                    StorageActivities.discard_staged_items, request.discard, **_options.CLEANUP
+                )
+        finally:
+            self._in_flight -= 1
+
     @publish.validator
     def _accepting(self, request: PublicationRequest) -> None:
+        self._refuse_when_closing()
+
+    @discard.validator
+    def _accepting_discard(self, request: DiscardRequest) -> None:
+        self._refuse_when_closing()
+
+    def _refuse_when_closing(self) -> None:
         if self._closing:
-            raise ApplicationError("this publisher run is ending: send the publication again", type=PUBLISHER_CLOSING)
+            raise ApplicationError("this publisher run is ending: send the request again", type=PUBLISHER_CLOSING)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from rs_ondemand.activities.catalog import CatalogActivities
@@ -16,12 +17,12 @@ with workflow.unsafe.imports_passed_through():
         AssetSlice,
         AssetTransfer,
         DiscardItemsInput,
+        DiscardRequest,
         ItemRef,
         PrepareStagingInput,
         PublicationRequest,
         PublishItemsInput,
         PublishItemsResult,
-        ReadCatalogItemsInput,
         StagingInput,
         StagingReport,
         StagingResult,
@@ -42,6 +43,9 @@ PART_REPORTS = 20
 
 PUBLISH_BATCH = 200
 """Verified items published at most in one catalog write (whatever is verified when the last write ends)."""
+RESTAGES = 2
+"""Times an item whose staged assets vanished before publication is transferred again."""
+UNVERIFIED_ASSET = "UnverifiedAssetError"
 
 
 @workflow.defn(name=STAGING, failure_exception_types=INVALID_INPUT)
@@ -68,6 +72,7 @@ class Staging(OperatorControl):
         self._unfinished = 0
         self._request: StagingInput | None = None
         self._publications = 0
+        self._restaged: dict[str, int] = {}
         # A page staged in parts shows the transfers of its parts (they report to it).
         self._parts = SummedChildren(self, ("assets_done", "bytes_done"))
 
@@ -187,24 +192,25 @@ class Staging(OperatorControl):
 
     async def _discard_unpublished(self, request: StagingInput, todo: list[ItemRef]) -> None:
         """After a failure or a cancel: what was written for items not published yet is removed. An item the
-        catalog has is kept, even if its publication's answer was lost to the cancel."""
+        catalog has is kept (its publication's answer lost to the cancel, or another request published it)."""
         self._set_state(State.CLEANING_UP, "removing what unpublished items wrote")
         published = set(self._result.staged)
         unpublished = [item.item_id for item in todo if item.item_id not in published]
-        collection = request.catalog_collection_identifier
         if unpublished:
-            in_catalog = await workflow.execute_activity_method(
-                CatalogActivities.read_catalog_items,
-                ReadCatalogItemsInput(collection=collection, ids=unpublished, owner_id=request.env.owner_id),
-                **_options.CLEANUP,
+            info = workflow.info()
+            discard = DiscardRequest(
+                discard=DiscardItemsInput(
+                    owner_id=request.env.owner_id,
+                    collection=request.catalog_collection_identifier,
+                    item_ids=unpublished,
+                ),
+                update_id=f"{info.workflow_id}/{info.run_id}/discard",
+                task_queue=info.task_queue,
             )
-            kept = {item.id for item in in_catalog}
-            unpublished = [item_id for item_id in unpublished if item_id not in kept]
-        if unpublished:
+            # Through the collection's publisher: between two writes, never during one that may be publishing
+            # an item of ours that another request staged too (the same objects).
             await workflow.execute_activity_method(
-                StorageActivities.discard_staged_items,
-                DiscardItemsInput(owner_id=request.env.owner_id, collection=collection, item_ids=unpublished),
-                **_options.CLEANUP,
+                TemporalActivities.discard_in_collection, discard, **_options.DISCARD
             )
 
     async def _on_state_change(self) -> None:
@@ -225,13 +231,42 @@ class Staging(OperatorControl):
                 lambda p=publish: self._publish(p),  # type: ignore[misc]
                 publishes=True,
             )
-            self._result.staged += [item.item_id for item in batch]
-            self._result.items_staged += len(batch)
-            self._progress.items_done += len(batch)
-            self._unfinished -= len(batch)
+            left_out = set(published.unverified)
+            done = [item for item in batch if item.item_id not in left_out]
+            self._result.staged += [item.item_id for item in done]
+            self._result.items_staged += len(done)
+            self._progress.items_done += len(done)
+            self._unfinished -= len(done)
             if published.existing:
                 workflow.logger.info("already published by another request: %s", published.existing)
             await self._report(request)
+            if left_out:
+                await self._restage(request, [item for item in batch if item.item_id in left_out])
+
+    async def _restage(self, request: StagingInput, items: list[ItemRef]) -> None:
+        """Transfer again what publication found missing or changed of `items` (another request's cleanup removed
+        objects both requests write, or S3 lost them): the assets S3 does not hold verified. The items go back
+        to the publisher; one found so `RESTAGES + 1` times fails the request."""
+        for item in items:
+            self._restaged[item.item_id] = self._restaged.get(item.item_id, 0) + 1
+            if self._restaged[item.item_id] > RESTAGES:
+                raise ApplicationError(
+                    f"{item.item_id!r}: its staged assets were missing or changed in S3 at publication, "
+                    f"{RESTAGES + 1} times: not published",
+                    type=UNVERIFIED_ASSET,
+                    non_retryable=True,
+                )
+        self._warn(
+            f"transferring {', '.join(repr(i.item_id) for i in items)} again: an asset was missing or changed "
+            "in S3 at publication (removed by another request's cleanup, or lost by S3)"
+        )
+        transfers = self._transfers(request)
+        plan = await transfers.plan(items, 0, sum(item.asset_count for item in items), skip_staged=True)
+        again = plan.singles + [transfer for batch in plan.batches for transfer in batch]
+        self._progress.assets_total += len(again)
+        self._progress.bytes_total += sum(transfer.size or 0 for transfer in again)
+        await transfers.run(plan, lambda done: None)
+        self._ready += items
 
     async def _publish(self, publish: PublishItemsInput) -> PublishItemsResult:
         """One attempt of the publish step, through the collection's one publisher (`CollectionPublisher`)."""

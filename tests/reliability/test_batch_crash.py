@@ -23,7 +23,6 @@ from tests.support.cadip_staging import (
     assert_collection_staged,
     assert_session_staged,
     catalog_items,
-    keys_under,
     new_session,
     progress_until,
     result_of,
@@ -32,15 +31,14 @@ from tests.support.cadip_staging import (
 )
 from tests.support.prip import WINDOW, add_prip_products, prip_request
 from tests.support.stack import Simulator
+from tests.support.storage import staged_keys as stored_verified
 
 pytestmark = pytest.mark.timeout(400)
 
 
 def staged_keys(s3: Any, settings: Settings, collection: str, owner: str = OWNER) -> set[str]:
-    """The objects a transfer finished under the collection (stored with their verified MD5)."""
-    bucket = settings.s3.rs_bucket
-    keys = keys_under(s3, bucket, f"{owner}/{collection}/")
-    return {key for key in keys if s3.head_object(Bucket=bucket, Key=key)["Metadata"].get("md5")}
+    """The objects a transfer finished under the collection."""
+    return stored_verified(s3, settings.s3.rs_bucket, f"{owner}/{collection}/")
 
 
 async def test_a_worker_killed_mid_batch_transfers_only_what_was_not_finished(

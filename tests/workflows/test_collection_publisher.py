@@ -10,10 +10,8 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from rs_ondemand.activities.catalog_client import CatalogClient
@@ -21,9 +19,18 @@ from rs_ondemand.activities.storage import staged_key
 from rs_ondemand.activities.temporal import TemporalActivities
 from rs_ondemand.checksums import md5_multihash
 from rs_ondemand.config import Settings
-from rs_ondemand.models.staging import ItemRef, PublicationRequest, PublishItemsInput, PublishItemsResult
+from rs_ondemand.models.staging import (
+    DiscardItemsInput,
+    DiscardItemsResult,
+    DiscardRequest,
+    ItemRef,
+    PublicationRequest,
+    PublishItemsInput,
+    PublishItemsResult,
+)
 from rs_ondemand.names import collection_publisher_id
 from tests.support.cadip_staging import catalog_items
+from tests.support.storage import keys_under
 
 OWNER = "publisher"
 BATCHES = 6
@@ -120,16 +127,53 @@ async def test_a_batch_published_again_is_left_as_it_is(
     assert len(catalog_items(settings.catalog.url, collection)) == 3
 
 
-async def test_a_batch_with_an_unverified_asset_publishes_nothing(
+async def test_a_batch_with_an_unverified_asset_publishes_the_others_and_names_it(
     client: Client, task_queue: str, settings: Settings, s3: Any
 ) -> None:
-    """One object that is not the station's file (a transfer that did not finish): the batch fails with that
-    item's error, final (no retry can verify it), and none of its items is in the catalog."""
+    """One object that is not the station's file (removed and rewritten by another request, or a transfer that did
+    not finish): that item is left out of the write and named, for its requester to transfer again; the verified
+    items of the batch are published."""
     collection = await new_collection(settings)
     items = [stage_item(s3, settings, collection, f"ok-{i}", i) for i in range(2)]
     items.append(stage_item(s3, settings, collection, "unverified", 3, verified=False))
-    with pytest.raises(ApplicationError) as raised:
-        await publish(client, publication(collection, items, task_queue, attempts=3))
-    assert raised.value.type == "UnverifiedAssetError" and raised.value.non_retryable
-    assert "'unverified'" in str(raised.value)
-    assert catalog_items(settings.catalog.url, collection) == []
+    result = await publish(client, publication(collection, items, task_queue))
+    assert sorted(result.created) == ["ok-0", "ok-1"] and result.unverified == ["unverified"]
+    assert sorted(item["id"] for item in catalog_items(settings.catalog.url, collection)) == ["ok-0", "ok-1"]
+
+
+async def test_a_cleanup_runs_between_writes_and_never_removes_what_the_catalog_points_at(
+    client: Client, task_queue: str, settings: Settings, s3: Any
+) -> None:
+    """Two requests staged the same items into one collection (the same objects); one publishes them while the
+    other, cancelled, cleans up at the same moment. Whichever the publisher takes first, the catalog never points
+    at a removed object: a cleanup after the write keeps the published items, one before it leaves them out of
+    the write (their requester transfers them again). The cleanups and the writes never overlapped."""
+    collection = await new_collection(settings)
+    pairs = 3
+    batches = [
+        [stage_item(s3, settings, collection, f"shared-{p}-{i}", p * 9 + i) for i in range(2)] for p in range(pairs)
+    ]
+
+    async def clean_up(batch: list[ItemRef]) -> DiscardItemsResult:
+        discard = DiscardItemsInput(owner_id=OWNER, collection=collection, item_ids=[ref.item_id for ref in batch])
+        request = DiscardRequest(discard=discard, update_id=f"test-{uuid.uuid4()}", task_queue=task_queue)
+        return await ActivityEnvironment(client).run(TemporalActivities().discard_in_collection, request)
+
+    outcomes = await asyncio.gather(
+        *(publish(client, publication(collection, batch, task_queue)) for batch in batches),
+        *(clean_up(batch) for batch in batches),
+    )
+    for result, batch in zip(outcomes[:pairs], batches, strict=True):
+        assert isinstance(result, PublishItemsResult)
+        assert sorted(result.created + result.unverified) == sorted(ref.item_id for ref in batch)
+    in_catalog = {item["id"] for item in catalog_items(settings.catalog.url, collection)}
+    stored = set(keys_under(s3, settings.s3.rs_bucket, f"{OWNER}/{collection}/"))
+    for ref in (ref for batch in batches for ref in batch):
+        assert (ref.item_id in in_catalog) == (staged_key(OWNER, collection, ref.item_id, "data.bin") in stored)
+
+    events = [e async for e in client.get_workflow_handle(collection_publisher_id(collection)).fetch_history_events()]
+    kinds = [e.event_type for e in events]
+    scheduled = [i for i, k in enumerate(kinds) if k == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    completed = [i for i, k in enumerate(kinds) if k == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
+    assert len(scheduled) == len(completed) == 2 * pairs
+    assert all(done < following for done, following in zip(completed, scheduled[1:], strict=False))
