@@ -13,7 +13,7 @@ from rs_ondemand.config import Settings
 from rs_ondemand.models.progress import Progress
 from rs_ondemand.models.staging import CadipStagingResult
 from rs_ondemand.names import PROGRESS_QUERY
-from tests.reliability._support import OWNER, assert_session_staged, new_session, result_of, start_staging
+from tests.support.cadip_staging import OWNER, assert_session_staged, new_session, result_of, start_staging
 from tests.support.stack import Simulator
 from tests.support.storage import staged_keys
 
