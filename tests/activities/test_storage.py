@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -55,6 +56,16 @@ async def test_writer_puts_small_objects_at_once(store: ObjectStore, s3: Any) ->
     await writer.complete()
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"x" * 1000
     assert "-" not in s3.head_object(Bucket=bucket, Key=key)["ETag"]
+
+
+async def test_listing_and_head_timestamps_are_tz_aware_datetimes(store: ObjectStore, s3: Any) -> None:
+    """Listings (ISO 8601) and HEADs (an HTTP date) give the same tz-aware time, through our timestamp parser."""
+    bucket, key = store.settings.rs_bucket, f"tests/{uuid.uuid4()}/stamped.raw"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    listed = [obj async for obj in store.list_objects(bucket, key)]
+    headed = (await store.client.head_object(Bucket=bucket, Key=key))["LastModified"]
+    assert len(listed) == 1 and listed[0]["last_modified"].utcoffset() == headed.utcoffset() == timedelta(0)
+    assert abs(listed[0]["last_modified"] - headed) < timedelta(seconds=1)
 
 
 async def test_writer_abort_leaves_nothing(store: ObjectStore, s3: Any) -> None:
