@@ -125,3 +125,19 @@ async def test_staged_objects_are_verified_from_one_listing_and_missing_ones_ref
         await objects.verified(f"{prefix}item-0/a.bin", 300, "0" * 32)  # not the station's MD5
     with pytest.raises(UnverifiedObjectError):
         await objects.verified(f"{prefix}item-9/a.bin", None, "0" * 32)  # missing
+
+
+async def test_staged_objects_listing_pages_on_past_objects_between_the_keys(
+    settings: Settings, batches: BatchActivities, s3: Any
+) -> None:
+    """Pages start small (twice the keys to find) and the listing follows them over other objects in the range."""
+    bucket, prefix = settings.s3.rs_bucket, f"tests/{uuid.uuid4()}/"
+    keys = [f"{prefix}item-{i:02d}/a.bin" for i in range(12)]
+    for key in keys:  # no MD5 metadata: only the listing (S3's ETag) can vouch for them, a HEAD cannot
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    wanted = [keys[0], keys[-1]]  # ten objects between them: more than the first page of four
+    objects = StagedObjects(batches.store, bucket)
+    await objects.list(wanted)
+    for key in wanted:
+        md5 = hashlib.md5(key.encode()).hexdigest()
+        assert await objects.verified(key, len(key), md5) == (len(key), md5)
