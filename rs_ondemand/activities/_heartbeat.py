@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
 from temporalio import activity
+
+PROGRESS_EVERY_S = 0.5
+"""Least time between two heartbeats of `Heartbeater.progress`."""
 
 
 class Heartbeater:
@@ -24,9 +28,20 @@ class Heartbeater:
         default = timeout / 4 if timeout else timedelta(seconds=5)
         self._interval = (interval or min(default, timedelta(seconds=5))).total_seconds()
         self._task: asyncio.Task[None] | None = None
+        self._last = 0.0
+
+    def progress(self, at_most_every_s: float = PROGRESS_EVERY_S) -> None:
+        """Heartbeat now that a unit of work (a file of a batch) is done, unless one went out less than
+        `at_most_every_s` ago: the server is told at most every few seconds anyway, and recording a heartbeat
+        costs about as much CPU as transferring a small file."""
+        now = time.monotonic()
+        if now - self._last >= at_most_every_s:
+            self._last = now
+            activity.heartbeat(self._details())
 
     async def _beat(self) -> None:
         while True:
+            self._last = time.monotonic()
             activity.heartbeat(self._details())
             await asyncio.sleep(self._interval)
 

@@ -109,13 +109,14 @@ class BatchActivities:
         if resumed:
             activity.logger.info("batch resumed: %d of %d files already staged", resumed, len(batch))
         with tracer.start_as_current_span("station.batch_to_s3", attributes={"rs.files": len(batch)}):
-            async with Heartbeater(lambda: {"done": len(sizes), "of": len(batch), "resumed": resumed}):
+            async with Heartbeater(lambda: {"done": len(sizes), "of": len(batch), "resumed": resumed}) as beats:
                 storing: asyncio.Task[None] | None = None
                 try:
                     for index, transfer in enumerate(batch):
                         if index in sizes:
                             continue
                         body, md5 = await self._download(transfer)
+                        beats.progress()
                         if storing is not None:
                             await storing  # at most one object on its way to S3 while the next file downloads
                         storing = asyncio.create_task(self._store(transfer, body, md5, index, sizes))
@@ -154,7 +155,6 @@ class BatchActivities:
             # Corrupt bytes from the station: the batch is retried, and the mismatch is final after a few tries.
             err.non_retryable = activity.info().attempt >= CHECKSUM_ATTEMPTS
             raise
-        activity.heartbeat()
         return bytes(body), md5
 
     async def _already_staged(self, batch: list[AssetTransfer]) -> dict[int, int]:
