@@ -1,6 +1,7 @@
 """Crash test 1a: the worker process is SIGKILLed while the EOPF processor of a `DprProcessing` runs.
 
-The worker runs as `python -m rs_ondemand.worker` (as in tests/workflows/test_resume.py, which covers a SIGKILL in
+The worker runs as a process (`python -m rs_ondemand.worker`, its EOPF runs' heartbeat timeout scaled down from 60 s
+to 15 s so that a lost attempt is noticed sooner; as in tests/workflows/test_resume.py, which covers a SIGKILL in
 the middle of a *transfer*). The demo processor holds its unit (`hold_seconds`) so that the kill surely lands
 inside the EOPF run, and so that the killed worker's EOPF processes are still running when what follows the kill
 happens. tests/processors/test_processor_activity.py checks `kill_earlier_attempts` on stand-in processes; here it
@@ -24,6 +25,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +42,12 @@ from rs_ondemand.starter.samples import SAMPLE_SESSION
 from tests.support.cadip_staging import (
     assert_collection_staged,
     catalog_items,
+    heartbeat_timeouts,
     keys_under,
     progress_until,
     start_worker,
 )
+from tests.reliability.short_heartbeats_worker import PROCESSOR_HEARTBEAT_TIMEOUT
 from tests.support.eopf_runs import eopf_drivers
 from tests.support.sample_requests import demo_request, demo_table, stage_sample_session
 
@@ -51,9 +55,12 @@ pytestmark = pytest.mark.timeout(500)
 
 OWNER = "dpr-tester"
 
-HOLD_S = 75
-"""How long the demo unit stays busy: longer than the 60 s heartbeat timeout plus the 5 s retry interval after
-which a lost attempt is retried, so the killed attempt's processes are still there when that happens."""
+WORKER_MODULE = "tests.reliability.short_heartbeats_worker"
+"""The worker, its EOPF runs' heartbeat timeout scaled down from 60 s: a lost attempt is noticed within seconds."""
+
+HOLD_S = int(PROCESSOR_HEARTBEAT_TIMEOUT.total_seconds()) + 5 + 15
+"""How long the demo unit stays busy: longer than the heartbeat timeout plus the 5 s retry interval after which a
+lost attempt is retried (and a margin), so the killed attempt's processes are still there when that happens."""
 
 
 def scratch_folders(eopf_run: str) -> list[Path]:
@@ -101,7 +108,7 @@ class CrashLab:
     async def start_worker(self) -> None:
         """A worker on the lab's queue (the one running, if any)."""
         if self.worker is None or self.worker.poll() is not None:
-            self.worker = await start_worker(self.queue, self.log)
+            self.worker = await start_worker(self.queue, self.log, module=WORKER_MODULE)
 
     async def kill_during_the_unit(self, session_collection: str) -> Kill:
         table = demo_table()
@@ -173,6 +180,8 @@ class Retried:
     final: DprProgress
     left_at_end: list[int]
     scratch_at_end: list[Path]
+    processor_heartbeat_timeouts: list[timedelta]
+    """The heartbeat timeout of each EOPF run the request scheduled (its history)."""
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
@@ -220,6 +229,7 @@ async def retried(lab: CrashLab, session_collection: str) -> Retried:
         final=final,
         left_at_end=[pid for sid in kill.sessions for pid in session_members(sid)],
         scratch_at_end=await asyncio.to_thread(scratch_folders, kill.eopf_run),
+        processor_heartbeat_timeouts=await heartbeat_timeouts(lab.client, kill.handle.id, {"run_processor"}),
     )
 
 
@@ -256,6 +266,7 @@ async def test_the_kill_hit_a_running_eopf_unit_and_took_it_along(retried: Retri
 async def test_the_lost_attempt_is_retried_without_an_operator(retried: Retried) -> None:
     wait = retried.operator_wait
     assert wait is None, f"the request waited for an operator: {wait.last_error if wait else ''}"
+    assert retried.processor_heartbeat_timeouts == [PROCESSOR_HEARTBEAT_TIMEOUT]  # one run, scaled-down timeout
 
 
 async def test_the_retried_attempt_first_kills_what_the_killed_worker_left(retried: Retried) -> None:

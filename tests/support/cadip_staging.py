@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,16 @@ async def result_of(handle: WorkflowHandle[Any, Any], within_s: float = 180) -> 
                 return await handle.result()
             except RPCError:
                 await asyncio.sleep(1)
+
+
+async def heartbeat_timeouts(client: Client, workflow_id: str, activity_types: set[str]) -> list[timedelta]:
+    """The heartbeat timeout of each activity of `activity_types` the workflow scheduled, from its history: what
+    a test that scales them down (`short_heartbeats_worker`) checks it ran under."""
+    return [
+        event.activity_task_scheduled_event_attributes.heartbeat_timeout.ToTimedelta()
+        async for event in client.get_workflow_handle(workflow_id).fetch_history_events()
+        if event.activity_task_scheduled_event_attributes.activity_type.name in activity_types
+    ]
 
 
 # --- consistency -------------------------------------------------------------------------------------------------
