@@ -43,6 +43,7 @@ from tests.support.cadip_staging import (
     assert_collection_staged,
     assert_session_staged,
     catalog_items,
+    heartbeat_timeouts,
     keys_under,
     new_session,
     progress_until,
@@ -51,6 +52,7 @@ from tests.support.cadip_staging import (
     station_assets,
     uploads_under,
 )
+from tests.reliability.short_heartbeats_worker import TRANSFER_HEARTBEAT_TIMEOUT
 from tests.support.stack import Simulator
 
 FAULTS = {
@@ -63,14 +65,14 @@ FAULTS = {
 
 async def stage_and_check(
     client: Client, queue: str, settings: Settings, s3: Any, session: str, collection: str
-) -> CadipStagingResult:
+) -> tuple[CadipStagingResult, WorkflowHandle[Any, CadipStagingResult]]:
     """Stage without any operator action and check the end state in full."""
     handle = await start_staging(client, queue, session, collection)
     result = await asyncio.wait_for(handle.result(), timeout=240)
     assert result.staging.staged == [session]
     assert (await handle.query(PROGRESS_QUERY, result_type=Progress)).state == State.COMPLETED
     assert_session_staged(settings, s3, collection, session, handle.id)
-    return result
+    return result, handle
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
@@ -89,7 +91,7 @@ async def test_a_request_under_steady_station_faults_completes_on_its_own(
     simulator.reset_stats()
     simulator.faults(cadip=spec)
 
-    result = await stage_and_check(client, task_queue, settings, s3, session, collection)
+    result, _ = await stage_and_check(client, task_queue, settings, s3, session, collection)
 
     assert result.staging.assets_staged == chunks
     assert simulator.stats("cadip")["faults_injected"].get(kind, 0) > 0, "the fault never happened: nothing tested"
@@ -163,19 +165,26 @@ async def test_station_answers_slower_than_the_transfer_heartbeat_timeout_cost_n
     simulator: Simulator,
     s3: Any,
     collection: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Every station request waits longer than a transfer's heartbeat timeout before its answer: the transfers
-    keep heartbeating meanwhile, so none is timed out and retried (each chunk is downloaded once)."""
-    latency_s = _options.TRANSFER["heartbeat_timeout"].total_seconds() + 1
-    chunks = 4
+    keep heartbeating meanwhile, so none is timed out and retried (each chunk is downloaded once). The timeout is
+    scaled down from 15 s to 6 s as for the crash tests' workers: the same race, at a third of the wait for each of
+    the request's slow answers (the scheduled transfers are checked to have it)."""
+    monkeypatch.setitem(_options.TRANSFER, "heartbeat_timeout", TRANSFER_HEARTBEAT_TIMEOUT)
+    latency_s = TRANSFER_HEARTBEAT_TIMEOUT.total_seconds() + 1
+    chunks = 2
     session = new_session(simulator, chunks, chunk_size=MiB)
     simulator.reset_stats()
     simulator.faults(cadip={"latency_ms": int(latency_s * 1000)})
 
-    result = await stage_and_check(client, task_queue, settings, s3, session, collection)
+    result, handle = await stage_and_check(client, task_queue, settings, s3, session, collection)
 
     assert result.staging.assets_staged == chunks
     assert simulator.stats("cadip")["downloads"] == chunks
+    child = f"{handle.id}/staging-{collection}-0000"
+    batches = await heartbeat_timeouts(client, child, {"transfer_batch", "stream_asset"})
+    assert batches and set(batches) == {TRANSFER_HEARTBEAT_TIMEOUT}
 
 
 @pytest_asyncio.fixture(loop_scope="session")
