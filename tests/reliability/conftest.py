@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -69,14 +68,30 @@ def own_simulator(own_stack: OwnStack) -> Iterator[Simulator]:
     sim.close()
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def own_worker(own_stack: OwnStack, tmp_path: Path) -> AsyncIterator[WorkerProcess]:
-    """`python -m rs_ondemand.worker` on the own stack, polling a queue of the test's own."""
+WORKER_MODULE = "tests.reliability.short_heartbeats_worker"
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def module_worker(own_stack: OwnStack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkerProcess]:
+    """The worker as a process on the own stack, its heartbeat timeouts scaled down (`short_heartbeats_worker`:
+    a killed worker's transfers are retried sooner), polling a queue of its own. Shared by a module's tests: a
+    worker process spends seconds importing before it polls, and each test's request and collection are its own."""
     queue = f"tq-rel-{uuid.uuid4()}"
-    log = tmp_path / "worker.log"
-    worker = WorkerProcess(queue, log, await start_worker(queue, log, own_stack.env))
+    log = tmp_path_factory.mktemp("rel-worker") / "worker.log"
+    process = await start_worker(queue, log, own_stack.env, module=WORKER_MODULE)
+    worker = WorkerProcess(queue, log, process, module=WORKER_MODULE)
     yield worker
     await asyncio.to_thread(kill_worker, worker.process)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def own_worker(own_stack: OwnStack, module_worker: WorkerProcess) -> WorkerProcess:
+    """The module's worker process, started again first if a test before this one left it dead."""
+    if not module_worker.alive():
+        module_worker.process = await start_worker(
+            module_worker.queue, module_worker.log, own_stack.env, module=WORKER_MODULE
+        )
+    return module_worker
 
 
 @pytest.fixture

@@ -19,7 +19,15 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from rs_ondemand.models.progress import State
 from rs_ondemand.names import collection_publisher_id
-from tests.support.cadip_staging import OWNER, catalog_items, keys_under, result_of, uploads_under
+from tests.reliability.short_heartbeats_worker import TRANSFER_HEARTBEAT_TIMEOUT
+from tests.support.cadip_staging import (
+    OWNER,
+    catalog_items,
+    heartbeat_timeouts,
+    keys_under,
+    result_of,
+    uploads_under,
+)
 from tests.support.own_stack import StagingRun
 
 
@@ -131,19 +139,22 @@ async def test_s3_down_when_a_request_starts_waits_for_an_operator_then_resumes_
 
 
 async def test_s3_frozen_mid_transfer_the_request_completes(run: StagingRun) -> None:
-    """S3 stops answering (SIGSTOP) for longer than a transfer's heartbeat timeout, then carries on (SIGCONT):
-    no attempt is lost to it and the request completes."""
+    """S3 stops answering (SIGSTOP) for longer than a transfer's heartbeat timeout (the worker's, scaled down),
+    then carries on (SIGCONT): no attempt is lost to it and the request completes."""
     chunks = 16
     run.new_session(chunks)
     await run.start(latency_ms=300)
     await run.transferred(3)
     async with run.frozen("s3"):
-        await asyncio.sleep(20)
+        await asyncio.sleep(TRANSFER_HEARTBEAT_TIMEOUT.total_seconds() + 4)
         frozen = await run.progress()
 
     await run.completes()
     assert frozen.assets_done < chunks
     assert run.simulator.stats("cadip")["downloads"] == chunks
+    child = f"{run.handle.id}/staging-{run.collection}-0000"
+    transfers = await heartbeat_timeouts(run.client, child, {"transfer_batch", "stream_asset"})
+    assert transfers and set(transfers) == {TRANSFER_HEARTBEAT_TIMEOUT}  # frozen for longer than that
 
 
 async def test_s3_restarted_empty_mid_transfer_never_publishes_what_it_lost(run: StagingRun) -> None:

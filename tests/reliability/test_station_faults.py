@@ -37,6 +37,7 @@ from rs_ondemand.models.staging import AuxipStagingInput, CadipStagingResult, Pr
 from rs_ondemand.names import AUXIP_STAGING, PRIP_STAGING, PROGRESS_QUERY
 from rs_ondemand.workflows import _options
 from rs_ondemand.workflows._failures import root_cause
+from tests.reliability.short_heartbeats_worker import TRANSFER_HEARTBEAT_TIMEOUT
 from tests.support.cadip_staging import (
     OWNER,
     MiB,
@@ -52,7 +53,6 @@ from tests.support.cadip_staging import (
     station_assets,
     uploads_under,
 )
-from tests.reliability.short_heartbeats_worker import TRANSFER_HEARTBEAT_TIMEOUT
 from tests.support.stack import Simulator
 
 FAULTS = {

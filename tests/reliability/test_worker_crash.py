@@ -39,6 +39,7 @@ from rs_ondemand.models.dpr import DprProcessIn, DprProcessResult, DprProgress
 from rs_ondemand.models.progress import State
 from rs_ondemand.names import DPR_PROCESSING, PROGRESS_QUERY, RETRY_SIGNAL, safe_segment
 from rs_ondemand.starter.samples import SAMPLE_SESSION
+from tests.reliability.short_heartbeats_worker import PROCESSOR_HEARTBEAT_TIMEOUT
 from tests.support.cadip_staging import (
     assert_collection_staged,
     catalog_items,
@@ -47,7 +48,6 @@ from tests.support.cadip_staging import (
     progress_until,
     start_worker,
 )
-from tests.reliability.short_heartbeats_worker import PROCESSOR_HEARTBEAT_TIMEOUT
 from tests.support.eopf_runs import eopf_drivers
 from tests.support.sample_requests import demo_request, demo_table, stage_sample_session
 

@@ -64,6 +64,8 @@ class WorkerProcess:
     queue: str
     log: Path
     process: subprocess.Popen[bytes]
+    module: str = "rs_ondemand.worker"
+    """What `python -m` runs: the worker, or a test module that runs it with other settings."""
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -71,7 +73,7 @@ class WorkerProcess:
     async def crash_and_restart(self, env: dict[str, str]) -> None:
         """SIGKILL (nothing of the process gets to clean up), then a new worker process on the same queue."""
         await asyncio.to_thread(kill_worker, self.process)
-        self.process = await start_worker(self.queue, self.log, env)
+        self.process = await start_worker(self.queue, self.log, env, module=self.module)
 
 
 @dataclass
