@@ -57,6 +57,10 @@ class Gate:
 
 GATES: dict[str, Gate] = {}
 
+TOLD_OF_THE_CANCEL = {"run_processor"}
+"""Stand-ins whose cancel the workflow requests (the EOPF run): they complete only once told (or after 10 s). The
+publications are shielded from a cancel that comes too late: never told, they complete as soon as it is sent."""
+
 
 def completing_after_the_cancel(real: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
     """An activity of `real`'s name that does `real`'s work (never interrupted by a cancel), then returns its
@@ -76,7 +80,7 @@ def completing_after_the_cancel(real: Callable[[Any], Awaitable[Any]]) -> Callab
         gate.reached.set()
         await gate.go.wait()
         # Heartbeats let the cancel reach an activity the workflow waits for (an EOPF run): it completes once told.
-        for _ in range(100 if gate.cancelled else 0):
+        for _ in range(100 if gate.cancelled and name in TOLD_OF_THE_CANCEL else 0):
             if told:
                 break
             try:
