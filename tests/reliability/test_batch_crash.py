@@ -35,6 +35,9 @@ from tests.support.storage import staged_keys as stored_verified
 
 pytestmark = pytest.mark.timeout(400)
 
+SHORT_HEARTBEATS = "tests.reliability.short_heartbeats_worker"
+"""The worker, its heartbeat timeouts scaled down: the batches the killed worker lost are retried within seconds."""
+
 
 def staged_keys(s3: Any, settings: Settings, collection: str, owner: str = OWNER) -> set[str]:
     """The objects a transfer finished under the collection."""
@@ -50,7 +53,7 @@ async def test_a_worker_killed_mid_batch_transfers_only_what_was_not_finished(
     chunks = 24
     session = new_session(simulator, chunks, chunk_size=64 * 1024)
     queue, log = f"tq-rel-batch-{uuid.uuid4()}", tmp_path / "worker.log"
-    worker = await start_worker(queue, log)
+    worker = await start_worker(queue, log, module=SHORT_HEARTBEATS)
     try:
         simulator.faults(cadip={"latency_ms": 400})
         handle = await start_staging(client, queue, session, collection)
@@ -65,7 +68,7 @@ async def test_a_worker_killed_mid_batch_transfers_only_what_was_not_finished(
         assert catalog_items(settings.catalog.url, collection) == []  # nothing published before every chunk is
         simulator.reset_stats()
 
-        worker = await start_worker(queue, log)
+        worker = await start_worker(queue, log, module=SHORT_HEARTBEATS)
         result: CadipStagingResult = await result_of(handle)
     finally:
         simulator.clear_faults()
@@ -78,10 +81,11 @@ async def test_a_worker_killed_mid_batch_transfers_only_what_was_not_finished(
 async def test_a_worker_killed_while_a_window_continues_as_new_completes_it_once(
     client: Client, settings: Settings, simulator: Simulator, s3: Any, collection: str, tmp_path: Path
 ) -> None:
-    """250 products, one page per `StagingPages` run (a worker of that configuration): the worker dies as the first
-    page is published, when the first run ends in continue-as-new. A new worker carries the run (or its
-    continuation) on: three runs in all, every product published once, no product transferred twice beyond the
-    files in flight at the kill (two per running batch), and the request's progress adds up across the runs."""
+    """250 products, one page per `StagingPages` run (a worker of that configuration, with short heartbeat
+    timeouts): the worker dies as the first page is published, when the first run ends in continue-as-new. A new
+    worker carries the run (or its continuation) on: three runs in all, every product published once, no product
+    transferred twice beyond the files in flight at the kill (two per running batch), and the request's progress
+    adds up across the runs."""
     product_type = add_prip_products(simulator, 250)
     queue, log = f"tq-rel-can-{uuid.uuid4()}", tmp_path / "worker.log"
     module = "tests.reliability.one_page_per_run_worker"
