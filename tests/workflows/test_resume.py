@@ -27,7 +27,8 @@ SIZE = 192 * MiB
 def spawn_worker(queue: str, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as output:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "rs_ondemand.worker"],
+            # The worker, its transfers' heartbeat timeout scaled down: the killed attempt is retried sooner.
+            [sys.executable, "-m", "tests.reliability.short_heartbeats_worker"],
             env={**os.environ, "RS_TASK_QUEUE": queue},
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -36,7 +37,7 @@ def spawn_worker(queue: str, log: Path) -> subprocess.Popen[bytes]:
 
 
 async def start_worker(queue: str, log: Path) -> subprocess.Popen[bytes]:
-    """`python -m rs_ondemand.worker` on its own queue, in its own process group; ready when it says so."""
+    """The worker as a process on its own queue, in its own process group; ready when it says so."""
     process = await asyncio.to_thread(spawn_worker, queue, log)
     for _ in range(300):
         if "Worker started" in await asyncio.to_thread(log.read_text):
