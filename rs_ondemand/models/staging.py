@@ -147,6 +147,16 @@ class SearchResult(BaseModel):
     """What the operator should know about what was found (an incomplete session...)."""
 
 
+class AssetSlice(BaseModel):
+    """A window over the (item, asset) pairs of some items, in item order then asset-name order: the part of a
+    page one `Staging` child transfers when the page has more assets than one history should hold."""
+
+    items: list[ItemRef]
+    """The page's items to stage (those already in the catalog left out), the same for every part."""
+    start: int
+    end: int
+
+
 class StagingInput(BaseModel):
     """Input of the `Staging` child: stage the items of a search page into one catalog collection."""
 
@@ -170,14 +180,27 @@ class StagingInput(BaseModel):
     only (no catalog check, no publication, no cleanup); the page's `Staging` does the rest."""
 
 
-class AssetSlice(BaseModel):
-    """A window over the (item, asset) pairs of some items, in item order then asset-name order: the part of a
-    page one `Staging` child transfers when the page has more assets than one history should hold."""
+MAX_LISTED_IDS = 1000
+"""Item ids listed in a result at most; counts are always complete (results must stay small in history)."""
 
-    items: list[ItemRef]
-    """The page's items to stage (those already in the catalog left out), the same for every part."""
-    start: int
-    end: int
+
+class StagingResult(BaseModel):
+    staged: list[str] = Field(default_factory=list)
+    """Ids of items this request published (the first MAX_LISTED_IDS)."""
+    skipped: list[str] = Field(default_factory=list)
+    """Ids of items already in the catalog collection: nothing was downloaded for them."""
+    items_staged: int = 0
+    items_skipped: int = 0
+    assets_staged: int = 0
+    bytes_staged: int = 0
+
+    def add(self, other: StagingResult) -> None:
+        self.staged += other.staged[: max(0, MAX_LISTED_IDS - len(self.staged))]
+        self.skipped += other.skipped[: max(0, MAX_LISTED_IDS - len(self.skipped))]
+        self.items_staged += other.items_staged
+        self.items_skipped += other.items_skipped
+        self.assets_staged += other.assets_staged
+        self.bytes_staged += other.bytes_staged
 
 
 class PagesStagingInput(BaseModel):
@@ -201,29 +224,6 @@ class PagesStagingInput(BaseModel):
     """What the earlier runs staged."""
     done: Progress = Field(default_factory=Progress)
     """The counts of the earlier runs (their children's, summed)."""
-
-
-MAX_LISTED_IDS = 1000
-"""Item ids listed in a result at most; counts are always complete (results must stay small in history)."""
-
-
-class StagingResult(BaseModel):
-    staged: list[str] = Field(default_factory=list)
-    """Ids of items this request published (the first MAX_LISTED_IDS)."""
-    skipped: list[str] = Field(default_factory=list)
-    """Ids of items already in the catalog collection: nothing was downloaded for them."""
-    items_staged: int = 0
-    items_skipped: int = 0
-    assets_staged: int = 0
-    bytes_staged: int = 0
-
-    def add(self, other: StagingResult) -> None:
-        self.staged += other.staged[: max(0, MAX_LISTED_IDS - len(self.staged))]
-        self.skipped += other.skipped[: max(0, MAX_LISTED_IDS - len(self.skipped))]
-        self.items_staged += other.items_staged
-        self.items_skipped += other.items_skipped
-        self.assets_staged += other.assets_staged
-        self.bytes_staged += other.bytes_staged
 
 
 class StagingReport(BaseModel):
