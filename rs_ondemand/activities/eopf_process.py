@@ -121,13 +121,21 @@ def kill_earlier_attempts(run_id: str) -> list[int]:
 
 def _recorded_drivers(run_id: str) -> list[int]:
     """The EOPF processes of `run_id` its run folders name, still running (same pid, same start time)."""
-    pids = []
-    for folder in Path(tempfile.gettempdir()).glob(f"{RUN_FOLDER_PREFIX}{safe_segment(run_id)[:32]}-*"):
+    return [pid for pid, run in recorded_drivers(run_id).items() if run == run_id]
+
+
+def recorded_drivers(run_prefix: str) -> dict[int, str]:
+    """The EOPF processes of the runs whose id starts with `run_prefix`, as their run folders record them, those
+    still running (same pid and start time, not a zombie), as `{pid: run id}`: the way to find a forked run."""
+    found = {}
+    for folder in Path(tempfile.gettempdir()).glob(f"{RUN_FOLDER_PREFIX}{safe_segment(run_prefix)[:32]}*"):
         with contextlib.suppress(OSError, ValueError):
             pid, started, recorded = (folder / DRIVER_FILE).read_text().split(" ", 2)
-            if recorded == run_id and int(pid) != os.getpid() and _started_at(int(pid)) == started:
-                pids.append(int(pid))
-    return pids
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            alive = _started_at(int(pid)) == started and state not in ("Z", "X")
+            if recorded.startswith(run_prefix) and int(pid) != os.getpid() and alive:
+                found[int(pid)] = recorded
+    return found
 
 
 def record_driver(workdir: Path, run_id: str, pid: int) -> None:

@@ -27,8 +27,16 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from rs_ondemand.activities.eopf_process import PAYLOAD_NAME, RunOutcome, group_members, new_run_folder, run_eopf
+from rs_ondemand.activities.eopf_process import (
+    PAYLOAD_NAME,
+    RunOutcome,
+    group_members,
+    new_run_folder,
+    recorded_drivers,
+    run_eopf,
+)
 from rs_ondemand.activities.eopf_runner import EopfRunnerLostError, WarmRunner
+from rs_ondemand.bench.chaos.procs import eopf_drivers, eopf_run_processes
 from tests.support.eopf_runs import running, started_runner
 
 pytestmark = pytest.mark.timeout(240)
@@ -64,9 +72,9 @@ def probe_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def run_folder(probe_folder: Path) -> Path:
+def run_folder(probe_folder: Path, run_id: str | None = None) -> Path:
     """A run folder whose payload imports the probe (after the tracing module, as our payloads do)."""
-    workdir = new_run_folder(f"test-runner-{uuid.uuid4().hex[:8]}")
+    workdir = new_run_folder(run_id or f"test-runner-{uuid.uuid4().hex[:8]}")
     modules = [{"name": "rs_eopf_hooks.tracing"}, {"name": "rs_probe", "folder": str(probe_folder)}]
     (workdir / PAYLOAD_NAME).write_text(json.dumps({"external_modules": modules}))
     return workdir
@@ -87,12 +95,12 @@ async def probed(workdir: Path, run: asyncio.Task[Any]) -> dict[str, Any]:
     return seen
 
 
-def start(runner: WarmRunner, workdir: Path, **env: str) -> asyncio.Task[RunOutcome]:
+def start(runner: WarmRunner, workdir: Path, run_id: str | None = None, **env: str) -> asyncio.Task[RunOutcome]:
     base = {"PATH": os.environ["PATH"]}
     return asyncio.create_task(
         run_eopf(
             runner.start_run,
-            workdir.name,
+            run_id or workdir.name,
             workdir,
             base | env,
             heartbeat=lambda progress: None,
@@ -186,6 +194,22 @@ async def main():
 
 asyncio.run(main())
 """
+
+
+async def test_a_forked_run_is_found_by_its_run_id(own_runner: WarmRunner, probe_folder: Path) -> None:
+    """A forked run shows the runner's environment in /proc, not its run id: the record of its run folder finds it
+    (for a new attempt to kill it, for the chaos soak's EOPF kill and its check that no run outlives its request)."""
+    prefix = f"test-found/{uuid.uuid4().hex[:8]}/"
+    run_id = f"{prefix}unit-1"
+    workdir = run_folder(probe_folder, run_id)
+    run = start(own_runner, workdir, run_id, PROBE_HOLD="120")
+    seen = await probed(workdir, run)
+    assert recorded_drivers(prefix) == {seen["pid"]: run_id}
+    assert eopf_drivers(prefix) == {seen["pid"]: run_id}
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert recorded_drivers(prefix) == {} and eopf_run_processes(prefix) == {}
 
 
 def test_nothing_outlives_a_worker_killed_with_sigkill(eopf_executable: Path, probe_folder: Path) -> None:

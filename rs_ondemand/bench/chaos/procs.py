@@ -10,7 +10,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from rs_ondemand.activities.eopf_process import RUN_MARKER
+from rs_ondemand.activities.eopf_process import RUN_MARKER, recorded_drivers
 from rs_ondemand.stack.services import WORKER_READY_MARKER
 
 WORKER_START_TIMEOUT_S = 240.0
@@ -53,8 +53,9 @@ def kill_sessions(sids: Sequence[int]) -> None:
 
 
 def eopf_run_processes(run_prefix: str) -> dict[int, str]:
-    """Live processes of EOPF runs whose id starts with `run_prefix` (the driver and its Dask processes carry
-    the run id in their environment), as `{pid: run id}`."""
+    """Live processes of EOPF runs whose id starts with `run_prefix`, as `{pid: run id}`: those whose environment
+    carries the run id (a driver started as a process, Dask processes), and the drivers their run folders record
+    (a run forked by the warm runner shows the runner's environment in /proc)."""
     wanted = f"{RUN_MARKER}={run_prefix}".encode()
     found = {}
     for pid in _pids():
@@ -68,7 +69,7 @@ def eopf_run_processes(run_prefix: str) -> dict[int, str]:
         for variable in variables:
             if variable.startswith(wanted) and fields is not None and fields[0] not in ("Z", "X"):
                 found[pid] = variable.decode(errors="replace").split("=", 1)[1]
-    return found
+    return found | recorded_drivers(run_prefix)
 
 
 def eopf_drivers(run_prefix: str) -> dict[int, str]:
