@@ -13,12 +13,11 @@ from rs_ondemand.activities.catalog_client import CatalogClient
 from rs_ondemand.activities.catalog_publish import publish_batch, staged_objects_intact
 from rs_ondemand.activities.storage import ObjectStore
 from rs_ondemand.models.processor_run import PublishProductsInput, PublishProductsResult
+from rs_ondemand.models.publication import PublishItemsInput, PublishItemsResult
 from rs_ondemand.models.staging import (
     CatalogItemRef,
     PrepareStagingInput,
     PrepareStagingResult,
-    PublishItemsInput,
-    PublishItemsResult,
     ReadCatalogItemsInput,
     RemoveCollectionsInput,
 )

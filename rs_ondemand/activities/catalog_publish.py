@@ -16,7 +16,8 @@ from rs_ondemand.activities.storage import ObjectStore, staged_key
 from rs_ondemand.checksums import md5_from_checksum, md5_multihash
 from rs_ondemand.dpr.publish import WHOLE_WORLD, WHOLE_WORLD_BBOX
 from rs_ondemand.errors import CatalogError
-from rs_ondemand.models.staging import ItemRef, PublishItemsInput, PublishItemsResult
+from rs_ondemand.models.publication import PublishItemsInput, PublishItemsResult
+from rs_ondemand.models.staging import ItemRef
 from rs_ondemand.telemetry import tracer
 
 if TYPE_CHECKING:

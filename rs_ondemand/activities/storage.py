@@ -26,12 +26,8 @@ from temporalio import activity
 from rs_ondemand.activities import _resumable_md5 as resumable_md5
 from rs_ondemand.config import S3Settings
 from rs_ondemand.errors import ConfigurationError, InvalidInputError, StorageError
-from rs_ondemand.models.staging import (
-    DiscardItemsInput,
-    DiscardItemsResult,
-    ItemRef,
-    PageRef,
-)
+from rs_ondemand.models.publication import DiscardItemsInput, DiscardItemsResult
+from rs_ondemand.models.staging import ItemRef, PageRef
 
 if TYPE_CHECKING:
     from rs_ondemand.activities.catalog_client import CatalogClient

@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError, FailureError
 
 from rs_ondemand.activities._heartbeat import Heartbeater
 from rs_ondemand.models.operator import CancelRequest
-from rs_ondemand.models.staging import (
+from rs_ondemand.models.publication import (
     DiscardItemsResult,
     DiscardRequest,
     PublicationRequest,

@@ -12,7 +12,12 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.activities.catalog import CatalogActivities
     from rs_ondemand.activities.storage import StorageActivities
     from rs_ondemand.activities.temporal import PUBLISHER_CLOSING
-    from rs_ondemand.models.staging import DiscardItemsResult, DiscardRequest, PublicationRequest, PublishItemsResult
+    from rs_ondemand.models.publication import (
+        DiscardItemsResult,
+        DiscardRequest,
+        PublicationRequest,
+        PublishItemsResult,
+    )
     from rs_ondemand.names import COLLECTION_PUBLISHER, DISCARD_UPDATE, PUBLISH_UPDATE
     from rs_ondemand.workflows import _options
 

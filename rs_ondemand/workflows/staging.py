@@ -13,16 +13,18 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.activities.storage import StorageActivities
     from rs_ondemand.activities.temporal import TemporalActivities
     from rs_ondemand.models.progress import State
-    from rs_ondemand.models.staging import (
-        AssetSlice,
-        AssetTransfer,
+    from rs_ondemand.models.publication import (
         DiscardItemsInput,
         DiscardRequest,
-        ItemRef,
-        PrepareStagingInput,
         PublicationRequest,
         PublishItemsInput,
         PublishItemsResult,
+    )
+    from rs_ondemand.models.staging import (
+        AssetSlice,
+        AssetTransfer,
+        ItemRef,
+        PrepareStagingInput,
         StagingInput,
         StagingReport,
         StagingResult,

@@ -19,7 +19,8 @@ from rs_ondemand.activities.catalog_publish import staged_item
 from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, staged_key
 from rs_ondemand.checksums import md5_multihash
 from rs_ondemand.config import Settings
-from rs_ondemand.models.staging import ItemRef, PrepareStagingInput, PublishItemsInput
+from rs_ondemand.models.publication import PublishItemsInput
+from rs_ondemand.models.staging import ItemRef, PrepareStagingInput
 from tests.support.catalog import STATION_ITEM
 
 

@@ -18,7 +18,7 @@ from rs_ondemand.activities.catalog_publish import staged_item
 from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, StorageActivities, checkpoint_key
 from rs_ondemand.config import Settings
 from rs_ondemand.errors import ConfigurationError
-from rs_ondemand.models.staging import DiscardItemsInput
+from rs_ondemand.models.publication import DiscardItemsInput
 from tests.support.catalog import STATION_ITEM
 
 MiB = 1024 * 1024

@@ -19,15 +19,15 @@ from rs_ondemand.activities.storage import staged_key
 from rs_ondemand.activities.temporal import TemporalActivities
 from rs_ondemand.checksums import md5_multihash
 from rs_ondemand.config import Settings
-from rs_ondemand.models.staging import (
+from rs_ondemand.models.publication import (
     DiscardItemsInput,
     DiscardItemsResult,
     DiscardRequest,
-    ItemRef,
     PublicationRequest,
     PublishItemsInput,
     PublishItemsResult,
 )
+from rs_ondemand.models.staging import ItemRef
 from rs_ondemand.names import collection_publisher_id
 from tests.support.cadip_staging import catalog_items
 from tests.support.storage import keys_under
