@@ -7,7 +7,8 @@ from typing import Any
 
 from rs_simulator.dates import looks_like_datetime, parse_datetime
 from rs_simulator.errors import SimulatorError
-from rs_simulator.odata_filter import Node, ODataFilterError, evaluate, parse_filter
+from rs_simulator.odata_eval import evaluate
+from rs_simulator.odata_filter import Node, ODataFilterError, parse_filter
 
 DEFAULT_TOP = 1000  # the RS mocks' default page size
 

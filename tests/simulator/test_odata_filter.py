@@ -4,7 +4,8 @@ from typing import Any
 
 import pytest
 
-from rs_simulator.odata_filter import ODataFilterError, evaluate, parse_filter
+from rs_simulator.odata_eval import evaluate
+from rs_simulator.odata_filter import ODataFilterError, parse_filter
 
 FIELDS = {
     "Id",
