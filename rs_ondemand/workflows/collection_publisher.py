@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -77,31 +78,33 @@ class CollectionPublisher:
 
     @workflow.update(name=PUBLISH_UPDATE)
     async def publish(self, request: PublicationRequest) -> PublishItemsResult:
-        self._received += 1
-        self._in_flight += 1
-        try:
-            async with self._write:
-                result: PublishItemsResult = await workflow.execute_activity_method(
-                    CatalogActivities.publish_staged_items,
-                    request.publish,
-                    **_options.with_attempts(_options.CATALOG, request.step_attempts),
-                )
-                self._writes += 1
-                return result
-        finally:
-            self._in_flight -= 1  # plain bookkeeping: safe even when the workflow is torn down
+        result: PublishItemsResult = await self._in_turn(
+            lambda: workflow.execute_activity_method(
+                CatalogActivities.publish_staged_items,
+                request.publish,
+                **_options.with_attempts(_options.CATALOG, request.step_attempts),
+            )
+        )
+        self._writes += 1
+        return result
 
     @workflow.update(name=DISCARD_UPDATE)
     async def discard(self, request: DiscardRequest) -> DiscardItemsResult:
+        return await self._in_turn(
+            lambda: workflow.execute_activity_method(
+                StorageActivities.discard_staged_items, request.discard, **_options.CLEANUP
+            )
+        )
+
+    async def _in_turn[T](self, write: Callable[[], Awaitable[T]]) -> T:
+        """`write()` once no other write of this publisher runs, counted as work received and in flight."""
         self._received += 1
         self._in_flight += 1
         try:
             async with self._write:
-                return await workflow.execute_activity_method(
-                    StorageActivities.discard_staged_items, request.discard, **_options.CLEANUP
-                )
+                return await write()
         finally:
-            self._in_flight -= 1
+            self._in_flight -= 1  # plain bookkeeping: safe even when the workflow is torn down
 
     @publish.validator
     def _accepting(self, request: PublicationRequest) -> None:
