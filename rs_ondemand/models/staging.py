@@ -302,6 +302,10 @@ class TransferPlan(BaseModel):
     """Small files, each list transferred by one activity."""
     next_offset: int | None = None
 
+    def transfers(self) -> list[AssetTransfer]:
+        """Every transfer of the plan, the single ones first."""
+        return self.singles + [transfer for batch in self.batches for transfer in batch]
+
 
 class BatchResult(BaseModel):
     sizes: list[int]

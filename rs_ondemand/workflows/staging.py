@@ -134,7 +134,7 @@ class Staging(OperatorControl):
         transfers = self._transfers(request)
         plan = await transfers.plan(todo, 0, assets)
         missing = {item.item_id: 0 for item in todo}
-        for transfer in plan.singles + [t for batch in plan.batches for t in batch]:
+        for transfer in plan.transfers():
             missing[transfer.item_id] += 1
         by_id = {item.item_id: item for item in todo}
         self._ready = [item for item in todo if not missing[item.item_id]]  # nothing to transfer
@@ -182,7 +182,7 @@ class Staging(OperatorControl):
         async def transfer() -> StagingResult:
             transfers = self._transfers(request)
             plan = await transfers.plan(part.items, part.start, part.end)
-            everything = plan.singles + [transfer for batch in plan.batches for transfer in batch]
+            everything = plan.transfers()
             self._progress.bytes_total = sum(transfer.size or 0 for transfer in everything)
             await transfers.run(plan, lambda done: None)
             return self._result
@@ -264,7 +264,7 @@ class Staging(OperatorControl):
         )
         transfers = self._transfers(request)
         plan = await transfers.plan(items, 0, sum(item.asset_count for item in items), skip_staged=True)
-        again = plan.singles + [transfer for batch in plan.batches for transfer in batch]
+        again = plan.transfers()
         self._progress.assets_total += len(again)
         self._progress.bytes_total += sum(transfer.size or 0 for transfer in again)
         await transfers.run(plan, lambda done: None)
