@@ -59,10 +59,19 @@ def start_ticks(pid: int) -> int | None:
 
 
 def pid_running(pid: int) -> bool:
-    """Whether `pid` exists and has not exited."""
+    """Whether `pid` exists and has not exited, all its threads: a process killed shows as a zombie as soon as
+    its main thread is gone, while its other threads may still be exiting and holding its sockets (its port is
+    not free yet)."""
     fields = _proc_stat(pid)
-    # A zombie has exited: it only waits for its parent to collect it.
-    return fields is not None and fields[0] not in ("Z", "X")
+    if fields is None:
+        return False
+    if fields[0] not in ("Z", "X"):
+        return True
+    # A zombie with no other thread has exited: it only waits for its parent to collect it.
+    try:
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
+    except OSError:
+        return False
 
 
 def is_alive(record: ProcessRecord) -> bool:

@@ -69,3 +69,21 @@ def test_wait_gone_kills_a_process_ignoring_sigterm(tmp_path: Path) -> None:
         assert not procs.is_alive(record)
     finally:
         child.wait(timeout=5)
+
+
+def test_a_process_runs_until_its_last_thread_has_exited(tmp_path: Path) -> None:
+    """A process whose main thread has exited shows as a zombie while its other threads go on (a killed server's
+    threads still holding its port): it counts as running until the last one is gone."""
+    script = (
+        "import ctypes, threading, time; threading.Thread(target=time.sleep, args=(60,)).start();"
+        "print('up', flush=True); ctypes.CDLL(None).pthread_exit(None)"  # ends the main thread only
+    )
+    child, _ = _launch_sleeper(tmp_path, "threads", script)
+    try:
+        wait_until("main thread gone", lambda: procs._proc_stat(child.pid)[0] == "Z", timeout=10, log_path=None)
+        assert procs.pid_running(child.pid)
+        os.kill(child.pid, signal.SIGKILL)
+        wait_until("last thread gone", lambda: not procs.pid_running(child.pid), timeout=10, log_path=None)
+        assert len(os.listdir(f"/proc/{child.pid}/task")) == 1  # the zombie leader alone, waiting to be reaped
+    finally:
+        child.wait(timeout=5)
