@@ -98,13 +98,14 @@ class TemporalService(ProcessService):
 
 
 class S3Service(ProcessService):
-    """moto's S3 server (in memory: objects do not survive `down`) with our two buckets."""
+    """moto's S3 backend served by uvicorn (`s3_server.py`; in memory: objects do not survive `down`) with our two
+    buckets."""
 
     name = "s3"
     ports: ClassVar[dict[str, int | None]] = {"s3": 9000}
 
     def command(self) -> list[str]:
-        return [find_tool("moto_server"), "-H", HOST, "-p", str(self.ctx.port("s3"))]
+        return [sys.executable, "-m", "rs_ondemand.stack.s3_server", "--host", HOST, "--port", str(self.ctx.port("s3"))]
 
     def url(self) -> str:
         return self.ctx.http_url("s3")
