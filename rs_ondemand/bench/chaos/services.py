@@ -11,18 +11,6 @@ from rs_ondemand.stack import Stack, StackInfo, procs
 from rs_ondemand.stack.health import wait_until
 
 
-def exited(pid: int) -> bool:
-    """Whether every thread of `pid` has exited. The leader of a multi-threaded process shows as a zombie while
-    its other threads are still exiting and holding its sockets: its port is not free yet, and the launcher's
-    reaping of it would find it still running (a ResourceWarning, and the service restarted on another port)."""
-    if procs.pid_running(pid):
-        return False
-    try:
-        return len(os.listdir(f"/proc/{pid}/task")) <= 1
-    except FileNotFoundError:
-        return True
-
-
 class ServiceControl:
     """Stop, freeze and restore the services of a stack this process brought up with `launcher`."""
 
@@ -40,7 +28,8 @@ class ServiceControl:
         """Signal the service's process group and wait until it is gone (SIGKILL: a crash)."""
         pid = self.pid(service)
         os.killpg(pid, sig)
-        wait_until(f"{service} to stop", lambda: exited(pid), timeout=30, log_path=None)
+        # Until its last thread has exited (`pid_running`): before, its port is not free and `up` would move it.
+        wait_until(f"{service} to stop", lambda: not procs.pid_running(pid), timeout=30, log_path=None)
 
     def restore(self) -> StackInfo:
         """`up`: start again what is not running (same ports, same Temporal db; S3 gets its buckets back).
