@@ -131,8 +131,8 @@ def recorded_drivers(run_prefix: str) -> dict[int, str]:
     for folder in Path(tempfile.gettempdir()).glob(f"{RUN_FOLDER_PREFIX}{safe_segment(run_prefix)[:32]}*"):
         with contextlib.suppress(OSError, ValueError):
             pid, started, recorded = (folder / DRIVER_FILE).read_text().split(" ", 2)
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            alive = _started_at(int(pid)) == started and state not in ("Z", "X")
+            state, since = _state_and_start(int(pid)) or ("", None)
+            alive = since == started and state not in ("Z", "X")
             if recorded.startswith(run_prefix) and int(pid) != os.getpid() and alive:
                 found[int(pid)] = recorded
     return found
@@ -145,11 +145,17 @@ def record_driver(workdir: Path, run_id: str, pid: int) -> None:
 
 def _started_at(pid: int) -> str | None:
     """A process's start time (clock ticks since boot, /proc/PID/stat field 22); None when it is gone."""
+    found = _state_and_start(pid)
+    return found[1] if found else None
+
+
+def _state_and_start(pid: int) -> tuple[str, str] | None:
+    """A process's state (R, S, Z...) and start time, from one read of /proc/PID/stat; None when it is gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    return fields[0], fields[19]
 
 
 def new_run_folder(run_id: str) -> Path:
