@@ -42,8 +42,8 @@ class ProcessRecord:
         )
 
 
-def _proc_stat(pid: int) -> list[str] | None:
-    """Fields 3.. of /proc/<pid>/stat (state first), or None when the process is gone."""
+def stat_fields(pid: int) -> list[str] | None:
+    """Fields 3.. of /proc/<pid>/stat (state, ppid, pgrp, session, ...), or None when the process is gone."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
@@ -54,7 +54,7 @@ def _proc_stat(pid: int) -> list[str] | None:
 
 def start_ticks(pid: int) -> int | None:
     """Kernel start time of `pid` in clock ticks since boot, or None when it does not exist."""
-    fields = _proc_stat(pid)
+    fields = stat_fields(pid)
     return int(fields[19]) if fields else None
 
 
@@ -62,7 +62,7 @@ def pid_running(pid: int) -> bool:
     """Whether `pid` exists and has not exited, all its threads: a process killed shows as a zombie as soon as
     its main thread is gone, while its other threads may still be exiting and holding its sockets (its port is
     not free yet)."""
-    fields = _proc_stat(pid)
+    fields = stat_fields(pid)
     if fields is None:
         return False
     if fields[0] not in ("Z", "X"):
@@ -117,7 +117,7 @@ def _group_members(pgid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        fields = _proc_stat(int(entry.name))
+        fields = stat_fields(int(entry.name))
         if fields and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
             members.append(int(entry.name))
     return members

@@ -80,7 +80,7 @@ def test_a_process_runs_until_its_last_thread_has_exited(tmp_path: Path) -> None
     )
     child, _ = _launch_sleeper(tmp_path, "threads", script)
     try:
-        wait_until("main thread gone", lambda: procs._proc_stat(child.pid)[0] == "Z", timeout=10, log_path=None)
+        wait_until("main thread gone", lambda: procs.stat_fields(child.pid)[0] == "Z", timeout=10, log_path=None)
         assert procs.pid_running(child.pid)
         os.kill(child.pid, signal.SIGKILL)
         wait_until("last thread gone", lambda: not procs.pid_running(child.pid), timeout=10, log_path=None)

@@ -11,19 +11,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rs_ondemand.activities.eopf_process import RUN_MARKER, recorded_drivers
+from rs_ondemand.stack.procs import stat_fields
 from rs_ondemand.stack.services import WORKER_READY_MARKER
 
 WORKER_START_TIMEOUT_S = 240.0
 """A worker's imports alone took a minute on the shared 2-core machine at a load of 28."""
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields 3.. of /proc/<pid>/stat (state, ppid, pgrp, session, ...), or None when the process is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rfind(")") + 2 :].split()
 
 
 def _pids() -> list[int]:
@@ -35,7 +27,7 @@ def session_members(sid: int) -> list[int]:
     started (Dask nannies and workers included), whatever process groups they made."""
     members = []
     for pid in _pids():
-        fields = _stat_fields(pid)
+        fields = stat_fields(pid)
         if fields is not None and int(fields[3]) == sid and fields[0] not in ("Z", "X"):
             members.append(pid)
     return sorted(members)
@@ -45,7 +37,7 @@ def kill_sessions(sids: Sequence[int]) -> None:
     """SIGKILL every process group of these sessions (processes our own processes started)."""
     for sid in sids:
         for pid in session_members(sid):
-            if (fields := _stat_fields(pid)) is not None:
+            if (fields := stat_fields(pid)) is not None:
                 try:
                     os.killpg(int(fields[2]), signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
@@ -65,7 +57,7 @@ def eopf_run_processes(run_prefix: str) -> dict[int, str]:
             variables = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:  # gone meanwhile, or not ours to read
             continue
-        fields = _stat_fields(pid)
+        fields = stat_fields(pid)
         for variable in variables:
             if variable.startswith(wanted) and fields is not None and fields[0] not in ("Z", "X"):
                 found[pid] = variable.decode(errors="replace").split("=", 1)[1]
@@ -77,7 +69,7 @@ def eopf_drivers(run_prefix: str) -> dict[int, str]:
     return {
         pid: run
         for pid, run in eopf_run_processes(run_prefix).items()
-        if (fields := _stat_fields(pid)) is not None and int(fields[3]) == pid
+        if (fields := stat_fields(pid)) is not None and int(fields[3]) == pid
     }
 
 
