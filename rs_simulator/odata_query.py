@@ -1,5 +1,6 @@
 """OData system query options (`$filter $orderby $top $skip $count $expand $select`) applied to entity lists."""
 
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -124,10 +125,8 @@ def _lookup(fields: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
-def apply_options[T](
-    entities: Sequence[T], options: QueryOptions, fields_of: Callable[[T], Mapping[str, Any]]
-) -> tuple[list[T], int]:
-    """Filter, order and page `entities`; returns the page and the number matched before paging."""
+def _matched[T](entities: Sequence[T], options: QueryOptions, fields_of: Callable[[T], Mapping[str, Any]]) -> list[T]:
+    """The entities the filter keeps, in the requested order."""
     matched = [e for e in entities if options.filter is None or evaluate(options.filter, fields_of(e))]
     # Stable sorts from the last key to the first give a multi-key order with mixed directions.
     for path, descending in reversed(options.orderby):
@@ -136,4 +135,44 @@ def apply_options[T](
             return sort_key(_lookup(fields_of(entity), path))
 
         matched.sort(key=key, reverse=descending)
+    return matched
+
+
+class MatchCache[T]:
+    """The filtered and ordered entities of the last few queries of one entity set.
+
+    A client pages through a query with the same `$filter` and `$orderby` and a moving `$skip` (or our
+    `$skiptoken`): evaluating the filter over the whole set for every page made a window of N entities cost
+    about N² / page size evaluations (12 ms of CPU per product at 20,000). Entities are only ever appended and
+    never changed, so a query's result stays right as long as the set has the length it was computed at.
+    """
+
+    def __init__(self, queries: int = 16) -> None:
+        self._queries = queries
+        self._results: OrderedDict[tuple[Any, ...], tuple[int, list[T]]] = OrderedDict()
+
+    def matched(
+        self, entities: Sequence[T], options: QueryOptions, fields_of: Callable[[T], Mapping[str, Any]]
+    ) -> list[T]:
+        query = (options.filter, options.orderby)
+        cached = self._results.get(query)
+        if cached is not None and cached[0] == len(entities):
+            self._results.move_to_end(query)
+            return cached[1]
+        matched = _matched(entities, options, fields_of)
+        self._results[query] = (len(entities), matched)
+        self._results.move_to_end(query)
+        while len(self._results) > self._queries:
+            self._results.popitem(last=False)
+        return matched
+
+
+def apply_options[T](
+    entities: Sequence[T],
+    options: QueryOptions,
+    fields_of: Callable[[T], Mapping[str, Any]],
+    cache: MatchCache[T] | None = None,
+) -> tuple[list[T], int]:
+    """Filter, order and page `entities`; returns the page and the number matched before paging."""
+    matched = cache.matched(entities, options, fields_of) if cache else _matched(entities, options, fields_of)
     return matched[options.skip : options.skip + options.top], len(matched)

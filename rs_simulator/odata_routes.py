@@ -14,7 +14,7 @@ from rs_simulator.content import Content, ensure_md5
 from rs_simulator.downloads import DownloadResponse, head_response, parse_range
 from rs_simulator.errors import SimulatorError
 from rs_simulator.faults import DownloadFault
-from rs_simulator.odata_query import QueryOptions, apply_options, parse_options
+from rs_simulator.odata_query import MatchCache, QueryOptions, apply_options, parse_options
 from rs_simulator.profiles import StationProfile
 from rs_simulator.state import SimulatorState
 from rs_simulator.stations import StationName
@@ -256,6 +256,8 @@ def _download_fault(state: SimulatorState, station: str) -> DownloadFault:
 
 
 def _listing_endpoint(state: SimulatorState, entity_set: EntitySet, profile: StationProfile) -> Callable[..., Any]:
+    cache: MatchCache[Any] = MatchCache()
+
     async def listing(request: Request) -> JSONResponse:
         options = parse_options(
             request.query_params,
@@ -267,7 +269,7 @@ def _listing_endpoint(state: SimulatorState, entity_set: EntitySet, profile: Sta
         if entity_set is SESSIONS and not profile.expand_files:
             options = replace(options, expand=False)  # silently, as a station that does not expand does
         options, next_offset = _server_page(request, options, profile.page_size)
-        page, matched = apply_options(entity_set.entities(state.catalogue), options, lambda e: e.fields)
+        page, matched = apply_options(entity_set.entities(state.catalogue), options, lambda e: e.fields, cache)
         with_checksum = profile.checksums and (options.select is None or "Checksum" in options.select)
         await ensure_md5(c for e in page for c in entity_set.contents(e, options.expand, with_checksum))
         values = [entity_set.to_json(e, options.expand, with_checksum) for e in page]
