@@ -24,13 +24,16 @@ class StagedObjects:
     sorted by time): one listing of the range they span gives each object's size and ETag, and S3's ETag of an
     object stored in one request is the MD5 of its bytes, computed by S3. An object the listing leaves unsettled
     (outside the pages read, stored in parts, an ETag that is no MD5, a station without checksum) is checked by
-    HEAD, against the verified MD5 the transfer stored as its metadata.
+    HEAD, against the verified MD5 the transfer stored as its metadata. A key the listing passed over without
+    finding is missing (S3 lists what it holds, consistently): no HEAD is sent to learn it again, which matters
+    when most keys are missing (the plan of a window not staged yet asks for each of its files).
     """
 
     def __init__(self, store: ObjectStore, bucket: str) -> None:
         self.store = store
         self.bucket = bucket
         self._listed: dict[str, tuple[int, str]] = {}
+        self._missing: set[str] = set()
         self._checks = asyncio.Semaphore(CHECKS_IN_FLIGHT)
 
     async def list(self, keys: list[str]) -> None:
@@ -54,8 +57,10 @@ class StagedObjects:
                 for entry in contents:
                     if entry["Key"] in wanted:
                         self._listed[entry["Key"]] = (entry["Size"], str(entry.get("ETag", "")).strip('"'))
+                        self._missing.discard(entry["Key"])
                 budget -= len(contents)
                 if not contents or contents[-1]["Key"] >= last or not page.get("IsTruncated"):
+                    self._missing.update(wanted - self._listed.keys())  # the whole range was read
                     break
                 request["ContinuationToken"] = page["NextContinuationToken"]
                 page_size = min(2 * page_size, LIST_PAGE_MAX)
@@ -66,6 +71,8 @@ class StagedObjects:
         listed = self._listed.get(key)
         if listed is not None and md5 and listed[1] == md5 and size in (None, listed[0]):
             return listed[0], md5
+        if key in self._missing:
+            raise UnverifiedObjectError("is not in S3")
         async with self._checks:
             head = await self.store.head(self.bucket, key)
         stored = head and head["metadata"].get(MD5_METADATA)

@@ -141,3 +141,41 @@ async def test_staged_objects_listing_pages_on_past_objects_between_the_keys(
     for key in wanted:
         md5 = hashlib.md5(key.encode()).hexdigest()
         assert await objects.verified(key, len(key), md5) == (len(key), md5)
+
+
+async def test_keys_a_whole_listing_passed_over_are_missing_without_a_head(
+    settings: Settings, batches: BatchActivities, s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window not staged yet: its plan learns from one listing that its files are missing. A key beyond what
+    the listing could read is still asked by HEAD."""
+    bucket, prefix = settings.s3.rs_bucket, f"tests/{uuid.uuid4()}/"
+    present = f"{prefix}item-1/a.bin"
+    s3.put_object(Bucket=bucket, Key=present, Body=b"here")
+    heads: list[str] = []
+    head = batches.store.head
+
+    async def counted_head(bucket_name: str, key: str) -> Any:
+        heads.append(key)
+        return await head(bucket_name, key)
+
+    monkeypatch.setattr(batches.store, "head", counted_head)
+    objects = StagedObjects(batches.store, bucket)
+    missing = [f"{prefix}item-{i}/a.bin" for i in (0, 2, 3)]
+    await objects.list([*missing, present])
+    for key in missing:
+        with pytest.raises(UnverifiedObjectError, match="is not in S3"):
+            await objects.verified(key, 4, "0" * 32)
+    assert heads == []
+    md5 = hashlib.md5(b"here").hexdigest()
+    assert await objects.verified(present, 4, md5) == (4, md5)
+
+    # A listing cut short by its budget (more objects in the range than it may read) proves nothing missing.
+    monkeypatch.setattr("rs_ondemand.activities._staged_objects.LIST_PAGE_MAX", 1)
+    crowded = [f"{prefix}crowded-{i}" for i in range(6)]
+    for key in crowded[1:5]:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    cut_short = StagedObjects(batches.store, bucket)
+    await cut_short.list([crowded[0], crowded[5]])
+    with pytest.raises(UnverifiedObjectError, match="is not verified in S3"):
+        await cut_short.verified(crowded[5], 1, "0" * 32)
+    assert heads == [crowded[5]]
