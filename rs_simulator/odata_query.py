@@ -1,6 +1,5 @@
 """OData system query options (`$filter $orderby $top $skip $count $expand $select`) applied to entity lists."""
 
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +9,7 @@ from rs_simulator.dates import looks_like_datetime, parse_datetime
 from rs_simulator.errors import SimulatorError
 from rs_simulator.odata_eval import evaluate
 from rs_simulator.odata_filter import Node, ODataFilterError, parse_filter
+from rs_simulator.query_cache import QueryCache
 
 DEFAULT_TOP = 1000  # the RS mocks' default page size
 
@@ -138,41 +138,16 @@ def _matched[T](entities: Sequence[T], options: QueryOptions, fields_of: Callabl
     return matched
 
 
-class MatchCache[T]:
-    """The filtered and ordered entities of the last few queries of one entity set.
-
-    A client pages through a query with the same `$filter` and `$orderby` and a moving `$skip` (or our
-    `$skiptoken`): evaluating the filter over the whole set for every page made a window of N entities cost
-    about N² / page size evaluations (12 ms of CPU per product at 20,000). Entities are only ever appended and
-    never changed, so a query's result stays right as long as the set has the length it was computed at.
-    """
-
-    def __init__(self, queries: int = 16) -> None:
-        self._queries = queries
-        self._results: OrderedDict[tuple[Any, ...], tuple[int, list[T]]] = OrderedDict()
-
-    def matched(
-        self, entities: Sequence[T], options: QueryOptions, fields_of: Callable[[T], Mapping[str, Any]]
-    ) -> list[T]:
-        query = (options.filter, options.orderby)
-        cached = self._results.get(query)
-        if cached is not None and cached[0] == len(entities):
-            self._results.move_to_end(query)
-            return cached[1]
-        matched = _matched(entities, options, fields_of)
-        self._results[query] = (len(entities), matched)
-        self._results.move_to_end(query)
-        while len(self._results) > self._queries:
-            self._results.popitem(last=False)
-        return matched
-
-
 def apply_options[T](
     entities: Sequence[T],
     options: QueryOptions,
     fields_of: Callable[[T], Mapping[str, Any]],
-    cache: MatchCache[T] | None = None,
+    cache: QueryCache[T] | None = None,
 ) -> tuple[list[T], int]:
     """Filter, order and page `entities`; returns the page and the number matched before paging."""
-    matched = cache.matched(entities, options, fields_of) if cache else _matched(entities, options, fields_of)
+    if cache is None:
+        matched = _matched(entities, options, fields_of)
+    else:
+        query = (options.filter, options.orderby)
+        matched = cache.result(query, len(entities), lambda: _matched(entities, options, fields_of))
     return matched[options.skip : options.skip + options.top], len(matched)

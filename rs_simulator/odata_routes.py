@@ -14,8 +14,9 @@ from rs_simulator.content import Content, ensure_md5
 from rs_simulator.downloads import DownloadResponse, head_response, parse_range
 from rs_simulator.errors import SimulatorError
 from rs_simulator.faults import DownloadFault
-from rs_simulator.odata_query import MatchCache, QueryOptions, apply_options, parse_options
+from rs_simulator.odata_query import QueryOptions, apply_options, parse_options
 from rs_simulator.profiles import StationProfile
+from rs_simulator.query_cache import QueryCache
 from rs_simulator.state import SimulatorState
 from rs_simulator.stations import StationName
 
@@ -256,7 +257,7 @@ def _download_fault(state: SimulatorState, station: str) -> DownloadFault:
 
 
 def _listing_endpoint(state: SimulatorState, entity_set: EntitySet, profile: StationProfile) -> Callable[..., Any]:
-    cache: MatchCache[Any] = MatchCache()
+    cache: QueryCache[Any] = QueryCache()
 
     async def listing(request: Request) -> JSONResponse:
         options = parse_options(

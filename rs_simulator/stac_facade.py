@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 
 from rs_simulator.content import ensure_md5
 from rs_simulator.errors import StacError
+from rs_simulator.query_cache import QueryCache
 from rs_simulator.stac_mapping import MAPPINGS, STAC_VERSION, full_item
 from rs_simulator.stac_search import Hit, SearchRequest, next_token, parse_search, search
 from rs_simulator.state import SimulatorState
@@ -56,6 +57,8 @@ def stac_router(state: SimulatorState, station: str) -> APIRouter:
         station_root = f"{str(request.base_url).rstrip('/')}/{station}"
         return f"{station_root}/stac", station_root
 
+    searches: QueryCache[Hit] = QueryCache()
+
     def records() -> list[Any]:
         return list(mapping.records(state.catalogue))
 
@@ -90,7 +93,7 @@ def stac_router(state: SimulatorState, station: str) -> APIRouter:
         request: Request, search_request: SearchRequest, post_body: dict[str, Any] | None
     ) -> JSONResponse:
         stac_root, station_root = roots(request)
-        hits, matched = search(mapping, records(), search_request)
+        hits, matched = search(mapping, records(), search_request, searches)
         await ensure_md5(c for hit in hits for c in mapping.contents(hit.record))
         features = [_item(hit, stac_root, station_root) for hit in hits]
         links: list[dict[str, Any]] = [

@@ -11,6 +11,7 @@ import cql2
 from rs_simulator.dates import iso_ms, looks_like_datetime, parse_datetime
 from rs_simulator.errors import StacError
 from rs_simulator.odata_query import sort_key
+from rs_simulator.query_cache import QueryCache
 from rs_simulator.stac_mapping import ItemCore, StacMapping
 from rs_simulator.stations import collection_ids, in_collection
 
@@ -226,8 +227,27 @@ def _sort_value(hit: Hit, field: str) -> Any:
     return hit.core.properties.get(field)
 
 
-def search(mapping: StacMapping, records: Sequence[Any], request: SearchRequest) -> tuple[list[Hit], int]:
+def search(
+    mapping: StacMapping, records: Sequence[Any], request: SearchRequest, cache: QueryCache[Hit] | None = None
+) -> tuple[list[Hit], int]:
     """The page of hits asked for, and how many matched in all."""
+    if cache is None:
+        hits = _hits(mapping, records, request)
+    else:
+        query = (
+            request.ids,
+            request.collections,
+            request.interval,
+            request.bbox,
+            request.filter.to_text() if request.filter is not None else None,
+            request.sortby,
+        )
+        hits = cache.result(query, len(records), lambda: _hits(mapping, records, request))
+    return hits[request.offset : request.offset + request.limit], len(hits)
+
+
+def _hits(mapping: StacMapping, records: Sequence[Any], request: SearchRequest) -> list[Hit]:
+    """Every hit of the search, in its order."""
     known = collection_ids(mapping.station)
     wanted = request.collections or (str(mapping.station),)
     hits = []
@@ -254,7 +274,7 @@ def search(mapping: StacMapping, records: Sequence[Any], request: SearchRequest)
             return sort_key(_sort_value(hit, field))
 
         hits.sort(key=key, reverse=descending)
-    return hits[request.offset : request.offset + request.limit], len(hits)
+    return hits
 
 
 def next_token(request: SearchRequest, returned: int, matched: int) -> str | None:
