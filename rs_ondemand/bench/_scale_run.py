@@ -3,14 +3,17 @@ Shared by its staging parts (`scale.py`) and its DPR part (`scale_dpr.py`)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from typing import Any
 
 import httpx
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from rs_ondemand.bench._common import Log, StackTarget, delete_collection, delete_staged, timed_result
+from rs_ondemand.names import collection_publisher_id
 
 OWNER = "bench"
 
@@ -33,8 +36,16 @@ class ScaleRun:
 
     async def clean(self, *collections: str) -> None:
         for collection in collections:
+            await self._close_publisher(collection)
             await delete_collection(self.http, self.settings, collection)
             await delete_staged(self.s3, self.settings, OWNER, collection)
+
+    async def _close_publisher(self, collection: str) -> None:
+        """End the collection's publisher if it is still waiting for work: it runs on this run's queue, which
+        nobody polls once the bench is over, so its idle timeout would never be acted on and it would stay open."""
+        handle = self.client.get_workflow_handle(collection_publisher_id(collection))
+        with contextlib.suppress(RPCError):  # never started, or already ended
+            await handle.terminate(reason="the bench run that used it is over")
 
     async def execute(self, kind: str, request: Any, workflow_id: str, result_type: Any, timeout_s: float) -> Any:
         """Start a workflow on this run's queue and wait for its result: (seconds, result, its run id)."""

@@ -13,11 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client
 from typer.testing import CliRunner
 
 from rs_ondemand.bench._common import StackTarget
 from rs_ondemand.bench.scale import run_scale_bench
 from rs_ondemand.config import Settings
+from rs_ondemand.names import COLLECTION_PUBLISHER
 from rs_ondemand.stack import StackInfo
 from rs_ondemand.starter.cli import app
 from rs_ondemand.workflows import _limits
@@ -44,7 +46,12 @@ def check_histories(histories: dict[str, Any], workflows: int) -> None:
 
 
 async def test_scale_bench_on_the_test_stack(
-    settings: Settings, stack: StackInfo, stack_env: dict[str, str], s3: Any, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    stack: StackInfo,
+    stack_env: dict[str, str],
+    s3: Any,
+    client: Client,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """50 chunks, 200 products, 2 DPR requests at once (on the Dask cluster the bench starts). The split points
     are scaled down (20 assets per `Staging` history, one page per `StagingPages` run): the bench counts the
@@ -108,6 +115,9 @@ async def test_scale_bench_on_the_test_stack(
     assert [c["id"] for c in collections if c["id"].startswith("bench-")] == []
     assert [k for k in keys_under(s3, settings.s3.rs_bucket, "bench/")] == []
     assert [k for k in keys_under(s3, settings.s3.rs_work_bucket) if "/bench/" in k or k.startswith("dpr/bench")] == []
+    # Nor a collection's publisher still open on the bench's queue, which nobody polls any more.
+    query = f'WorkflowType = "{COLLECTION_PUBLISHER}" AND ExecutionStatus = "Running"'
+    assert [w.id async for w in client.list_workflows(query) if w.task_queue.startswith("bench-scale-")] == []
 
 
 def test_scale_command_prints_one_json_object(monkeypatch: pytest.MonkeyPatch) -> None:
