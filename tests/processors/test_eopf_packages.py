@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from rs_ondemand.config import Settings
 from rs_ondemand.dpr.registry import TASKTABLES_DIR
 from rs_simulator.cadu import CADU_BYTES, COUNTER_MODULO, CaduContent, decode_headers
 
@@ -140,3 +142,40 @@ def test_tracing_hook_makes_eopf_spans_children_of_the_traceparent(eopf_executab
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout) == {"joined": trace_id, "current": trace_id, "parent": span_id}
+
+
+SIZES = """
+import json, sys
+import fsspec
+from rs_demo_processor.cadu_reader import file_size
+options, folder, names = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3:]
+fs = fsspec.filesystem("s3", **options)
+calls = []
+call_s3 = fs._call_s3
+
+async def counted(method, *args, **kwargs):
+    calls.append(method)
+    return await call_s3(method, *args, **kwargs)
+
+fs._call_s3 = counted
+sizes = {name: file_size(fs, f"{folder}/{name}") for name in names}
+print(json.dumps({"sizes": sizes, "calls": calls}))
+"""
+
+
+def test_chunk_sizes_come_from_one_listing_of_their_folder(
+    eopf_executable: Path, settings: Settings, s3: Any, tmp_path: Path
+) -> None:
+    """The `cadu` reader opens a session's chunk files one by one: one listing answers every file's size."""
+    bucket, folder = settings.s3.rs_bucket, f"tests/{uuid.uuid4()}/session"
+    sizes = {f"DCS_01_chunk_{n}.raw": 1000 * n + 7 for n in range(1, 6)}
+    for name, size in sizes.items():
+        s3.put_object(Bucket=bucket, Key=f"{folder}/{name}", Body=b"\0" * size)
+    options = {
+        "key": settings.s3.aws_access_key_id.get_secret_value(),  # type: ignore[union-attr]
+        "secret": settings.s3.aws_secret_access_key.get_secret_value(),  # type: ignore[union-attr]
+        "client_kwargs": {"endpoint_url": settings.s3.s3_endpoint_url, "region_name": "us-east-1"},
+    }
+    result = run_in_eopf_venv(eopf_executable, SIZES, json.dumps(options), f"{bucket}/{folder}", *sizes)
+    assert result["sizes"] == sizes
+    assert result["calls"] == ["list_objects_v2"]

@@ -24,6 +24,20 @@ def read_headers(url: str, storage_options: dict[str, Any]) -> np.ndarray:
         return decode_stream(stream)
 
 
+def file_size(fs: fsspec.AbstractFileSystem, path: str) -> int:
+    """The size of the file at `path`.
+
+    On an object store it comes from a listing of the file's folder, which the filesystem keeps (s3fs's listings
+    cache): EOPF opens a session's chunk files one after the other, and all but the first then find their size
+    there instead of sending a request each (38 HEADs in a row for the demo session).
+    """
+    if fs.async_impl:
+        for entry in fs.ls(posixpath.dirname(path), detail=True):
+            if entry["name"] == path and entry.get("size") is not None:
+                return int(entry["size"])
+    return int(fs.size(path))
+
+
 def header_count(size: int) -> int:
     """CADUs with a whole header in a file of `size` bytes."""
     return size // CADU_BYTES + (1 if size % CADU_BYTES >= HEADER_END else 0)
@@ -44,7 +58,7 @@ class CaduChunkReader(EOReader):
         url = str(filename_or_obj)
         options = dict(storage_options or {})
         fs, path = fsspec.core.url_to_fs(url, **options)
-        size = int(fs.size(path))
+        size = file_size(fs, path)
         count = header_count(size)
         headers = dask.delayed(read_headers, pure=True)(url, options, dask_key_name=f"decode-cadu-{path}")
         frames = Dataset(
