@@ -27,6 +27,20 @@ HEADER_DTYPE = np.dtype(
     [("sync_ok", np.bool_), ("version", np.uint8), ("scid", np.uint16), ("vcid", np.uint8), ("counter", np.uint32)]
 )
 _SYNC = np.frombuffer(SYNC_MARKER, dtype=np.uint8)
+HEADER_FIELDS: tuple[str, ...] = HEADER_DTYPE.names or ()
+
+
+def as_table(headers: np.ndarray) -> np.ndarray:
+    """Header records as an (n, len(HEADER_FIELDS)) uint32 table, one column per field."""
+    return np.stack([headers[name].astype(np.uint32) for name in HEADER_FIELDS], axis=1).reshape(-1, len(HEADER_FIELDS))
+
+
+def from_table(table: np.ndarray) -> np.ndarray:
+    """The header records of an `as_table` table."""
+    out = np.empty(len(table), dtype=HEADER_DTYPE)
+    for column, name in enumerate(HEADER_FIELDS):
+        out[name] = table[:, column]
+    return out
 
 
 def decode_headers(rows: np.ndarray) -> np.ndarray:

@@ -17,8 +17,7 @@ from eopf.computing.types import AuxiliaryDataFile, MappingAuxiliary, MappingDat
 from xarray import DataTree
 
 import rs_demo_processor.cadu_reader  # noqa: F401  (registers the `cadu` reader engine the payload names)
-from rs_demo_processor.cadu import HEADER_DTYPE as _HEADER_DTYPE
-from rs_demo_processor.cadu import ChunkSummary, combine, summarize
+from rs_demo_processor.cadu import ChunkSummary, combine, from_table, summarize
 from rs_demo_processor.orbit import OrbitFile, interpolate, parse_orbit_file
 from rs_demo_processor.product import Acquisition, OrbitSamples, build_product
 from rs_demo_processor.session import parse_session_id
@@ -30,12 +29,9 @@ ADF_NAME = "ORBIT"
 OUTPUT_NAME = "DEMOL0"
 
 
-def _summarize_fields(*fields: np.ndarray) -> ChunkSummary:
-    """Rebuild a chunk's header records from its decoded fields and summarize them (runs on a Dask worker)."""
-    headers = np.empty(len(fields[0]), dtype=_HEADER_DTYPE)
-    for name, values in zip(_HEADER_DTYPE.names or (), fields, strict=True):
-        headers[name] = values
-    return summarize(headers)
+def _summarize_table(table: np.ndarray) -> ChunkSummary:
+    """Summarize a chunk file's header table (runs on a Dask worker)."""
+    return summarize(from_table(table))
 
 
 def _parse_time(value: str | datetime) -> datetime:
@@ -110,10 +106,7 @@ class DemoL0Unit(EOProcessingUnit):
             log.info("Holding for %.0f s (hold_seconds)", hold)
             time.sleep(hold)
         # One decode + summary task per chunk file: the decoding happens on the Dask workers.
-        tasks = [
-            dask.delayed(_summarize_fields, pure=True)(*(t["frames"][name].data for name in _HEADER_DTYPE.names or ()))
-            for t in trees
-        ]
+        tasks = [dask.delayed(_summarize_table, pure=True)(t["frames"]["headers"].data) for t in trees]
         summaries = dask.compute(*tasks)
         summary = combine(summaries)
         log.info("Decoded %d CADUs of %d chunk files: %s", summary.frames, len(trees), summary.channels)
