@@ -33,6 +33,7 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
+from rs_ondemand.activities.eopf_process import recorded_drivers
 from rs_ondemand.bench.chaos.procs import kill_sessions, kill_worker, session_members
 from rs_ondemand.config import Settings
 from rs_ondemand.models.dpr import DprProcessIn, DprProcessResult, DprProgress
@@ -48,7 +49,6 @@ from tests.support.cadip_staging import (
     progress_until,
     start_worker,
 )
-from tests.support.eopf_runs import eopf_drivers
 from tests.support.sample_requests import demo_request, demo_table, stage_sample_session
 
 pytestmark = pytest.mark.timeout(500)
@@ -121,7 +121,7 @@ class CrashLab:
         )
         eopf_run = f"rs-eopf-{safe_segment(workflow_id)[:32]}"
         async with asyncio.timeout(180):
-            while not (drivers := eopf_drivers(eopf_run)) or not unit_started(eopf_run):  # noqa: ASYNC110
+            while not (drivers := recorded_drivers(workflow_id)) or not unit_started(eopf_run):  # noqa: ASYNC110
                 await asyncio.sleep(0.5)
         (driver,) = drivers
         kill = Kill(request, handle, eopf_run, driver, [], [driver])
@@ -212,7 +212,7 @@ async def retried(lab: CrashLab, session_collection: str) -> Retried:
             if progress.state == State.WAITING_FOR_OPERATOR and operator_wait is None:
                 operator_wait = progress
                 await kill.handle.signal(RETRY_SIGNAL)
-            if at_retry is None and (new := [p for p in eopf_drivers(kill.eopf_run) if p != kill.driver]):
+            if at_retry is None and (new := [p for p in recorded_drivers(kill.handle.id) if p != kill.driver]):
                 at_retry = session_members(kill.driver)
                 outputs_at_retry = await lab.keys(lab.settings.s3.rs_bucket, kill.output_prefix)
                 kill.sessions += new

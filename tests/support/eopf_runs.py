@@ -3,16 +3,13 @@ and the EOPF processes still running."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rs_ondemand.activities.eopf_process import DRIVER_FILE
 from rs_ondemand.activities.eopf_runner import WarmRunner
 from rs_ondemand.activities.processor import warm_runner
 from rs_ondemand.config import Settings
@@ -77,19 +74,6 @@ def running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def eopf_drivers(folder_prefix: str) -> list[int]:
-    """The running EOPF processes of the run folders named `<folder_prefix>-*`, as recorded there (a run forked
-    by the warm runner has the runner's command line: its folder says which process it is)."""
-    drivers = []
-    for folder in Path(tempfile.gettempdir()).glob(f"{folder_prefix}-*"):
-        with contextlib.suppress(OSError, ValueError):
-            pid, started, _ = (folder / DRIVER_FILE).read_text().split(" ", 2)
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            if stat[19] == started and stat[0] not in ("Z", "X"):
-                drivers.append(int(pid))
-    return drivers
 
 
 def assert_demo_product(s3: Any, path: str, staged: StagedSession) -> None:

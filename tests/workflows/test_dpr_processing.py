@@ -14,14 +14,13 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
-from rs_ondemand.activities.eopf_process import group_members
+from rs_ondemand.activities.eopf_process import group_members, recorded_drivers
 from rs_ondemand.config import Settings
 from rs_ondemand.models.dpr import DprProcessIn, DprProcessResult, DprProgress
 from rs_ondemand.models.operator import CancelSignal
 from rs_ondemand.models.progress import State
 from rs_ondemand.models.staging import AuxipStagingInput, WindowStagingResult
 from rs_ondemand.names import AUXIP_STAGING, CANCEL_SIGNAL, DPR_PROCESSING, PROGRESS_QUERY, safe_segment
-from tests.support.eopf_runs import eopf_drivers
 from tests.support.sample_requests import demo_request, demo_table, stage_sample_session
 from tests.support.stack import Simulator, run_cli
 
@@ -235,11 +234,10 @@ async def test_cancel_during_the_processor_run_leaves_no_process_and_no_output(
     table["pipelines"][0]["steps"][0]["parameters"]["hold_seconds"] = 120
     request = dpr_request(session_collection, tasktable=table)
     handle = await start(client, task_queue, request)
-    eopf_run = f"rs-eopf-{safe_segment(handle.id)[:32]}"
     async with asyncio.timeout(180):
         while True:  # until the processor runs and its EOPF process is there
             progress = await handle.query(PROGRESS_QUERY, result_type=DprProgress)
-            if progress.step.startswith("running") and (drivers := eopf_drivers(eopf_run)):
+            if progress.step.startswith("running") and (drivers := recorded_drivers(handle.id)):
                 break
             await asyncio.sleep(0.5)
     await asyncio.sleep(3)  # the unit is holding: its LocalCluster is up
