@@ -26,7 +26,7 @@ class StagedObjects:
     (outside the pages read, stored in parts, an ETag that is no MD5, a station without checksum) is checked by
     HEAD, against the verified MD5 the transfer stored as its metadata. A key the listing passed over without
     finding is missing (S3 lists what it holds, consistently): no HEAD is sent to learn it again, which matters
-    when most keys are missing (the plan of a window not staged yet asks for each of its files).
+    when many keys are missing (a restage's plan of items whose objects another request's cleanup removed).
     """
 
     def __init__(self, store: ObjectStore, bucket: str) -> None:

@@ -146,8 +146,8 @@ async def test_staged_objects_listing_pages_on_past_objects_between_the_keys(
 async def test_keys_a_whole_listing_passed_over_are_missing_without_a_head(
     settings: Settings, batches: BatchActivities, s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A window not staged yet: its plan learns from one listing that its files are missing. A key beyond what
-    the listing could read is still asked by HEAD."""
+    """Items to restage (another request's cleanup removed their objects): the plan learns from one listing that
+    their files are missing. A key beyond what the listing could read is still asked by HEAD."""
     bucket, prefix = settings.s3.rs_bucket, f"tests/{uuid.uuid4()}/"
     present = f"{prefix}item-1/a.bin"
     s3.put_object(Bucket=bucket, Key=present, Body=b"here")
