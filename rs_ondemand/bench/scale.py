@@ -88,6 +88,13 @@ def session_id_for(chunks: int) -> str:
     return f"S1A_2098{chunks:016d}"
 
 
+def prip_step_seconds(products: int) -> float:
+    """Seconds between the starts of the window's generated products. Each product must start before the window
+    does, for its validity to cover the window (the search's `t_contains`): one a second up to a day of them,
+    closer together beyond (a step of one second left all products past the 86,400th out of the window)."""
+    return min(1.0, (PRIP_WINDOW[0] - PRIP_EPOCH).total_seconds() / products)
+
+
 def prip_type_for(products: int) -> str:
     """A product type per window size, so windows of different sizes never share products."""
     return f"BENCH{products}"
@@ -197,7 +204,7 @@ class _Scale(ScaleRun):
                 "product_type": product_type,
                 "count": products,
                 "start": PRIP_EPOCH.isoformat(),
-                "step_seconds": 1,
+                "step_seconds": prip_step_seconds(products),
                 "validity_seconds": 10 * 86400,
                 "size": FILE_BYTES,
             },

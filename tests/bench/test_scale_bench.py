@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from temporalio.client import Client
 from typer.testing import CliRunner
 
 from rs_ondemand.bench._common import StackTarget
-from rs_ondemand.bench.scale import run_scale_bench
+from rs_ondemand.bench.scale import PRIP_EPOCH, PRIP_WINDOW, prip_step_seconds, run_scale_bench
 from rs_ondemand.config import Settings
 from rs_ondemand.names import COLLECTION_PUBLISHER
 from rs_ondemand.stack import StackInfo
@@ -118,6 +119,14 @@ async def test_scale_bench_on_the_test_stack(
     # Nor a collection's publisher still open on the bench's queue, which nobody polls any more.
     query = f'WorkflowType = "{COLLECTION_PUBLISHER}" AND ExecutionStatus = "Running"'
     assert [w.id async for w in client.list_workflows(query) if w.task_queue.startswith("bench-scale-")] == []
+
+
+@pytest.mark.parametrize("products", [1, 1000, 86_400, 86_401, 100_000])
+def test_every_generated_prip_product_starts_before_the_window(products: int) -> None:
+    """The window's products are those whose validity covers it: the last one must start before it too."""
+    last_start = PRIP_EPOCH + timedelta(seconds=prip_step_seconds(products) * (products - 1))
+    assert last_start < PRIP_WINDOW[0]
+    assert prip_step_seconds(products) == (1.0 if products <= 86_400 else 86_400 / products)
 
 
 def test_scale_command_prints_one_json_object(monkeypatch: pytest.MonkeyPatch) -> None:
