@@ -9,7 +9,14 @@ from rs_ondemand.activities.storage import ObjectStore, manifest_prefix, staged_
 from rs_ondemand.checksums import md5_from_checksum
 from rs_ondemand.errors import InvalidInputError
 from rs_ondemand.models.common import check_safe_name
-from rs_ondemand.models.staging import AssetTransfer, ItemRef, PageRef, TransferPage, TransferPageInput
+from rs_ondemand.models.staging import (
+    AssetTransfer,
+    ItemRef,
+    PageList,
+    PageRef,
+    TransferPage,
+    TransferPageInput,
+)
 
 
 def manifest_item(document: Any, item_id: str) -> dict[str, Any]:
@@ -69,6 +76,13 @@ async def store_search_page(store: ObjectStore, request_id: str, number: int, it
         assets=sum(e["asset_count"] for e in entries),
         bytes=sum(e["total_bytes"] for e in entries),
     )
+
+
+async def store_page_list(store: ObjectStore, request_id: str, pages: list[PageRef]) -> PageList:
+    """Keep the references of a search's pages in the work bucket, beside the pages (removed with them)."""
+    key = f"{manifest_prefix(request_id)}page-list.json"
+    await store.put_json(store.settings.rs_work_bucket, key, [page.model_dump() for page in pages])
+    return PageList(key=key, pages=len(pages))
 
 
 async def asset_transfers(store: ObjectStore, page: TransferPageInput) -> TransferPage:

@@ -13,7 +13,7 @@ from temporalio import activity
 
 from rs_ondemand.activities._heartbeat import Heartbeater
 from rs_ondemand.activities._stac import open_stac_api
-from rs_ondemand.activities.manifests import store_search_page
+from rs_ondemand.activities.manifests import store_page_list, store_search_page
 from rs_ondemand.activities.odata_search import product_item_pages, session_items
 from rs_ondemand.activities.station_client import TOKEN_MARGIN_S, StationClient, StationClients
 from rs_ondemand.activities.storage import MD5_METADATA, ObjectStore, checkpoint_key
@@ -103,6 +103,9 @@ class StationActivities:
         result.items = sum(p.items for p in result.pages)
         result.assets = sum(p.assets for p in result.pages)
         result.bytes = sum(p.bytes for p in result.pages)
+        if len(result.pages) > request.inline_pages:
+            result.page_list = await store_page_list(self.store, request.request_id, result.pages)
+            result.pages = []
         return result
 
     def _pages(

@@ -27,7 +27,7 @@ from rs_ondemand.activities import _resumable_md5 as resumable_md5
 from rs_ondemand.config import S3Settings
 from rs_ondemand.errors import ConfigurationError, InvalidInputError, StorageError
 from rs_ondemand.models.publication import DiscardItemsInput, DiscardItemsResult
-from rs_ondemand.models.staging import ItemRef, PageRef
+from rs_ondemand.models.staging import ItemRef, PageListSlice, PageRef
 
 if TYPE_CHECKING:
     from rs_ondemand.activities.catalog_client import CatalogClient
@@ -428,6 +428,15 @@ class StorageActivities:
         """The item references of one search page (at most a page size of them: small enough for history)."""
         refs = await self.store.get_json(self.store.settings.rs_work_bucket, page.key)
         return [ItemRef.model_validate(ref) for ref in refs]
+
+    @activity.defn
+    async def read_page_refs(self, part: PageListSlice) -> list[PageRef]:
+        """Some of the page references a search kept in the work bucket (`manifests.store_page_list`): a run's
+        worth of `StagingPages`."""
+        pages = await self.store.get_json(self.store.settings.rs_work_bucket, part.page_list.key)
+        if len(pages) != part.page_list.pages:
+            raise InvalidInputError(f"{part.page_list.key} lists {len(pages)} pages, not {part.page_list.pages}")
+        return [PageRef.model_validate(page) for page in pages[part.start : part.start + part.count]]
 
     @activity.defn
     async def discard_staged_items(self, request: DiscardItemsInput) -> DiscardItemsResult:

@@ -119,6 +119,23 @@ class PageRef(BaseModel):
     bytes: int
 
 
+class PageList(BaseModel):
+    """The references of a search's many result pages, kept as one JSON list of `PageRef`s in the work bucket:
+    a search with more pages than one history should carry returns this instead of the references, so neither
+    the search's result nor the inputs that pass it on grow with the number of products."""
+
+    key: str
+    pages: int
+
+
+class PageListSlice(BaseModel):
+    """Pages `start` to `start + count` (excluded) of a `PageList`."""
+
+    page_list: PageList
+    start: int = Field(ge=0)
+    count: int = Field(ge=1)
+
+
 class StationSearchInput(BaseModel):
     """A STAC search on a station, every result page followed (the original stopped at 10)."""
 
@@ -134,10 +151,16 @@ class StationSearchInput(BaseModel):
     page_size: int = Field(100, ge=1, le=1000)
     require_complete: bool = False
     """CADIP: refuse incomplete sessions instead of warning about them."""
+    inline_pages: int = Field(100, ge=1)
+    """At most this many page references come back in the result; a search with more keeps them in a
+    `PageList` (`SearchResult.page_list`)."""
 
 
 class SearchResult(BaseModel):
     pages: list[PageRef]
+    """Every result page, unless the search found more than its `inline_pages`: then none, see `page_list`."""
+    page_list: PageList | None = None
+    """Where the page references are when there are too many to return."""
     items: int = 0
     assets: int = 0
     bytes: int = 0
@@ -205,15 +228,20 @@ class StagingResult(BaseModel):
 
 class PagesStagingInput(BaseModel):
     """Input of `StagingPages`: stage many result pages, `Staging` children a few at a time, continuing as new
-    every few pages (`pages` shrinks from one run to the next)."""
+    every few pages (`first_page` moves on from one run to the next)."""
 
     env: FlowEnv
     catalog_collection_identifier: SafeName
     station: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")
     """Name of the station the items come from (its download queue)."""
-    pages: list[PageRef]
+    pages: list[PageRef] = Field(default_factory=list)
+    """The pages left to stage, when the search returned them itself (older requests); else empty."""
+    page_list: PageList | None = None
+    """Every page of the request, read a run's worth at a time: each run's input stays the same size."""
+    items: int = 0
+    """Items on all the request's pages (with `page_list`)."""
     first_page: int = 0
-    """Number of `pages[0]` among the request's pages (children are named after it)."""
+    """Number of this run's first page among the request's pages (children are named after it)."""
     pages_per_run: int = Field(100, ge=1)
     """Pages one run stages before it continues as new (from `workflows/_limits.py`)."""
     assets_per_child: int = Field(500, ge=1)

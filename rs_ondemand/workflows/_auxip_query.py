@@ -59,7 +59,7 @@ async def search_auxip_query(
         found = await stager.search(_auxip_search(query, key))
         ids = [
             ref.item_id
-            for page in found.pages
+            for page in await stager.pages(found)
             for ref in await workflow.execute_activity_method(
                 StorageActivities.read_manifest_page, page, **control._with_attempts(_options.CATALOG)
             )

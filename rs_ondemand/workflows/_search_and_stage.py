@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from rs_ondemand.models.operator import RequestOptions
     from rs_ondemand.models.progress import State
     from rs_ondemand.models.staging import (
+        PageListSlice,
         PageRef,
         PagesStagingInput,
         SearchResult,
@@ -70,6 +71,8 @@ class SearchAndStage:
         control = self.control
         control._set_state(State.SEARCHING, f"searching {search.station.upper()}")
         options = control._with_attempts(_options.SEARCH)
+        # More pages than one run stages come back as a page list: history never holds them all.
+        search = search.model_copy(update={"inline_pages": _limits.PAGES_PER_RUN})
         found: SearchResult = await control._step(
             f"search {search.station.upper()}",
             lambda: workflow.execute_activity_method(StationActivities.search_station, search, **options),
@@ -84,7 +87,7 @@ class SearchAndStage:
         self.control._set_state(State.STAGING, f"staging {found.items} items ({found.assets} assets) into {collection}")
         self._collections.append((env.owner_id, collection))
         named = found.station or station  # the named station searched (older histories: the kind)
-        if len(found.pages) <= _limits.PAGES_PER_RUN:
+        if found.page_list is None and len(found.pages) <= _limits.PAGES_PER_RUN:
             return await self.stage_pages(found.pages, env, collection, named)
         parent = workflow.info().workflow_id
         pages = PagesStagingInput(
@@ -92,6 +95,8 @@ class SearchAndStage:
             catalog_collection_identifier=collection,
             station=named,
             pages=found.pages,
+            page_list=found.page_list,
+            items=found.items,
             report_to=parent,
             progress_reports=PROGRESS_SIGNALS,
             options=self.control._options,
@@ -106,6 +111,21 @@ class SearchAndStage:
             parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
         )
         return staged
+
+    async def pages(self, found: SearchResult) -> list[PageRef]:
+        """Every result page of `found` (read from its page list when the search kept them there)."""
+        if found.page_list is None:
+            return found.pages
+        return await self.read_pages(PageListSlice(page_list=found.page_list, start=0, count=found.page_list.pages))
+
+    async def read_pages(self, part: PageListSlice) -> list[PageRef]:
+        """Some of the pages of a search that kept them in a page list."""
+        catalog = self.control._with_attempts(_options.CATALOG)
+        refs: list[PageRef] = await self.control._step(
+            "read the search's pages",
+            lambda: workflow.execute_activity_method(StorageActivities.read_page_refs, part, **catalog),
+        )
+        return refs
 
     async def stage_pages(
         self,

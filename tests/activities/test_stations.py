@@ -18,10 +18,10 @@ from temporalio.testing import ActivityEnvironment
 from rs_ondemand.activities.odata_search import odata_pages
 from rs_ondemand.activities.station_client import TOKEN_MARGIN_S, StationClient, StationClients
 from rs_ondemand.activities.stations import StationActivities
-from rs_ondemand.activities.storage import ObjectStore
+from rs_ondemand.activities.storage import ObjectStore, StorageActivities
 from rs_ondemand.config import Settings
 from rs_ondemand.errors import InvalidInputError, StationAuthError, UntrustedLocationError
-from rs_ondemand.models.staging import SearchResult, StationSearchInput
+from rs_ondemand.models.staging import PageListSlice, PageRef, SearchResult, StationSearchInput
 from rs_ondemand.stations.registry import StationConfig, StationRegistry
 from tests.support.simulator_server import RunningSimulator, run_simulator
 from tests.support.stack import Simulator
@@ -265,3 +265,29 @@ async def test_a_redirect_carries_the_token_only_to_a_listed_host(
         await read_all(client, url)
     trusting = StationClient(config.model_copy(update={"redirect_hosts": ("localhost",)}), http)
     assert len(await read_all(trusting, url)) == chunk["Size"]
+
+
+async def test_a_search_of_more_pages_than_it_may_return_keeps_their_references_in_a_page_list(
+    settings: Settings, http: httpx.AsyncClient
+) -> None:
+    """The stack's AUXIP products in pages of 100: returned as they are when they are few enough, kept in the
+    work bucket beyond `inline_pages`, whence `read_page_refs` gives any run's share of the same references."""
+    request = StationSearchInput(station="auxip", request_id=f"test-{uuid.uuid4()}", page_size=100)
+    inline = await search(settings.station_registry(), http, settings, request)
+    assert inline.page_list is None and len(inline.pages) > 3
+    listed = await search(settings.station_registry(), http, settings, request.model_copy(update={"inline_pages": 3}))
+    assert listed.pages == [] and listed.page_list is not None
+    assert listed.page_list.pages == len(inline.pages)
+    assert (listed.items, listed.assets, listed.bytes) == (inline.items, inline.assets, inline.bytes)
+
+    async with ObjectStore.open(settings.s3) as store:
+        storage = StorageActivities(store)
+
+        async def read(start: int, count: int) -> list[PageRef]:
+            part = PageListSlice(page_list=listed.page_list, start=start, count=count)
+            return await ActivityEnvironment().run(storage.read_page_refs, part)
+
+        assert await read(0, 3) + await read(3, 100) == inline.pages
+        wrong = listed.page_list.model_copy(update={"pages": listed.page_list.pages + 1})
+        with pytest.raises(InvalidInputError, match="lists"):
+            await ActivityEnvironment().run(storage.read_page_refs, PageListSlice(page_list=wrong, start=0, count=1))

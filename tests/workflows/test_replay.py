@@ -18,6 +18,7 @@ from temporalio.worker import Replayer
 from rs_ondemand.client import DATA_CONVERTER
 from rs_ondemand.models.staging import AuxipStagingInput, WindowStagingResult
 from rs_ondemand.worker import WORKFLOWS
+from rs_ondemand.workflows import _limits
 from rs_ondemand.workflows.dpr_processing import DprProcessing
 from rs_ondemand.workflows.scheduled_staging import ScheduledStaging
 from rs_ondemand.workflows.window_staging import OnDemandAuxipStaging, OnDemandPripStaging
@@ -106,6 +107,31 @@ async def test_record_window_histories(client: Client, task_queue: str, simulato
     (HISTORIES / "workflow_ids.json").write_text(json.dumps(ids, indent=1))
 
 
+@pytest.mark.skipif(not os.environ.get("RS_RECORD_HISTORIES"), reason="records histories only when asked")
+async def test_record_pages_histories(
+    client: Client, task_queue: str, simulator: Simulator, collection: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`StagingPages` staging a window of two result pages (101 products) one page a run: its first run (reads
+    its page from the search's page list, continues as new) and its last."""
+    monkeypatch.setattr(_limits, "PAGES_PER_RUN", 1)
+    prip = await client.start_workflow(
+        OnDemandPripStaging.run,
+        prip_request(add_prip_products(simulator, 101), f"{collection}-pages", *WINDOW),
+        id=f"record-{uuid.uuid4()}",
+        task_queue=task_queue,
+    )
+    assert (await prip.result()).staging.items_staged == 101
+    (pages,) = {w.id async for w in client.list_workflows(f"ParentWorkflowId = '{prip.id}'")}  # (both runs)
+    runs = sorted([w async for w in client.list_workflows(f"WorkflowId = '{pages}'")], key=lambda w: w.start_time)
+    assert len(runs) == 2
+    ids = json.loads((HISTORIES / "workflow_ids.json").read_text())
+    for name, run in (("staging_pages_first_run", runs[0]), ("staging_pages_last_run", runs[1])):
+        history = await client.get_workflow_handle(pages, run_id=run.run_id).fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+        ids[name] = pages
+    (HISTORIES / "workflow_ids.json").write_text(json.dumps(ids, indent=1))
+
+
 @pytest.mark.parametrize(
     "name",
     [
@@ -117,6 +143,8 @@ async def test_record_window_histories(client: Client, task_queue: str, simulato
         "prip_page_staging",
         "auxip_staging",
         "scheduled_staging",
+        "staging_pages_first_run",
+        "staging_pages_last_run",
     ],
 )
 async def test_recorded_history_replays(name: str) -> None:

@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from rs_ondemand.config import Settings
 from rs_ondemand.models.progress import State
-from rs_ondemand.models.staging import CadipStagingResult, StagingResult, WindowStagingResult
+from rs_ondemand.models.staging import CadipStagingResult, PagesStagingInput, StagingResult, WindowStagingResult
 from rs_ondemand.names import PRIP_STAGING, RETRY_SIGNAL, STAGING, STAGING_PAGES
 from rs_ondemand.workflows import _limits
 from tests.support.cadip_staging import assert_collection_staged, new_session, progress_until, start_staging
@@ -73,9 +73,15 @@ async def test_a_window_of_many_pages_continues_as_new_and_retry_reaches_a_later
 
     runs = await runs_of(client, pages_id)
     assert len(runs) == 3
-    for run in runs[:-1]:
+    for number, run in enumerate(runs):
         events = await events_of(client, pages_id, run.run_id)
-        assert events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+        if number < 2:
+            assert events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+        # Each run's input names the search's page list and its first page: no page references in history.
+        (payload,) = events[0].workflow_execution_started_event_attributes.input.payloads
+        started = PagesStagingInput.model_validate_json(payload.data)
+        assert started.pages == [] and started.page_list is not None and started.page_list.pages == 3
+        assert (started.first_page, started.items) == (number, 250)
     staged = assert_collection_staged(settings, s3, collection, set(result.staging.staged), owner=OWNER)
     assert len(staged) == 250
 
