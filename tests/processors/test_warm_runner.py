@@ -52,6 +52,7 @@ seen = {
     "pid": os.getpid(), "parent": os.getppid(), "pgid": os.getpgid(0), "runs": eopf.rs_probe_runs,
     "value": os.environ.get("PROBE_VALUE"), "leftover": os.environ.get("PROBE_LEFTOVER"),
     "cwd": os.getcwd(), "tmpdir": tempfile.gettempdir(), "trace_id": JOINED_TRACE_ID,
+    "eopf_temporaries": [eopf.EOConfiguration().temporary__folder, eopf.EOConfiguration().temporary__folder_local],
 }
 os.environ["PROBE_LEFTOVER"] = "set by an earlier run"
 hold = float(os.environ.get("PROBE_HOLD", "0"))
@@ -135,6 +136,8 @@ async def test_runs_are_forks_each_with_its_own_environment_folder_trace_and_sta
         assert run["pgid"] == run["pid"]  # each leads its own process group
         assert (run["value"], run["trace_id"], run["runs"], run["leftover"]) == (value, trace, 1, None)
         assert Path(run["tmpdir"]) == Path(run["cwd"]) / "tmp"
+        # EOPF's temporary folders too (the runner's defaults pointed at its own TMPDIR).
+        assert [Path(folder) for folder in run["eopf_temporaries"]] == [Path(run["tmpdir"])] * 2
     assert seen[0]["cwd"] != seen[1]["cwd"]
     # EOPF's own error and exit code reach the supervisor, through the run's output file.
     for outcome in outcomes:

@@ -109,7 +109,22 @@ def _become_run(run: Run, runner: int, private_fds: list[int]) -> None:
     os.close(null)
     os.environ.update(run.env)
     tempfile.tempdir = None  # TMPDIR is the run's own: tempfile read the runner's when it was first asked
+    _follow_run_temporaries()
     os.chdir(run.workdir)
+
+
+def _follow_run_temporaries() -> None:
+    """Have EOPF's configuration read the run's environment, its temporary folders being the run's TMPDIR.
+
+    EOPF computed the defaults of its temporary folders (`temporary__folder`, `temporary__folder_local`) from the
+    runner's TMPDIR when the runner imported it, and read the `EOPF_*` variables then: a run would put its
+    `eoptmp-*` folders in the runner's temporary folder, outside the run's own, and left there when the run is
+    killed. As in a new `eopf` process, an `EOPF_TEMPORARY__FOLDER…` variable still wins."""
+    from eopf import EOConfiguration
+
+    for name in ("EOPF_TEMPORARY__FOLDER", "EOPF_TEMPORARY__FOLDER_LOCAL"):
+        os.environ.setdefault(name, tempfile.gettempdir())
+    EOConfiguration().refresh_environ()
 
 
 def _parse(line: bytes) -> Run | str:
